@@ -1,0 +1,24 @@
+# Targets CI and people call. PYTHON picks the interpreter (CI passes its virtualenv's).
+PYTHON ?= python3
+# Real data for tests and examples: ../shared/data beside the checkout, unless already set.
+export DILBENCH_DATA ?= $(abspath $(CURDIR)/../shared/data)
+
+.PHONY: install test test-slow lint quickstart bench clean
+
+install:
+	$(PYTHON) -m pip install -e '.[dev]'
+
+test:
+	$(PYTHON) -m pytest -q
+
+test-slow:
+	$(PYTHON) -m pytest -q -m slow
+
+lint:
+	$(PYTHON) -m ruff check dilbench tests benchmarks
+
+quickstart:
+	$(PYTHON) -m dilbench train configs/quickstart.yaml
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,3 @@
+from dilbench.cli import main
+
+main()

@@ -1,0 +1,163 @@
+"""Turn plain YAML data into frozen, typed config dataclasses, or say exactly what is wrong.
+
+The schema is the dataclasses themselves: their field types, defaults and `__post_init__` checks.
+This module walks a dataclass's fields and checks the raw value against each annotation, so adding a
+config key is adding a field. Errors carry the dotted key path; `loader.py` turns it into a line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from typing import Any, Literal, Union
+
+
+class FieldError(ValueError):
+    """A value is wrong; `path` is the dotted key relative to where it was raised."""
+
+    def __init__(self, path: str, message: str):
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+def did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
+    """' (did you mean X?)' for the closest choice, or '' when nothing is close."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def type_name(tp: Any) -> str:
+    """A short human name for an annotation: 'int', 'list of float', 'one of a, b'."""
+    origin = typing.get_origin(tp)
+    if tp is type(None):
+        return "null"
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " or ".join(type_name(a) for a in typing.get_args(tp))
+    if origin is tuple:
+        return f"list of {type_name(typing.get_args(tp)[0])}"
+    if dataclasses.is_dataclass(tp):
+        return "mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _union_members(tp: Any) -> tuple[Any, ...]:
+    return typing.get_args(tp) if typing.get_origin(tp) in (Union, types.UnionType) else ()
+
+
+def _named_variants(members: tuple[Any, ...]) -> dict[str, type]:
+    """Dataclasses in a union that are told apart by their `name: Literal[...]` field."""
+    variants = {}
+    for member in members:
+        if dataclasses.is_dataclass(member):
+            hints = typing.get_type_hints(member)
+            for choice in typing.get_args(hints.get("name", None)) or ():
+                variants[choice] = member
+    return variants
+
+
+def convert(tp: Any, value: Any, path: str) -> Any:
+    """Check `value` against annotation `tp` and return the typed value."""
+    if isinstance(value, str) and _named_variants(_union_members(tp) or (tp,)):
+        value = {"name": value}  # `schedule: unfair_back` is short for `schedule: {name: unfair_back}`
+    members = _union_members(tp)
+    if members:
+        if value is None and type(None) in members:
+            return None
+        variants = _named_variants(members)
+        if variants:
+            return _convert_variant(variants, value, path)
+        others = [m for m in members if m is not type(None)]
+        for member in others:
+            try:
+                return convert(member, value, path)
+            except FieldError:
+                continue
+        raise FieldError(path, f"expected {type_name(tp)}, got {value!r}")
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value in choices and type(value) is type(choices[0]):
+            return value
+        names = ", ".join(str(c) for c in choices)
+        raise FieldError(path, f"expected one of {names}, got {value!r}{did_you_mean(value, map(str, choices))}")
+    if origin is tuple:
+        item_type = typing.get_args(tp)[0]
+        if not isinstance(value, (list, tuple)):
+            raise FieldError(path, f"expected a list of {type_name(item_type)}, got {value!r}")
+        return tuple(convert(item_type, item, join(path, i)) for i, item in enumerate(value))
+    if dataclasses.is_dataclass(tp):
+        return build(tp, value, path)
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    else:
+        raise TypeError(f"unsupported annotation {tp!r} at {path}")
+    raise FieldError(path, f"expected {type_name(tp)}, got {value!r}")
+
+
+def _convert_variant(variants: dict[str, type], value: Any, path: str) -> Any:
+    if not isinstance(value, dict):
+        raise FieldError(path, f"expected a mapping with a 'name' key, got {value!r}")
+    if "name" not in value:
+        raise FieldError(join(path, "name"), f"missing; choose one of {', '.join(variants)}")
+    name = value["name"]
+    if name not in variants:
+        raise FieldError(
+            join(path, "name"),
+            f"unknown {path or 'name'} {name!r}; choose one of {', '.join(variants)}{did_you_mean(name, variants)}",
+        )
+    return build(variants[name], value, path)
+
+
+def build(cls: type, raw: Any, path: str = "") -> Any:
+    """Build dataclass `cls` from a mapping, rejecting unknown keys and bad values."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise FieldError(path, f"expected a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    for key in raw:
+        if key not in fields:
+            raise FieldError(join(path, str(key)), f"unknown key{did_you_mean(key, fields)}; valid keys: {', '.join(fields)}")
+    kwargs = {}
+    for name, field in fields.items():
+        if name in raw:
+            kwargs[name] = convert(hints[name], raw[name], join(path, name))
+        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            raise FieldError(join(path, name), f"missing required key ({type_name(hints[name])})")
+    try:
+        return cls(**kwargs)
+    except FieldError as err:
+        raise FieldError(join(path, err.path), err.message) from None
+
+
+def to_plain(obj: Any) -> Any:
+    """Dataclasses and tuples to dicts and lists, in field order, for YAML and JSON."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    return obj

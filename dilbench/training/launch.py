@@ -1,0 +1,110 @@
+"""Start or resume a run: the run directory, meta.json status, log.txt, and what a failure leaves.
+
+TensorFlow is imported only here, inside `_train`, after the run directory exists and says `running`.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+
+from dilbench import __version__
+from dilbench.config import Config, dump_config, load_config
+from dilbench.errors import DilbenchError
+from dilbench.runs.rundir import RunDir, utc_now, write_atomic
+
+log = logging.getLogger("dilbench")
+
+
+def start_run(config: Config, runs_dir: str | Path, command: list[str]) -> RunDir:
+    """Create a new run directory for `config` and train it to the end."""
+    run = RunDir.create(runs_dir, config.name)
+    write_atomic(run.config, dump_config(config))
+    run.write_meta({
+        "status": "running", "name": config.name, "seed": config.seed, "created": utc_now(), "started": utc_now(),
+        "command": command, "git": _git_state(), "versions": _versions(), "host": platform.node(),
+        "python": platform.python_version(), "platform": platform.platform(), "resumes": [],
+    })
+    _train(run, config, resume=False)
+    return run
+
+
+def resume_run(path: str | Path, command: list[str]) -> RunDir:
+    """Continue an interrupted or failed run from its latest checkpoint up to the configured epochs."""
+    run = RunDir.open(path)
+    config = load_config(run.config)
+    meta = run.read_meta()
+    if meta.get("status") == "completed":
+        raise DilbenchError(f"{run.path} already completed all {config.train.epochs} epochs; start a new run instead")
+    run.update_meta(status="running", resumes=meta.get("resumes", []) + [{"at": utc_now(), "command": command}])
+    _train(run, config, resume=True)
+    return run
+
+
+def _train(run: RunDir, config: Config, resume: bool) -> None:
+    handler = logging.FileHandler(run.log_file)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    started = time.time()
+    try:
+        log.info("%s run %s", "resuming" if resume else "starting", run.path)
+        from dilbench.training.runtime import devices
+        from dilbench.training.trainer import RunInterrupted, Trainer
+
+        run.update_meta(devices=devices())
+        trainer = Trainer(config, run)
+        if resume:
+            trainer.restore()
+        records = trainer.train()
+    except RunInterrupted as err:
+        run.update_meta(status="interrupted", error=str(err), ended=utc_now())
+        log.warning("%s", err)
+        raise
+    except KeyboardInterrupt:
+        run.update_meta(status="interrupted", error="stopped at once by a second Ctrl-C; resume from the last checkpoint", ended=utc_now())
+        raise
+    except BaseException as err:
+        message = str(err) if isinstance(err, DilbenchError) else f"{type(err).__name__}: {err}"
+        run.update_meta(status="failed", error=message, ended=utc_now())
+        log.error("run failed: %s", message)
+        raise
+    else:
+        last = records[-1]
+        run.update_meta(
+            status="completed", error=None, ended=utc_now(), epochs_done=len(records),
+            final_test_acc=last["test_acc"], best_test_acc=max(r["test_acc"] for r in records),
+        )
+        log.info("completed in %.0fs: final %s accuracy %.4f -> %s", time.time() - started, last["eval_split"], last["test_acc"], run.path)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _versions() -> dict[str, str]:
+    versions = {"dilbench": __version__}
+    for package in ("tensorflow", "keras", "numpy", "imgaug"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def _git_state() -> dict[str, object] | None:
+    """Commit and dirty flag of the checkout dilbench runs from (else the current directory)."""
+    for where in (Path(__file__).resolve().parents[2], Path.cwd()):
+        try:
+            commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5)
+            if commit.returncode:
+                continue
+            status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where, capture_output=True, text=True, timeout=5)
+            return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip()), "repo": str(where)}
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+    return None
+
+

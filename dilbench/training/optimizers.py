@@ -1,0 +1,74 @@
+"""Per-group optimizers: each layer group owns its slots and step count (DESIGN.md decision 2).
+
+Adam's bias correction therefore follows the group's own number of updates. Updates use TensorFlow's
+fused kernels (ResourceApplyAdam, ResourceApplyKerasMomentum), the same ones Keras's optimizers reach.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from dilbench.config.schema import AdamConfig, SGDConfig
+
+
+class GroupOptimizer(tf.Module):
+    """Optimizer state for one variable list, plus `updates`: how many times it was applied."""
+
+    def __init__(self, variables: list[tf.Variable], name: str):
+        super().__init__(name=name)
+        self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="updates")
+        self.variables_ = list(variables)
+
+    def _slots(self, name: str) -> list[tf.Variable]:
+        return [tf.Variable(tf.zeros_like(v), trainable=False, name=f"{name}_{i}") for i, v in enumerate(self.variables_)]
+
+    def apply(self, grads: list[tf.Tensor]) -> None:
+        raise NotImplementedError
+
+
+class Adam(GroupOptimizer):
+    def __init__(self, cfg: AdamConfig, variables: list[tf.Variable], name: str):
+        super().__init__(variables, name)
+        self.cfg = cfg
+        self.m = self._slots("m")
+        self.v = self._slots("v")
+
+    def apply(self, grads: list[tf.Tensor]) -> None:
+        step = tf.cast(self.updates.assign_add(1), tf.float32)
+        beta1_power = tf.pow(tf.constant(self.cfg.beta1, tf.float32), step)
+        beta2_power = tf.pow(tf.constant(self.cfg.beta2, tf.float32), step)
+        for var, m, v, grad in zip(self.variables_, self.m, self.v, grads):
+            tf.raw_ops.ResourceApplyAdam(
+                var=var.handle, m=m.handle, v=v.handle, beta1_power=beta1_power, beta2_power=beta2_power,
+                lr=self.cfg.lr, beta1=self.cfg.beta1, beta2=self.cfg.beta2, epsilon=self.cfg.epsilon,
+                grad=tf.cast(grad, var.dtype),
+            )
+
+
+class SGD(GroupOptimizer):
+    """Plain SGD, or Keras-style momentum: velocity = momentum*velocity - lr*grad; var += velocity."""
+
+    def __init__(self, cfg: SGDConfig, variables: list[tf.Variable], name: str):
+        super().__init__(variables, name)
+        self.cfg = cfg
+        self.velocity = self._slots("velocity") if cfg.momentum else []
+
+    def apply(self, grads: list[tf.Tensor]) -> None:
+        self.updates.assign_add(1)
+        for i, (var, grad) in enumerate(zip(self.variables_, grads)):
+            grad = tf.cast(grad, var.dtype)
+            if self.cfg.momentum:
+                tf.raw_ops.ResourceApplyKerasMomentum(
+                    var=var.handle, accum=self.velocity[i].handle, lr=self.cfg.lr, grad=grad,
+                    momentum=self.cfg.momentum, use_nesterov=self.cfg.nesterov,
+                )
+            else:
+                tf.raw_ops.ResourceApplyGradientDescent(var=var.handle, alpha=self.cfg.lr, delta=grad)
+
+
+OPTIMIZERS = {"adam": Adam, "sgd": SGD}
+
+
+def make_group_optimizers(cfg: AdamConfig | SGDConfig, group_variables: list[list[tf.Variable]]) -> list[GroupOptimizer]:
+    """One optimizer per layer group, each over that group's variables."""
+    return [OPTIMIZERS[cfg.name](cfg, variables, name=f"group{i + 1}") for i, variables in enumerate(group_variables)]

@@ -1,0 +1,274 @@
+"""The Trainer: one run, from a Config to a complete run directory.
+
+Built under a tf.distribute strategy scope (the default strategy on one device) so other strategies are
+a config switch. The epoch's batch order is a pure function of (seed, epoch), and checkpoints hold the
+position inside the epoch and its running sums, so a resumed run continues exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from dilbench.config import Config
+from dilbench.data import Dataset, load_dataset
+from dilbench.errors import DilbenchError
+from dilbench.models import build_model
+from dilbench.report.plots import plot_curves, plot_weight_histograms
+from dilbench.runs.rundir import RunDir
+from dilbench.schedules import make_step
+from dilbench.schedules.common import StepContext, cross_entropy, num_correct
+from dilbench.training.batches import epoch_batches, epoch_order, eval_batches
+from dilbench.training.optimizers import make_group_optimizers
+from dilbench.training.progress import Progress
+from dilbench.training.runtime import POLICIES, LossScale, seed_everything
+
+log = logging.getLogger("dilbench")
+
+
+class RunFailed(DilbenchError):
+    """Training cannot go on (e.g. a NaN loss); finished epochs and checkpoints are kept."""
+
+
+class RunInterrupted(DilbenchError):
+    """Ctrl-C or SIGTERM: a checkpoint was saved; `dilbench train --resume RUN_DIR` continues."""
+
+    exit_code = 130
+
+
+@dataclass
+class EvalSplit:
+    name: str
+    x: np.ndarray
+    y: np.ndarray
+
+
+class RunState(tf.Module):
+    """Where the run stands, saved in every checkpoint: epoch, step inside it and the epoch's sums."""
+
+    def __init__(self) -> None:
+        super().__init__(name="progress")
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # epochs completed
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False)  # batches done in the current epoch
+        self.loss_sum = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+        self.correct = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.seen = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+        self.best_acc = tf.Variable(-1.0, dtype=tf.float64, trainable=False)
+
+
+class Trainer:
+    def __init__(self, config: Config, run: RunDir, data: Dataset | None = None):
+        self.config = config
+        self.run = run
+        self.stop_requested = False
+        seed_everything(config.seed, config.deterministic)
+        self.data = data or load_dataset(
+            config.data.dataset, config.data.root, train_subset=config.data.train_subset,
+            test_subset=config.data.test_subset, validation=config.data.validation, seed=config.seed,
+        )
+        self.eval_split = (
+            EvalSplit("validation", self.data.x_val, self.data.y_val)
+            if config.train.eval == "validation" else EvalSplit("test", self.data.x_test, self.data.y_test)
+        )
+        self.strategy = tf.distribute.get_strategy()
+        with self.strategy.scope():
+            self.model = build_model(
+                config.model, self.data.x_train.shape[1:], len(self.data.class_names),
+                POLICIES[config.precision], config.seed,
+            )
+            groups = [self.model.group_variables(i) for i in range(self.model.num_groups)]
+            self.optimizers = make_group_optimizers(config.optimizer, [[v.value for v in g] for g in groups])
+            self.loss_scale = LossScale(config.precision == "float16")
+            self.progress = RunState()
+        ctx = StepContext(self.model, self.optimizers, self.loss_scale)
+        train_step = make_step(config.schedule, ctx)
+        image_spec = tf.TensorSpec([None, *self.data.x_train.shape[1:]], tf.uint8)
+        label_spec = tf.TensorSpec([None], tf.int64)
+        self.train_step = tf.function(
+            lambda x, y: train_step(to_float(x), y), input_signature=[image_spec, label_spec], reduce_retracing=True
+        )
+        self.eval_step = tf.function(self._eval_step, input_signature=[image_spec, label_spec])
+        self.checkpoint = tf.train.Checkpoint(
+            weights=[v.value for v in self.model.variables], optimizers=self.optimizers,
+            loss_scale=self.loss_scale, progress=self.progress,
+        )
+        self.latest = tf.train.CheckpointManager(self.checkpoint, run.checkpoints / "latest", max_to_keep=1)
+        self.best = tf.train.CheckpointManager(self.checkpoint, run.checkpoints / "best", max_to_keep=1)
+        self.writer = tf.summary.create_file_writer(str(run.events))
+
+    def _eval_step(self, x, y):
+        logits = self.model(to_float(x), training=False)
+        return cross_entropy(y, logits) * tf.cast(tf.shape(y)[0], tf.float32), num_correct(y, logits)
+
+    # ---- public -------------------------------------------------------------------------------------
+    def restore(self) -> None:
+        """Continue from the latest checkpoint (the run's state at its last epoch end or interruption)."""
+        if not self.latest.latest_checkpoint:
+            return
+        self.checkpoint.read(self.latest.latest_checkpoint).assert_existing_objects_matched()
+        log.info("resumed from %s at epoch %d, step %d", self.latest.latest_checkpoint,
+                 int(self.progress.epoch) + 1, int(self.progress.step))
+
+    def train(self) -> list[dict[str, Any]]:
+        """Train up to the configured epochs; returns all epoch records (also in metrics.jsonl)."""
+        records = self.run.read_metrics()[: int(self.progress.epoch)]
+        if int(self.progress.epoch) == 0 and int(self.progress.step) == 0:
+            self._plot_weights("weights_before.png", "weights at initialisation")
+        with self._signals():
+            for epoch in range(int(self.progress.epoch), self.config.train.epochs):
+                record = self._train_epoch(epoch)
+                records.append(record)
+                self.run.write_metrics(records)
+                self._write_events(record)
+                self.progress.epoch.assign(epoch + 1)
+                self.progress.step.assign(0)
+                self.latest.save()
+                if record["test_acc"] > float(self.progress.best_acc):
+                    self.progress.best_acc.assign(record["test_acc"])
+                    self.best.save()
+                plot_curves(records, self.run.plots / "curves.png", self.config.name)
+                log.info(
+                    "epoch %d/%d  train loss %.4f acc %.4f  %s loss %.4f acc %.4f  %.1fs  %.0f img/s",
+                    epoch + 1, self.config.train.epochs, record["train_loss"], record["train_acc"],
+                    self.eval_split.name, record["test_loss"], record["test_acc"], record["seconds"], record["images_per_s"],
+                )
+                if self.stop_requested and epoch + 1 < self.config.train.epochs:
+                    raise self._interrupted(f"the end of epoch {epoch + 1}")
+        self._plot_weights("weights_after.png", f"weights after {self.config.train.epochs} epochs")
+        return records
+
+    def request_stop(self) -> None:
+        """Stop after the current batch with a checkpoint (what Ctrl-C and SIGTERM do)."""
+        self.stop_requested = True
+
+    def _interrupted(self, where: str) -> RunInterrupted:
+        return RunInterrupted(
+            f"interrupted at {where}; checkpoint saved. Continue with: dilbench train --resume {self.run.path}"
+        )
+
+    def final_weights(self) -> list[np.ndarray]:
+        return [v.numpy() for v in self.model.variables]
+
+    # ---- one epoch ----------------------------------------------------------------------------------
+    def _train_epoch(self, epoch: int) -> dict[str, Any]:
+        cfg, p = self.config, self.progress
+        n = len(self.data.x_train)
+        order = epoch_order(cfg.seed, epoch, n)
+        updates_before = [int(o.updates) for o in self.optimizers]
+        start_step = int(p.step)
+        if start_step == 0:
+            for var, value in ((p.loss_sum, 0.0), (p.correct, 0), (p.seen, 0), (p.seconds, 0.0)):
+                var.assign(value)
+        num_steps = math.ceil(n / cfg.train.batch_size)
+        bar = Progress(f"epoch {epoch + 1}/{cfg.train.epochs}", num_steps, initial=start_step)
+        started = time.perf_counter()
+        seconds_before = float(p.seconds)
+        try:
+            for step, (x, y) in enumerate(epoch_batches(self.data.x_train, self.data.y_train, order, cfg.train.batch_size, start_step), start=start_step):
+                loss, correct = self.train_step(x, y)
+                loss = float(loss)
+                if not math.isfinite(loss):
+                    raise RunFailed(
+                        f"loss became {loss} at epoch {epoch + 1}, step {step + 1}; lower optimizer.lr"
+                        + (" or use precision: float32" if cfg.precision != "float32" else "")
+                        + f"; epochs 1-{epoch} are kept in {self.run.path}"
+                    )
+                batch = int(tf.shape(y)[0])
+                p.loss_sum.assign_add(loss * batch)
+                p.correct.assign_add(int(correct))
+                p.seen.assign_add(batch)
+                p.step.assign(step + 1)
+                bar.update(loss=float(p.loss_sum) / int(p.seen), acc=int(p.correct) / int(p.seen),
+                           img_s=int(p.seen) / max(1e-9, float(p.seconds) - seconds_before + time.perf_counter() - started))
+                if self.stop_requested and step + 1 < num_steps:
+                    p.seconds.assign(seconds_before + time.perf_counter() - started)
+                    self.latest.save()
+                    raise self._interrupted(f"epoch {epoch + 1}, step {step + 1}")
+        finally:
+            bar.close()
+        p.seconds.assign(seconds_before + time.perf_counter() - started)
+        test_loss, test_acc = self.evaluate()
+        seconds = float(p.seconds)
+        return {
+            "epoch": epoch + 1,
+            "train_loss": float(p.loss_sum) / int(p.seen),
+            "train_acc": int(p.correct) / int(p.seen),
+            "test_loss": test_loss,
+            "test_acc": test_acc,
+            "eval_split": self.eval_split.name,
+            "seconds": seconds,
+            "images_per_s": n / seconds if seconds else 0.0,
+            "updates": [int(o.updates) - u for o, u in zip(self.optimizers, updates_before)],
+            "updates_total": [int(o.updates) for o in self.optimizers],
+        }
+
+    def evaluate(self) -> tuple[float, float]:
+        """Mean loss and accuracy on the evaluation split (BN in inference mode)."""
+        split = self.eval_split
+        loss_sum, correct = 0.0, 0
+        for x, y in eval_batches(split.x, split.y, self.config.train.eval_batch_size):
+            batch_loss, batch_correct = self.eval_step(x, y)
+            loss_sum += float(batch_loss)
+            correct += int(batch_correct)
+        return loss_sum / len(split.y), correct / len(split.y)
+
+    # ---- outputs ------------------------------------------------------------------------------------
+    def _group_weights(self) -> dict[str, np.ndarray]:
+        return {
+            f"group{i + 1}": np.concatenate([v.numpy().ravel() for v in self.model.group_variables(i)])
+            for i in range(self.model.num_groups)
+        }
+
+    def _plot_weights(self, filename: str, title: str) -> None:
+        plot_weight_histograms(self._group_weights(), self.run.plots / filename, f"{self.config.name}: {title}")
+
+    def _write_events(self, record: dict[str, Any]) -> None:
+        step = record["epoch"]
+        with self.writer.as_default():
+            for key in ("train_loss", "train_acc", "test_loss", "test_acc", "images_per_s"):
+                tf.summary.scalar(key.replace("_", "/", 1), record[key], step=step)
+            for name, values in self._group_weights().items():
+                tf.summary.histogram(f"weights/{name}", values, step=step)
+            for i, count in enumerate(record["updates"]):
+                tf.summary.scalar(f"updates/group{i + 1}", count, step=step)
+        self.writer.flush()
+
+    def _signals(self):
+        """Ctrl-C / SIGTERM ask for a clean stop at the next batch; a second Ctrl-C stops at once."""
+        trainer = self
+
+        class Handler:
+            def __enter__(self):
+                if threading.current_thread() is not threading.main_thread():
+                    self.previous = {}  # signal handlers can only be set from the main thread
+                    return
+                self.previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+                for sig in self.previous:
+                    signal.signal(sig, self.handle)
+
+            def handle(self, signum, frame):
+                if trainer.stop_requested:
+                    raise KeyboardInterrupt
+                print(f"\n{signal.Signals(signum).name}: stopping after this batch (again to stop now)", file=sys.stderr)
+                trainer.request_stop()
+
+            def __exit__(self, *exc):
+                for sig, handler in self.previous.items():
+                    signal.signal(sig, handler)
+
+        return Handler()
+
+
+def to_float(images: tf.Tensor) -> tf.Tensor:
+    """uint8 images to float32 in [0, 1] (inputs travel as uint8: a quarter of the bytes)."""
+    return tf.cast(images, tf.float32) / 255.0
