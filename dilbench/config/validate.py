@@ -68,15 +68,13 @@ def _named_variants(members: tuple[Any, ...]) -> dict[str, type]:
 
 def convert(tp: Any, value: Any, path: str) -> Any:
     """Check `value` against annotation `tp` and return the typed value."""
-    if isinstance(value, str) and _named_variants(_union_members(tp) or (tp,)):
-        value = {"name": value}  # `schedule: unfair_back` is short for `schedule: {name: unfair_back}`
     members = _union_members(tp)
+    if value is None and type(None) in members:
+        return None
+    variants = _named_variants(members or (tp,))
+    if variants:  # a registry section (model, schedule, optimizer): the `name` picks the dataclass
+        return _convert_variant(variants, value, path)
     if members:
-        if value is None and type(None) in members:
-            return None
-        variants = _named_variants(members)
-        if variants:
-            return _convert_variant(variants, value, path)
         others = [m for m in members if m is not type(None)]
         for member in others:
             try:
@@ -118,15 +116,15 @@ def convert(tp: Any, value: Any, path: str) -> Any:
 
 
 def _convert_variant(variants: dict[str, type], value: Any, path: str) -> Any:
+    if isinstance(value, str):  # `schedule: unfair_back` is short for `schedule: {name: unfair_back}`
+        value = {"name": value}
     if not isinstance(value, dict):
         raise FieldError(path, f"expected a mapping with a 'name' key, got {value!r}")
-    if "name" not in value:
-        raise FieldError(join(path, "name"), f"missing; choose one of {', '.join(variants)}")
-    name = value["name"]
+    name = value.get("name", next(iter(variants)))  # the registry's first entry is the default
     if name not in variants:
         raise FieldError(
             join(path, "name"),
-            f"unknown {path or 'name'} {name!r}; choose one of {', '.join(variants)}{did_you_mean(name, variants)}",
+            f"unknown {path.rsplit('.', 1)[-1] or 'name'} {name!r}; choose one of {', '.join(variants)}{did_you_mean(name, variants)}",
         )
     return build(variants[name], value, path)
 

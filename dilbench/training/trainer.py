@@ -126,7 +126,7 @@ class Trainer:
             self._plot_weights("weights_before.png", "weights at initialisation")
         with self._signals():
             for epoch in range(int(self.progress.epoch), self.config.train.epochs):
-                record = self._train_epoch(epoch)
+                record = self._train_epoch(epoch, records[-1]["updates_total"] if records else [0] * len(self.optimizers))
                 records.append(record)
                 self.run.write_metrics(records)
                 self._write_events(record)
@@ -160,11 +160,10 @@ class Trainer:
         return [v.numpy() for v in self.model.variables]
 
     # ---- one epoch ----------------------------------------------------------------------------------
-    def _train_epoch(self, epoch: int) -> dict[str, Any]:
+    def _train_epoch(self, epoch: int, updates_before: list[int]) -> dict[str, Any]:
         cfg, p = self.config, self.progress
         n = len(self.data.x_train)
         order = epoch_order(cfg.seed, epoch, n)
-        updates_before = [int(o.updates) for o in self.optimizers]
         start_step = int(p.step)
         if start_step == 0:
             for var, value in ((p.loss_sum, 0.0), (p.correct, 0), (p.seen, 0), (p.seconds, 0.0)):

@@ -1,0 +1,73 @@
+"""The CLI through Click's CliRunner: exit codes, one-line errors, and no TensorFlow where none is needed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dilbench import __version__
+from dilbench.cli import cli
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_version():
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.output.strip() == f"dilbench, version {__version__}"
+
+
+def test_dry_run_prints_resolved_config_with_overrides():
+    result = invoke("train", "configs/quickstart.yaml", "--dry-run", "--set", "model.channels=8", "--name", "tiny")
+    assert result.exit_code == 0
+    assert "name: tiny\n" in result.output and "  channels: 8\n" in result.output
+
+
+def test_config_error_is_one_line_with_exit_code_2(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  epoch: 3\n")
+    result = invoke("train", str(bad), "--dry-run")
+    assert result.exit_code == 2
+    assert result.output == f"Error: {bad}:2: train.epoch: unknown key (did you mean 'epochs'?); valid keys: epochs, batch_size, eval, eval_batch_size\n"
+
+
+def test_validate_reports_each_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seed: x\n")
+    result = invoke("validate", "configs/quickstart.yaml", str(bad))
+    assert result.exit_code == 2
+    assert "ok: configs/quickstart.yaml" in result.output
+    assert f"Error: {bad}:1: seed: expected int, got 'x'" in result.output
+
+
+def test_train_needs_a_config():
+    result = invoke("train")
+    assert result.exit_code == 2 and "give a CONFIG file" in result.output
+
+
+def test_resume_of_a_non_run_directory(tmp_path):
+    result = invoke("train", "--resume", str(tmp_path))
+    assert result.exit_code == 2
+    assert result.output.startswith(f"Error: {tmp_path}: not a dilbench run directory")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["train", "--help"], ["train", "configs/quickstart.yaml", "--dry-run"], ["validate", "configs/quickstart.yaml"]])
+def test_no_tensorflow_import(args):
+    code = (
+        "import sys\nfrom dilbench.cli import cli\n"
+        f"try:\n    cli({args!r}, standalone_mode=False)\nfinally:\n    print('TF', 'tensorflow' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "TF False"
+
+
+def test_python_dash_m():
+    out = subprocess.run([sys.executable, "-m", "dilbench", "--version"], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"dilbench, version {__version__}"

@@ -1,0 +1,182 @@
+"""End-to-end training on the bundled MNIST sample: the run-directory contract, resume, failures."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from dilbench.cli import cli
+from dilbench.config import load_config
+from dilbench.training import progress
+
+TINY = [
+    "data.dataset=mnist_bundled", "data.train_subset=300", "data.test_subset=100",
+    "model.channels=4", "model.hidden=[16]", "train.batch_size=64", "train.epochs=2",
+    "precision=float32", "deterministic=true", "seed=7",
+]
+STEPS_PER_EPOCH = math.ceil(300 / 64)  # 5, the last batch holds 44 images
+
+
+def train(runs: Path, *extra: str, name: str = "tiny"):
+    args = ["train", "configs/quickstart.yaml", "--runs-dir", str(runs), "--name", name]
+    for item in (*TINY, *extra):
+        args += ["--set", item]
+    return CliRunner().invoke(cli, args, catch_exceptions=False)
+
+
+def run_dir(runs: Path, name: str) -> Path:
+    (path,) = runs.glob(f"{name}-*")
+    return path
+
+
+def checkpoint_values(path: Path) -> dict[str, np.ndarray]:
+    """Model weights and optimizer state of a run's latest checkpoint."""
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(path / "checkpoints" / "latest"))
+    keys = [k for k in reader.get_variable_to_shape_map() if k.startswith(("weights/", "optimizers/"))]
+    return {k: reader.get_tensor(k) for k in keys}
+
+
+@pytest.fixture(scope="module")
+def completed(tmp_path_factory) -> Path:
+    runs = tmp_path_factory.mktemp("runs")
+    result = train(runs)
+    assert result.exit_code == 0, result.output
+    return run_dir(runs, "tiny")
+
+
+def test_run_directory_contract(completed):
+    names = {p.name for p in completed.iterdir()}
+    assert names == {"config.yaml", "meta.json", "metrics.jsonl", "events", "plots", "checkpoints", "log.txt"}
+    assert completed.name.startswith("tiny-") and len(completed.name.split("-")[-1]) == 4
+    for plot in ("curves.png", "weights_before.png", "weights_after.png"):
+        assert (completed / "plots" / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert {p.name for p in (completed / "checkpoints").iterdir()} == {"latest", "best"}
+    assert "completed in" in (completed / "log.txt").read_text()
+
+
+def test_meta(completed):
+    meta = json.loads((completed / "meta.json").read_text())
+    assert meta["status"] == "completed" and meta["error"] is None
+    assert meta["seed"] == 7 and meta["epochs_done"] == 2
+    assert set(meta["versions"]) >= {"dilbench", "tensorflow", "numpy"}
+    assert meta["devices"] and meta["host"] and meta["command"][0] in ("dilbench", "pytest", "__main__.py")
+    assert "commit" in meta["git"] and isinstance(meta["git"]["dirty"], bool)
+
+
+def test_metrics_records_exact_update_counts(completed):
+    records = [json.loads(line) for line in (completed / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    for record in records:
+        assert set(record) == {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "eval_split",
+                               "seconds", "images_per_s", "updates", "updates_total"}
+        assert record["updates"] == [STEPS_PER_EPOCH] * 8  # 7 dilated layers + the final 1x1
+        assert 0 <= record["test_acc"] <= 1 and record["test_acc"] * 100 == round(record["test_acc"] * 100)
+    assert records[1]["updates_total"] == [2 * STEPS_PER_EPOCH] * 8
+
+
+def test_saved_config_reproduces_the_run(completed, tmp_path):
+    config = load_config(completed / "config.yaml")
+    assert config.name == "tiny" and config.model.channels == 4 and config.deterministic
+    rerun = CliRunner().invoke(cli, ["train", str(completed / "config.yaml"), "--runs-dir", str(tmp_path)], catch_exceptions=False)
+    assert rerun.exit_code == 0, rerun.output
+    again = run_dir(tmp_path, "tiny")
+    first = checkpoint_values(completed)
+    second = checkpoint_values(again)
+    assert first.keys() == second.keys()
+    assert all(np.array_equal(first[k], second[k]) for k in first)
+
+
+def test_tensorboard_events(completed):
+    import tensorflow as tf
+
+    tags = set()
+    for path in (completed / "events").iterdir():
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            tags.update(v.tag for v in event.summary.value)
+    assert {"train/loss", "test/acc", "weights/group1", "weights/group8", "updates/group8"} <= tags
+
+
+def test_interrupt_then_resume_is_bit_equal(completed, tmp_path, monkeypatch):
+    """SIGINT in the middle of epoch 2: checkpoint, status `interrupted`; --resume ends where a straight run does."""
+    original = progress.Progress.update
+    calls = []
+
+    def update_then_interrupt(self, **stats):
+        original(self, **stats)
+        calls.append(self.description)
+        if len(calls) == STEPS_PER_EPOCH + 2:  # epoch 2, step 2
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(progress.Progress, "update", update_then_interrupt)
+    result = train(tmp_path)
+    assert result.exit_code == 130
+    assert "interrupted at epoch 2, step 2; checkpoint saved" in result.output
+    path = run_dir(tmp_path, "tiny")
+    meta = json.loads((path / "meta.json").read_text())
+    assert meta["status"] == "interrupted"
+    assert len((path / "metrics.jsonl").read_text().splitlines()) == 1  # epoch 1 kept
+
+    monkeypatch.setattr(progress.Progress, "update", original)
+    resumed = CliRunner().invoke(cli, ["train", "--resume", str(path)], catch_exceptions=False)
+    assert resumed.exit_code == 0, resumed.output
+    meta = json.loads((path / "meta.json").read_text())
+    assert meta["status"] == "completed" and len(meta["resumes"]) == 1
+
+    straight, resumed_values = checkpoint_values(completed), checkpoint_values(path)
+    assert straight.keys() == resumed_values.keys()
+    assert all(np.array_equal(straight[k], resumed_values[k]) for k in straight)
+    metrics = lambda p: [{k: r[k] for k in ("train_loss", "train_acc", "test_loss", "test_acc", "updates")}
+                         for r in map(json.loads, (p / "metrics.jsonl").read_text().splitlines())]
+    assert metrics(path) == metrics(completed)
+
+
+def test_resume_of_completed_run_is_refused(completed):
+    result = CliRunner().invoke(cli, ["train", "--resume", str(completed)])
+    assert result.exit_code == 1 and "already completed all 2 epochs" in result.output
+
+
+def test_nan_loss_fails_the_run_and_keeps_finished_epochs(tmp_path, monkeypatch):
+    """A loss that turns NaN in epoch 2 marks the run failed, names epoch and step, keeps epoch 1."""
+    import tensorflow as tf
+
+    from dilbench.schedules import standard
+
+    calls = tf.Variable(0)
+    real = standard.cross_entropy
+
+    def poisoned(labels, logits):
+        calls.assign_add(1)
+        nan = tf.constant(float("nan"))
+        return tf.where(calls > STEPS_PER_EPOCH + 1, nan, real(labels, logits))
+
+    monkeypatch.setattr(standard, "cross_entropy", poisoned)
+    result = train(tmp_path)
+    assert result.exit_code == 1
+    assert "loss became nan at epoch 2, step 2; lower optimizer.lr; epochs 1-1 are kept" in result.output
+    path = run_dir(tmp_path, "tiny")
+    meta = json.loads((path / "meta.json").read_text())
+    assert meta["status"] == "failed" and "epoch 2, step 2" in meta["error"]
+    assert [json.loads(line)["epoch"] for line in (path / "metrics.jsonl").read_text().splitlines()] == [1]
+    assert (path / "checkpoints" / "latest" / "checkpoint").exists()
+
+
+def test_never_overwrites_a_run(tmp_path):
+    from dilbench.runs.rundir import RunDir
+
+    paths = {RunDir.create(tmp_path, "same").path for _ in range(20)}
+    assert len(paths) == 20
+
+
+def test_saved_config_is_yaml_of_the_resolved_config(completed):
+    saved = yaml.safe_load((completed / "config.yaml").read_text())
+    assert saved["data"]["train_subset"] == 300 and saved["schedule"] == {"name": "standard"}
