@@ -27,7 +27,11 @@ class GroupedModel(keras.Model):
         """Run groups start..L-1 (0-based) and the head on `h`, the input of group `start`."""
         for group in self.groups[start:]:
             h = group(h, training=training)
-        return tf.cast(self.head(h, training=training), tf.float32)
+        return self.logits(h, training=training)
+
+    def logits(self, features, training: bool = False):
+        """The head on group L's output, as float32 logits whatever the compute precision."""
+        return tf.cast(self.head(features, training=training), tf.float32)
 
     def group_outputs(self, x, training: bool = False) -> list:
         """The input of every group, then the final features: [x, g1(x), g2(g1(x)), ...]."""

@@ -5,23 +5,31 @@ TensorFlow is imported only here, inside `_train`, after the run directory exist
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import platform
 import subprocess
+import sys
 import time
 from importlib import metadata
 from pathlib import Path
 
 from dilbench import __version__
 from dilbench.config import Config, dump_config, load_config
+from dilbench.data import Dataset, load_dataset
 from dilbench.errors import DilbenchError
 from dilbench.runs.rundir import RunDir, utc_now, write_atomic
 
 log = logging.getLogger("dilbench")
 
 
-def start_run(config: Config, runs_dir: str | Path, command: list[str]) -> RunDir:
-    """Create a new run directory for `config` and train it to the end."""
+def start_run(config: Config, runs_dir: str | Path, command: list[str], debug: bool = False) -> RunDir:
+    """Create a new run directory for `config` and train it to the end.
+
+    The data is loaded first, so a missing or corrupt data set leaves no run directory behind.
+    """
+    data = load_config_data(config)
     run = RunDir.create(runs_dir, config.name)
     write_atomic(run.config, dump_config(config))
     run.write_meta({
@@ -29,34 +37,42 @@ def start_run(config: Config, runs_dir: str | Path, command: list[str]) -> RunDi
         "command": command, "git": _git_state(), "versions": _versions(), "host": platform.node(),
         "python": platform.python_version(), "platform": platform.platform(), "resumes": [],
     })
-    _train(run, config, resume=False)
+    _train(run, config, data, resume=False, debug=debug)
     return run
 
 
-def resume_run(path: str | Path, command: list[str]) -> RunDir:
+def load_config_data(config: Config) -> Dataset:
+    c = config.data
+    return load_dataset(c.dataset, c.root, train_subset=c.train_subset, test_subset=c.test_subset,
+                        validation=c.validation, seed=config.seed)
+
+
+def resume_run(path: str | Path, command: list[str], debug: bool = False) -> RunDir:
     """Continue an interrupted or failed run from its latest checkpoint up to the configured epochs."""
     run = RunDir.open(path)
     config = load_config(run.config)
     meta = run.read_meta()
     if meta.get("status") == "completed":
         raise DilbenchError(f"{run.path} already completed all {config.train.epochs} epochs; start a new run instead")
+    data = load_config_data(config)
     run.update_meta(status="running", resumes=meta.get("resumes", []) + [{"at": utc_now(), "command": command}])
-    _train(run, config, resume=True)
+    _train(run, config, data, resume=True, debug=debug)
     return run
 
 
-def _train(run: RunDir, config: Config, resume: bool) -> None:
+def _train(run: RunDir, config: Config, data: Dataset, resume: bool, debug: bool) -> None:
     handler = logging.FileHandler(run.log_file)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     started = time.time()
     try:
         log.info("%s run %s", "resuming" if resume else "starting", run.path)
-        from dilbench.training.runtime import devices
-        from dilbench.training.trainer import RunInterrupted, Trainer
+        with _stderr_silenced(not debug):  # TensorFlow's C++ start-up chatter ignores TF_CPP_MIN_LOG_LEVEL
+            from dilbench.training.runtime import devices
+            from dilbench.training.trainer import RunInterrupted, Trainer
 
-        run.update_meta(devices=devices())
-        trainer = Trainer(config, run)
+            run.update_meta(devices=devices())
+        trainer = Trainer(config, run, data)
         if resume:
             trainer.restore()
         records = trainer.train()
@@ -82,6 +98,23 @@ def _train(run: RunDir, config: Config, resume: bool) -> None:
     finally:
         log.removeHandler(handler)
         handler.close()
+
+
+@contextlib.contextmanager
+def _stderr_silenced(enabled: bool):
+    """Point file descriptor 2 at /dev/null for a moment; Python errors still surface once it is back."""
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _versions() -> dict[str, str]:

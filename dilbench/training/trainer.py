@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from dilbench.config import Config
-from dilbench.data import Dataset, load_dataset
+from dilbench.data import Dataset
 from dilbench.errors import DilbenchError
 from dilbench.models import build_model
 from dilbench.report.plots import plot_curves, plot_weight_histograms
@@ -67,15 +67,12 @@ class RunState(tf.Module):
 
 
 class Trainer:
-    def __init__(self, config: Config, run: RunDir, data: Dataset | None = None):
+    def __init__(self, config: Config, run: RunDir, data: Dataset):
         self.config = config
         self.run = run
+        self.data = data
         self.stop_requested = False
         seed_everything(config.seed, config.deterministic)
-        self.data = data or load_dataset(
-            config.data.dataset, config.data.root, train_subset=config.data.train_subset,
-            test_subset=config.data.test_subset, validation=config.data.validation, seed=config.seed,
-        )
         self.eval_split = (
             EvalSplit("validation", self.data.x_val, self.data.y_val)
             if config.train.eval == "validation" else EvalSplit("test", self.data.x_test, self.data.y_test)

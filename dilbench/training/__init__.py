@@ -1,0 +1,1 @@
+"""Training: the Trainer, per-group optimizers, device/precision setup and run launching."""
