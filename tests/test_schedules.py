@@ -1,0 +1,143 @@
+"""The schedules, proved: exact update counts, a NumPy re-computation of each algorithm, cached == naive."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dilbench.config.schema import AdamConfig, SGDConfig
+from dilbench.models import build_model
+from dilbench.models.context import ContextModuleConfig
+from dilbench.models.grouped import GroupedModel
+from dilbench.schedules import SCHEDULES, StandardConfig, UnfairBackConfig, UnfairFrontConfig, make_step
+from dilbench.schedules.common import StepContext, cross_entropy
+from dilbench.training.optimizers import make_group_optimizers
+from dilbench.training.runtime import LossScale
+
+LR = 0.5
+ALL = [StandardConfig(), UnfairBackConfig(), UnfairFrontConfig()]
+
+
+def context(model: GroupedModel, optimizer=SGDConfig(lr=LR)) -> StepContext:
+    groups = [[v.value for v in model.group_variables(i)] for i in range(model.num_groups)]
+    return StepContext(model, make_group_optimizers(optimizer, groups), LossScale(False))
+
+
+def toy_model(seed: int = 0) -> GroupedModel:
+    """Two groups: tanh dense 5->4, then linear dense 4->3; the head has no parameters."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    dense = lambda units, act, fan_in: keras.layers.Dense(
+        units, activation=act,
+        kernel_initializer=keras.initializers.Constant(rng.normal(0, 0.8, (fan_in, units))),
+        bias_initializer=keras.initializers.Constant(rng.normal(0, 0.3, units)),
+    )
+    groups = [keras.Sequential([dense(4, "tanh", 5)]), keras.Sequential([dense(3, None, 4)])]
+    return GroupedModel(groups, keras.layers.Identity(), (5,))
+
+
+def numpy_grads(w1, b1, w2, b2, x, y):
+    """Mean softmax cross-entropy gradients of logits = tanh(x w1 + b1) w2 + b2, by hand."""
+    h = np.tanh(x @ w1 + b1)
+    z = h @ w2 + b2
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    dz = (p - np.eye(3)[y]) / len(y)
+    da = (dz @ w2.T) * (1 - h**2)
+    return x.T @ da, da.sum(0), h.T @ dz, dz.sum(0)
+
+
+def numpy_schedule(name: str, params, x, y):
+    """One batch of `name` with plain SGD, step by step, exactly as DESIGN.md words it."""
+    w1, b1, w2, b2 = (p.astype(np.float64) for p in params)
+    if name == "standard":
+        g = numpy_grads(w1, b1, w2, b2, x, y)
+        return w1 - LR * g[0], b1 - LR * g[1], w2 - LR * g[2], b2 - LR * g[3]
+    if name == "unfair_back":
+        g = numpy_grads(w1, b1, w2, b2, x, y)  # sub-step 1: update group 2 only
+        w2, b2 = w2 - LR * g[2], b2 - LR * g[3]
+        g = numpy_grads(w1, b1, w2, b2, x, y)  # sub-step 2: from group 1's (cached) input, update both
+        return w1 - LR * g[0], b1 - LR * g[1], w2 - LR * g[2], b2 - LR * g[3]
+    g = numpy_grads(w1, b1, w2, b2, x, y)  # unfair_front sub-step 1: update group 1 only
+    w1, b1 = w1 - LR * g[0], b1 - LR * g[1]
+    g = numpy_grads(w1, b1, w2, b2, x, y)  # sub-step 2: update groups 1 and 2
+    return w1 - LR * g[0], b1 - LR * g[1], w2 - LR * g[2], b2 - LR * g[3]
+
+
+@pytest.mark.parametrize("schedule", ALL, ids=lambda s: s.name)
+def test_toy_model_matches_numpy(schedule):
+    model = toy_model()
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(6, 5)).astype(np.float32)
+    y = np.array([0, 1, 2, 2, 1, 0])
+    before = [v.numpy() for v in model.trainable_variables]
+    ctx = context(model)
+    make_step(schedule, ctx)(tf.constant(x), tf.constant(y))
+    expected = numpy_schedule(schedule.name, before, x.astype(np.float64), y)
+    for got, want in zip(model.trainable_variables, expected):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6)
+    assert [int(o.updates) for o in ctx.optimizers] == SCHEDULES[schedule.name].updates_per_batch(2)
+
+
+def small_context_model(seed: int = 3) -> GroupedModel:
+    cfg = ContextModuleConfig(channels=4, dilations=(1, 2, 4), hidden=(8,), init="normal")
+    return build_model(cfg, (12, 12, 1), 10, "float32", seed)
+
+
+def images(seed: int = 0, n: int = 8):
+    rng = np.random.default_rng(seed)
+    return tf.constant(rng.random((n, 12, 12, 1), dtype=np.float32)), tf.constant(rng.integers(0, 10, n))
+
+
+@pytest.mark.parametrize("schedule", ALL, ids=lambda s: s.name)
+def test_exact_update_counts_per_batch(schedule):
+    model = small_context_model()
+    ctx = context(model, AdamConfig())
+    step = tf.function(make_step(schedule, ctx))
+    x, y = images()
+    for _ in range(3):
+        step(x, y)
+    per_batch = {"standard": [1, 1, 1, 1], "unfair_back": [1, 2, 3, 4], "unfair_front": [4, 3, 2, 1]}[schedule.name]
+    assert [int(o.updates) for o in ctx.optimizers] == [3 * n for n in per_batch]
+
+
+def naive_unfair_back(ctx: StepContext):
+    """unfair_back re-running the whole forward pass every sub-step: the reference for the cached one."""
+    def step(x, y):
+        for start in range(ctx.num_groups - 1, -1, -1):
+            groups = range(start, ctx.num_groups)
+            with tf.GradientTape() as tape:
+                loss = cross_entropy(y, ctx.model(x, training=True))
+            grads = tape.gradient(loss, ctx.flat_variables(groups))
+            ctx.update_groups(groups)(grads)
+    return step
+
+
+def test_cached_unfair_back_equals_naive():
+    cached_model, naive_model = small_context_model(), small_context_model()
+    for a, b in zip(cached_model.variables, naive_model.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    cached = tf.function(make_step(UnfairBackConfig(), context(cached_model, AdamConfig(lr=1e-2))))
+    naive = tf.function(naive_unfair_back(context(naive_model, AdamConfig(lr=1e-2))))
+    for seed in range(3):
+        x, y = images(seed)
+        cached(x, y)
+        naive(x, y)
+    for a, b in zip(cached_model.variables, naive_model.variables):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+    assert not np.allclose(cached_model.variables[0].numpy(), small_context_model().variables[0].numpy())
+
+
+def test_adam_bias_correction_follows_each_groups_own_count():
+    """unfair_back, one batch: group 1 took 1 Adam step, group 2 took 2; the first Adam step of any
+    variable moves every weight by lr (times sign of its gradient) whatever the gradient's size."""
+    model = toy_model()
+    before = [v.numpy() for v in model.group_variables(0)]
+    ctx = context(model, AdamConfig(lr=1e-3, epsilon=1e-12))
+    x = tf.constant(np.random.default_rng(1).normal(size=(6, 5)).astype(np.float32))
+    make_step(UnfairBackConfig(), ctx)(x, tf.constant([0, 1, 2, 2, 1, 0]))
+    for b, a in zip(before, model.group_variables(0)):
+        np.testing.assert_allclose(np.abs(a.numpy() - b), 1e-3, rtol=1e-3)
+    assert int(ctx.optimizers[0].updates) == 1 and int(ctx.optimizers[1].updates) == 2
