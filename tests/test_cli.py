@@ -35,7 +35,9 @@ def test_config_error_is_one_line_with_exit_code_2(tmp_path):
     bad.write_text("train:\n  epoch: 3\n")
     result = invoke("train", str(bad), "--dry-run")
     assert result.exit_code == 2
-    assert result.output == f"Error: {bad}:2: train.epoch: unknown key (did you mean 'epochs'?); valid keys: epochs, batch_size, eval, eval_batch_size\n"
+    assert result.output == (
+        f"Error: {bad}:2: train.epoch: unknown key (did you mean 'epochs'?); valid keys: epochs, batch_size, eval, eval_batch_size, xla\n"
+    )
 
 
 def test_validate_reports_each_file(tmp_path):
@@ -58,7 +60,12 @@ def test_resume_of_a_non_run_directory(tmp_path):
     assert result.output.startswith(f"Error: {tmp_path}: not a dilbench run directory")
 
 
-@pytest.mark.parametrize("args", [["--help"], ["train", "--help"], ["train", "configs/quickstart.yaml", "--dry-run"], ["validate", "configs/quickstart.yaml"]])
+NO_TF_COMMANDS = [
+    ["--help"], ["train", "--help"], ["train", "configs/quickstart.yaml", "--dry-run"], ["validate", "configs/quickstart.yaml"],
+]
+
+
+@pytest.mark.parametrize("args", NO_TF_COMMANDS)
 def test_no_tensorflow_import(args):
     code = (
         "import sys\nfrom dilbench.cli import cli\n"

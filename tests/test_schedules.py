@@ -19,7 +19,8 @@ LR = 0.5
 ALL = [StandardConfig(), UnfairBackConfig(), UnfairFrontConfig()]
 
 
-def context(model: GroupedModel, optimizer=SGDConfig(lr=LR)) -> StepContext:
+def context(model: GroupedModel, optimizer: AdamConfig | SGDConfig | None = None) -> StepContext:
+    optimizer = optimizer or SGDConfig(lr=LR)
     groups = [[v.value for v in model.group_variables(i)] for i in range(model.num_groups)]
     return StepContext(model, make_group_optimizers(optimizer, groups), LossScale(False))
 

@@ -120,10 +120,8 @@ def _stderr_silenced(enabled: bool):
 def _versions() -> dict[str, str]:
     versions = {"dilbench": __version__}
     for package in ("tensorflow", "keras", "numpy", "imgaug"):
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
     return versions
 
 
@@ -134,7 +132,9 @@ def _git_state() -> dict[str, object] | None:
             commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5)
             if commit.returncode:
                 continue
-            status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where, capture_output=True, text=True, timeout=5)
+            status = subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"], cwd=where, capture_output=True, text=True, timeout=5
+            )
             return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip()), "repo": str(where)}
         except (OSError, subprocess.TimeoutExpired):
             continue

@@ -22,15 +22,12 @@ import tensorflow as tf
 from dilbench.config import Config
 from dilbench.data import Dataset
 from dilbench.errors import DilbenchError
-from dilbench.models import build_model
 from dilbench.report.plots import plot_curves, plot_weight_histograms
 from dilbench.runs.rundir import RunDir
-from dilbench.schedules import make_step
-from dilbench.schedules.common import StepContext, cross_entropy, num_correct
 from dilbench.training.batches import epoch_batches, epoch_order, eval_batches
-from dilbench.training.optimizers import make_group_optimizers
 from dilbench.training.progress import Progress
-from dilbench.training.runtime import POLICIES, LossScale, seed_everything
+from dilbench.training.runtime import seed_everything
+from dilbench.training.step import TrainingStep
 
 log = logging.getLogger("dilbench")
 
@@ -79,33 +76,16 @@ class Trainer:
         )
         self.strategy = tf.distribute.get_strategy()
         with self.strategy.scope():
-            self.model = build_model(
-                config.model, self.data.x_train.shape[1:], len(self.data.class_names),
-                POLICIES[config.precision], config.seed,
-            )
-            groups = [self.model.group_variables(i) for i in range(self.model.num_groups)]
-            self.optimizers = make_group_optimizers(config.optimizer, [[v.value for v in g] for g in groups])
-            self.loss_scale = LossScale(config.precision == "float16")
             self.progress = RunState()
-        ctx = StepContext(self.model, self.optimizers, self.loss_scale)
-        train_step = make_step(config.schedule, ctx)
-        image_spec = tf.TensorSpec([None, *self.data.x_train.shape[1:]], tf.uint8)
-        label_spec = tf.TensorSpec([None], tf.int64)
-        self.train_step = tf.function(
-            lambda x, y: train_step(to_float(x), y), input_signature=[image_spec, label_spec], reduce_retracing=True
-        )
-        self.eval_step = tf.function(self._eval_step, input_signature=[image_spec, label_spec])
+        self.step = TrainingStep.build(config, data.x_train.shape[1:], len(data.class_names), self.strategy)
+        self.model, self.optimizers = self.step.model, self.step.optimizers
         self.checkpoint = tf.train.Checkpoint(
             weights=[v.value for v in self.model.variables], optimizers=self.optimizers,
-            loss_scale=self.loss_scale, progress=self.progress,
+            loss_scale=self.step.loss_scale, progress=self.progress,
         )
         self.latest = tf.train.CheckpointManager(self.checkpoint, run.checkpoints / "latest", max_to_keep=1)
         self.best = tf.train.CheckpointManager(self.checkpoint, run.checkpoints / "best", max_to_keep=1)
         self.writer = tf.summary.create_file_writer(str(run.events))
-
-    def _eval_step(self, x, y):
-        logits = self.model(to_float(x), training=False)
-        return cross_entropy(y, logits) * tf.cast(tf.shape(y)[0], tf.float32), num_correct(y, logits)
 
     # ---- public -------------------------------------------------------------------------------------
     def restore(self) -> None:
@@ -170,8 +150,9 @@ class Trainer:
         started = time.perf_counter()
         seconds_before = float(p.seconds)
         try:
-            for step, (x, y) in enumerate(epoch_batches(self.data.x_train, self.data.y_train, order, cfg.train.batch_size, start_step), start=start_step):
-                loss, correct = self.train_step(x, y)
+            batches = epoch_batches(self.data.x_train, self.data.y_train, order, cfg.train.batch_size, start_step)
+            for step, (x, y) in enumerate(batches, start=start_step):
+                loss, correct = self.step.train(x, y)
                 loss = float(loss)
                 if not math.isfinite(loss):
                     raise RunFailed(
@@ -213,7 +194,7 @@ class Trainer:
         split = self.eval_split
         loss_sum, correct = 0.0, 0
         for x, y in eval_batches(split.x, split.y, self.config.train.eval_batch_size):
-            batch_loss, batch_correct = self.eval_step(x, y)
+            batch_loss, batch_correct = self.step.evaluate(x, y)
             loss_sum += float(batch_loss)
             correct += int(batch_correct)
         return loss_sum / len(split.y), correct / len(split.y)
@@ -264,7 +245,3 @@ class Trainer:
 
         return Handler()
 
-
-def to_float(images: tf.Tensor) -> tf.Tensor:
-    """uint8 images to float32 in [0, 1] (inputs travel as uint8: a quarter of the bytes)."""
-    return tf.cast(images, tf.float32) / 255.0
