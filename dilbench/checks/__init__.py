@@ -1,0 +1,1 @@
+"""Numerical checks of TensorFlow against independent references (`dilbench check ...`)."""
