@@ -1,0 +1,117 @@
+"""`dilbench show RUN_DIR`: one run on one screen (no TensorFlow).
+
+Status, a config summary, final and best metrics, how often each layer group was updated, and where its
+plots, TensorBoard events, checkpoints and log are. Written from the same forgiving RunRecord as
+compare, so a running, failed or damaged run is shown with its problems instead of an error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dilbench.errors import UsageError
+from dilbench.report.columns import BUILTINS, is_number
+from dilbench.report.formats import cell
+from dilbench.report.runs_index import RunRecord, is_run_dir, read_run
+from dilbench.runs.rundir import RunDir
+
+METRIC_KEYS = ("test_acc", "test_loss", "train_acc", "train_loss")
+
+
+def show(path: str | Path) -> str:
+    path = Path(path)
+    if not path.is_dir() or not is_run_dir(path):
+        raise UsageError(f"{path}: not a dilbench run directory (no config.yaml or meta.json); pass a directory under runs/")
+    run = read_run(path)
+    sections = [_header(run), _config(run), _metrics(run), _updates(run), _files(RunDir(path))]
+    return "\n\n".join(section for section in sections if section) + "\n"
+
+
+def _rows(pairs: list[tuple[str, str]], indent: str = "") -> str:
+    width = max(len(label) for label, _ in pairs)
+    return "\n".join(f"{indent}{label:<{width}}  {text}" for label, text in pairs)
+
+
+def _header(run: RunRecord) -> str:
+    meta = run.meta
+    planned = run.config.get("train.epochs")
+    progress = f"{len(run.metrics)}/{planned} epochs" if planned is not None else f"{len(run.metrics)} epochs"
+    pairs = [("run", str(run.path)), ("status", f"{run.status} ({progress})")]
+    times = [f"{key} {meta[key]}" for key in ("created", "started", "ended") if meta.get(key)]
+    if times:
+        pairs.append(("time", ", ".join(times)))
+    if meta.get("resumes"):
+        pairs.append(("resumed", f"{len(meta['resumes'])} time(s), last at {meta['resumes'][-1].get('at', '?')}"))
+    git = meta.get("git") or {}
+    if git.get("commit"):
+        pairs.append(("git", f"{git['commit'][:12]}{' (dirty)' if git.get('dirty') else ''}"))
+    if meta.get("host"):
+        pairs.append(("host", f"{meta['host']}  devices: {', '.join(meta.get('devices') or []) or '-'}"))
+    if meta.get("error"):
+        pairs.append(("error", str(meta["error"])))
+    pairs += [("problem", problem) for problem in run.problems]
+    return _rows(pairs)
+
+
+def _config(run: RunRecord) -> str:
+    """Top-level scalars on one line, then one line per section: generic, so new keys just appear."""
+    if not run.config:
+        return "config: -"
+    top = [f"{key}: {cell(value, False)}" for key, value in run.config.items() if "." not in key]
+    sections: dict[str, list[str]] = {}
+    for key, value in run.config.items():
+        if "." in key:
+            section, rest = key.split(".", 1)
+            sections.setdefault(section, []).append(f"{rest}={cell(value, False)}")
+    lines = ["config", "  " + "   ".join(top)] if top else ["config"]
+    return "\n".join(lines) + ("\n" + _rows([(s, " ".join(items)) for s, items in sections.items()], "  ") if sections else "")
+
+
+def _metrics(run: RunRecord) -> str:
+    if not run.metrics:
+        return "metrics: no finished epoch yet"
+    split = run.metrics[-1].get("eval_split", "test")
+    best = max((r for r in run.metrics if is_number(r.get("test_acc"))), key=lambda r: r["test_acc"], default=None)
+    header = ["", "epoch", *METRIC_KEYS]
+    rows = [["final", *_record_cells(run.metrics[-1])]]
+    if best is not None:
+        rows.append(["best test_acc", *_record_cells(best)])
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    table = ["  " + "  ".join(t.ljust(w) if i == 0 else t.rjust(w) for i, (t, w) in enumerate(zip(row, widths))).rstrip()
+             for row in [header, *rows]]
+    extras = "  ".join(f"{name} {cell(BUILTINS[name][1](run), True)}" for name in ("gap", "wall_time", "images_per_s"))
+    return "\n".join([f"metrics ({'test' if split == 'test' else split + ' split, reported as test_*'})", *table, "  " + extras])
+
+
+def _record_cells(record: dict[str, Any]) -> list[str]:
+    return [str(record.get("epoch", "-")), *(cell(record.get(key), True) for key in METRIC_KEYS)]
+
+
+def _updates(run: RunRecord) -> str:
+    """Updates per layer group in the last epoch and in total; equal neighbours share a line."""
+    last = run.metrics[-1] if run.metrics else {}
+    per_epoch, total = last.get("updates"), last.get("updates_total")
+    if not isinstance(per_epoch, list) or not isinstance(total, list) or len(per_epoch) != len(total):
+        return ""
+    spans: list[tuple[int, int, tuple[Any, Any]]] = []
+    for index, pair in enumerate(zip(per_epoch, total), start=1):
+        if spans and spans[-1][2] == pair:
+            spans[-1] = (spans[-1][0], index, pair)
+        else:
+            spans.append((index, index, pair))
+    pairs = [(f"group{a}" if a == b else f"group{a}-{b}", f"{p[0]} / {p[1]}") for a, b, p in spans]
+    return f"updates per group (epoch {last.get('epoch', len(run.metrics))} / total)\n" + _rows(pairs, "  ")
+
+
+def _files(run: RunDir) -> str:
+    plots = sorted(run.plots.glob("*.png")) if run.plots.is_dir() else []
+    events = sorted(p for p in run.events.iterdir() if p.is_file()) if run.events.is_dir() else []
+    checkpoints = sorted(p.name for p in run.checkpoints.iterdir() if p.is_dir()) if run.checkpoints.is_dir() else []
+    pairs = [("plots", str(p)) for p in plots] or [("plots", "-")]
+    pairs += [("events", str(p)) for p in events] or [("events", "-")]
+    if events:
+        pairs.append(("", f"tensorboard --logdir {run.events}"))
+    pairs.append(("checkpoints", f"{run.checkpoints}: {', '.join(checkpoints)}" if checkpoints else "-"))
+    pairs.append(("log", str(run.log_file) if run.log_file.is_file() else "-"))
+    return "files\n" + _rows(pairs, "  ")

@@ -1,0 +1,486 @@
+"""`dilbench compare` and `dilbench show` on run directories written by hand (fast, no TensorFlow).
+
+Every expected number is worked out here from the epoch records below, not read back from the code.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from dilbench.cli import cli
+
+REPO = Path(__file__).resolve().parents[1]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+# run dir -> (name, schedule, seed, lr, status, test_acc per epoch, train_acc per epoch, images/s per epoch)
+RUNS = {
+    "std-s0": ("std", "standard", 0, 1e-3, "completed", [0.5, 0.7, 0.6], [0.55, 0.75, 0.8], [100.0, 200.0, 300.0]),
+    "std-s1": ("std", "standard", 1, 1e-3, "completed", [0.6, 0.65, 0.7], [0.6, 0.7, 0.75], [100.0] * 3),
+    "ub-s0": ("ub", "unfair_back", 0, 1e-3, "completed", [0.6, 0.8, 0.75], [0.6, 0.8, 0.9], [100.0] * 3),
+    "ub-s1": ("ub", "unfair_back", 1, 1e-4, "completed", [0.62, 0.7, 0.72], [0.6, 0.8, 0.85], [100.0] * 3),
+    "ub-s2": ("ub", "unfair_back", 2, 1e-3, "running", [0.6, 0.7], [0.6, 0.8], [100.0] * 2),
+}
+SECONDS = 10.0
+
+
+def config(name: str, schedule: str, seed: int, lr: float) -> dict:
+    return {
+        "name": name, "seed": seed, "deterministic": False, "precision": "float32",
+        "data": {"dataset": "mnist_bundled", "root": None},
+        "model": {"name": "context_module", "channels": 16, "hidden": [64]},
+        "schedule": {"name": schedule}, "optimizer": {"name": "adam", "lr": lr},
+        "augmentation": {"mode": "none"}, "train": {"epochs": 3, "batch_size": 64},
+    }
+
+
+def epoch_records(test_acc: list[float], train_acc: list[float], images_per_s: list[float], updates: list[int]) -> list[dict]:
+    return [
+        {"epoch": e, "train_loss": 1 - tr, "train_acc": tr, "test_loss": 1 - te, "test_acc": te, "eval_split": "test",
+         "seconds": SECONDS, "images_per_s": ips, "updates": updates, "updates_total": [u * e for u in updates]}
+        for e, (te, tr, ips) in enumerate(zip(test_acc, train_acc, images_per_s), start=1)
+    ]
+
+
+def write_run(root: Path, dirname: str, cfg: dict | None, meta: dict | None, records: list[dict] | None) -> Path:
+    """A run directory as the trainer leaves it (None: that file is missing)."""
+    path = root / dirname
+    for sub in ("events", "plots", "checkpoints"):
+        (path / sub).mkdir(parents=True)
+    if cfg is not None:
+        (path / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    if meta is not None:
+        (path / "meta.json").write_text(json.dumps(meta, indent=2))
+    if records is not None:
+        (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+@pytest.fixture
+def runs(tmp_path) -> Path:
+    root = tmp_path / "runs"
+    for dirname, (name, schedule, seed, lr, status, test, train, ips) in RUNS.items():
+        updates = [5, 10] if schedule == "unfair_back" else [5, 5]
+        meta = {"status": status, "name": name, "seed": seed, "host": "lab1", "git": {"commit": "abc123", "dirty": False}}
+        write_run(root, dirname, config(name, schedule, seed, lr), meta, epoch_records(test, train, ips, updates))
+    return root
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def as_json(*args: str) -> list[dict]:
+    result = invoke("compare", *args, "--format", "json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def column(records: list[dict], name: str) -> list:
+    return [r[name] for r in records]
+
+
+def sample_std(values: list[float]) -> float:
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+# ---- the table ------------------------------------------------------------------------------------
+def test_default_table(runs):
+    result = invoke("compare", runs)
+    assert result.exit_code == 0 and result.stderr == ""
+    assert result.stdout.splitlines() == [
+        "name  status     model           schedule     augmentation  seed  epochs  final_test_acc  best_test_acc"
+        "  best_epoch  final_train_acc     gap  wall_time  images_per_s",
+        "----  ---------  --------------  -----------  ------------  ----  ------  --------------  -------------"
+        "  ----------  ---------------  ------  ---------  ------------",
+        "std   completed  context_module  standard     none             0       3          0.6000         0.7000"
+        "           2           0.8000  0.2000       30.0         200.0",
+        "std   completed  context_module  standard     none             1       3          0.7000         0.7000"
+        "           3           0.7500  0.0500       30.0         100.0",
+        "ub    completed  context_module  unfair_back  none             0       3          0.7500         0.8000"
+        "           2           0.9000  0.1500       30.0         100.0",
+        "ub    completed  context_module  unfair_back  none             1       3          0.7200         0.7200"
+        "           3           0.8500  0.1300       30.0         100.0",
+        "ub    running    context_module  unfair_back  none             2       2          0.7000         0.7000"
+        "           2           0.8000  0.1000       20.0         100.0",
+    ]
+
+
+def test_builtin_columns_exact_values(runs):
+    records = as_json(runs, "--columns", "run,final_test_acc,best_test_acc,best_epoch,final_train_acc,gap,wall_time,images_per_s,epochs")
+    first = records[0]
+    assert first == {
+        "run": "std-s0", "final_test_acc": 0.6, "best_test_acc": 0.7, "best_epoch": 2, "final_train_acc": 0.8,
+        "gap": 0.8 - 0.6, "wall_time": 30.0, "images_per_s": (100 * 10 + 200 * 10 + 300 * 10) / 30, "epochs": 3,
+    }
+    assert column(records, "run") == list(RUNS)
+    assert column(records, "best_epoch") == [2, 3, 2, 3, 2]
+
+
+def test_metric_qualifiers_config_and_meta_columns(runs):
+    names = "last:train_loss,max:test_acc,min:test_loss,mean:test_acc,epoch_of:max:test_acc,epoch_of:min:test_loss," \
+            "last:updates_total,optimizer.lr,model.hidden,meta.host,meta.git.commit"
+    std_s0, *_ = as_json(runs, "--columns", names)
+    assert std_s0 == {
+        "last:train_loss": 1 - 0.8, "max:test_acc": 0.7, "min:test_loss": 1 - 0.7, "mean:test_acc": (0.5 + 0.7 + 0.6) / 3,
+        "epoch_of:max:test_acc": 2, "epoch_of:min:test_loss": 2, "last:updates_total": [15, 15],
+        "optimizer.lr": 0.001, "model.hidden": [64], "meta.host": "lab1", "meta.git.commit": "abc123",
+    }
+
+
+def test_epoch_of_ties_go_to_the_earliest_epoch(tmp_path):
+    write_run(tmp_path, "tie", config("tie", "standard", 0, 1e-3), {"status": "completed"},
+              epoch_records([0.7, 0.9, 0.9], [0.5, 0.6, 0.7], [1.0] * 3, [1]))
+    (record,) = as_json(tmp_path, "--columns", "epoch_of:max:test_acc,best_epoch")
+    assert record == {"epoch_of:max:test_acc": 2, "best_epoch": 2}
+
+
+def test_columns_plus_adds_to_defaults(runs):
+    result = invoke("compare", runs, "--columns", "+optimizer.lr,+run", "--format", "csv")
+    header = result.stdout.splitlines()[0].split(",")
+    assert header[:2] == ["name", "status"] and header[-3:] == ["images_per_s", "optimizer.lr", "run"]
+
+
+def test_unknown_column_is_an_error_with_close_matches(runs):
+    result = invoke("compare", runs, "--columns", "run,optimizer.lrr")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("Error: unknown column 'optimizer.lrr' (close matches: optimizer.lr, ")
+    assert "built-ins run, path, name, status" in result.stderr and "config keys augmentation.mode, " in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+    bare = invoke("compare", runs, "--columns", "test_acc")
+    assert bare.exit_code == 2 and "last:test_acc" in bare.stderr and "max:test_acc" in bare.stderr
+    qualifier = invoke("compare", runs, "--sort", "max:test_accuracy")
+    assert qualifier.exit_code == 2 and "close matches: max:test_acc" in qualifier.stderr
+    no_such_metric = invoke("compare", runs, "--columns", "max:eval_split")  # not a number: only last: works
+    assert no_such_metric.exit_code == 2 and "close matches: last:eval_split" in no_such_metric.stderr
+
+
+def test_keys_of_an_older_schema_are_empty_not_errors(runs):
+    old = config("old", "standard", 5, 1e-3)
+    del old["augmentation"]
+    write_run(runs, "old-s5", old, {"status": "completed"}, epoch_records([0.4], [0.4], [1.0], [1, 1]))
+    records = as_json(runs, "--columns", "run,augmentation,augmentation.mode")
+    assert records[0] == {"run": "old-s5", "augmentation": None, "augmentation.mode": None}
+    assert records[1] == {"run": "std-s0", "augmentation": "none", "augmentation.mode": "none"}
+    table = invoke("compare", runs, "--columns", "run,augmentation.mode")
+    assert table.stdout.splitlines()[2] == "old-s5  -"
+
+
+def test_list_columns(runs):
+    result = invoke("compare", runs, "--list-columns")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert "  optimizer.lr" in lines and "  meta.git.commit" in lines
+    assert any(line.startswith("  final_test_acc") and "= last:test_acc" in line for line in lines)
+    assert "last:  max:  min:  mean:  epoch_of:max:  epoch_of:min:" in result.stdout
+
+
+# ---- selection ------------------------------------------------------------------------------------
+def test_sort_descending_with_tie_breaker(runs):
+    records = as_json(runs, "--columns", "run", "--sort", "-max:test_acc")
+    assert column(records, "run") == ["ub-s0", "ub-s1", "std-s0", "std-s1", "ub-s2"]  # ties keep path order
+    records = as_json(runs, "--columns", "run", "--sort", "-max:test_acc,-seed")
+    assert column(records, "run") == ["ub-s0", "ub-s1", "ub-s2", "std-s1", "std-s0"]
+    records = as_json(runs, "--columns", "run", "--sort", "schedule,final_test_acc")
+    assert column(records, "run") == ["std-s0", "std-s1", "ub-s2", "ub-s1", "ub-s0"]
+
+
+def test_missing_values_sort_last_both_ways(runs):
+    write_run(runs, "aaa-new", config("new", "standard", 9, 1e-3), {"status": "running"}, None)
+    assert column(as_json(runs, "--columns", "run", "--sort", "max:test_acc"), "run")[-1] == "aaa-new"
+    assert column(as_json(runs, "--columns", "run", "--sort", "-max:test_acc"), "run")[-1] == "aaa-new"
+
+
+@pytest.mark.parametrize(("where", "expected"), [
+    (["status=completed"], ["std-s0", "std-s1", "ub-s0", "ub-s1"]),
+    (["status!=completed"], ["ub-s2"]),
+    (["schedule=standard"], ["std-s0", "std-s1"]),
+    (["schedule.name=standard,unfair_back"], list(RUNS)),
+    (["optimizer.lr=1e-4"], ["ub-s1"]),
+    (["optimizer.lr=0.0001"], ["ub-s1"]),
+    (["max:test_acc>0.7"], ["ub-s0", "ub-s1"]),
+    (["max:test_acc>=0.72"], ["ub-s0", "ub-s1"]),
+    (["max:test_acc<0.72"], ["std-s0", "std-s1", "ub-s2"]),
+    (["schedule=unfair_back", "seed<=1"], ["ub-s0", "ub-s1"]),
+    (["model.hidden=[64]", "deterministic=false", "data.root=null"], list(RUNS)),
+])
+def test_where(runs, where, expected):
+    args = [item for condition in where for item in ("--where", condition)]
+    assert column(as_json(runs, "--columns", "run", *args), "run") == expected
+
+
+def test_where_errors(runs):
+    result = invoke("compare", runs, "--where", "status")
+    assert result.exit_code == 2 and result.stderr.startswith("Error: --where status: expected KEY=VALUE")
+    result = invoke("compare", runs, "--where", "statsu=completed")
+    assert result.exit_code == 2 and "unknown column 'statsu' (close matches: status" in result.stderr
+    nothing = invoke("compare", runs, "--where", "status=failed", "--columns", "run")
+    assert nothing.exit_code == 0 and nothing.stdout == "run\n---\nnone of the 5 runs matches --where status=failed\n"
+
+
+def test_top_after_sort(runs):
+    assert column(as_json(runs, "--columns", "run", "--sort", "-final_test_acc", "--top", "2"), "run") == ["ub-s0", "ub-s1"]
+
+
+def test_diff_shows_only_differing_config_keys(runs):
+    result = invoke("compare", runs, "--diff")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        "run     name  seed  schedule.name  optimizer.lr",
+        "------  ----  ----  -------------  ------------",
+        "std-s0  std      0  standard              0.001",
+        "std-s1  std      1  standard              0.001",
+        "ub-s0   ub       0  unfair_back           0.001",
+        "ub-s1   ub       1  unfair_back          0.0001",
+        "ub-s2   ub       2  unfair_back           0.001",
+    ]
+    records = as_json(runs, "--diff", "--where", "schedule=standard", "--columns", "run,final_test_acc")
+    assert records == [{"run": "std-s0", "final_test_acc": 0.6, "seed": 0}, {"run": "std-s1", "final_test_acc": 0.7, "seed": 1}]
+    same = invoke("compare", runs, "--diff", "--where", "run=std-s0")
+    assert same.stdout.splitlines()[-1] == "all 1 selected runs have the same config"
+    assert invoke("compare", runs, "--diff", "--group-by", "seed").exit_code == 2
+
+
+# ---- groups ---------------------------------------------------------------------------------------
+def test_group_by_statistics(runs):
+    groups = as_json(runs, "--group-by", "schedule", "--columns", "final_test_acc,best_epoch,images_per_s")
+    assert [(g["schedule"], g["n"], g["status"], g["varies"]) for g in groups] == [
+        ("standard", 2, "2 completed", "seed"),
+        ("unfair_back", 3, "2 completed, 1 running", "seed, optimizer.lr"),  # lr differs too: visible
+    ]
+    standard, unfair = groups
+    finals = [0.75, 0.72, 0.7]
+    assert unfair["final_test_acc.mean"] == pytest.approx(sum(finals) / 3, rel=1e-12)
+    assert unfair["final_test_acc.std"] == pytest.approx(sample_std(finals), rel=1e-12)
+    assert (unfair["final_test_acc.min"], unfair["final_test_acc.max"]) == (0.7, 0.75)
+    assert standard["final_test_acc.mean"] == pytest.approx(0.65, rel=1e-12)
+    assert standard["final_test_acc.std"] == pytest.approx(math.sqrt(2 * 0.05**2), rel=1e-12)
+    assert standard["images_per_s.mean"] == pytest.approx(150.0) and standard["best_epoch.mean"] == 2.5
+    assert set(standard) == {"schedule", "n", "status", "varies"} | {
+        f"{c}.{s}" for c in ("final_test_acc", "best_epoch", "images_per_s") for s in ("mean", "std", "min", "max")}
+
+
+def test_group_table_cells(runs):
+    result = invoke("compare", runs, "--group-by", "schedule.name", "--columns", "final_test_acc,best_epoch")
+    finals = [0.75, 0.72, 0.7]
+    mean, std = sum(finals) / 3, sample_std(finals)
+    assert result.stdout.splitlines() == [
+        "schedule.name  n  status                  varies                                final_test_acc        best_epoch",
+        "-------------  -  ----------------------  ------------------  --------------------------------  ----------------",
+        "standard       2  2 completed             seed                0.6500 ± 0.0707 [0.6000, 0.7000]  2.5 ± 0.7 [2, 3]",
+        f"unfair_back    3  2 completed, 1 running  seed, optimizer.lr  {mean:.4f} ± {std:.4f} [0.7000, 0.7500]  2.3 ± 0.6 [2, 3]",
+        "cells: mean ± sample std (n-1) [min, max] over the group's runs that have a value; a single value is shown alone",
+    ]
+
+
+def test_group_of_one_has_no_std(runs):
+    records = as_json(runs, "--group-by", "seed", "--columns", "final_test_acc", "--where", "seed=2")
+    assert records == [{"seed": 2, "n": 1, "status": "1 running", "varies": None, "final_test_acc.mean": 0.7,
+                        "final_test_acc.std": None, "final_test_acc.min": 0.7, "final_test_acc.max": 0.7}]
+    table = invoke("compare", runs, "--group-by", "seed", "--columns", "final_test_acc", "--where", "seed=2")
+    assert table.stdout.splitlines()[2] == "   2  1  1 running  -               0.7000"
+    rows = list(csv.DictReader(io.StringIO(invoke("compare", runs, "-g", "seed", "-c", "final_test_acc", "-f", "csv").stdout)))
+    assert [(r["seed"], r["final_test_acc.std"]) for r in rows][2] == ("2", "")
+
+
+def test_group_sort_by_mean_and_by_size(runs):
+    groups = as_json(runs, "--group-by", "seed", "--columns", "final_test_acc", "--sort", "-final_test_acc")
+    assert column(groups, "seed") == [1, 2, 0]  # means 0.71, 0.70, 0.675
+    groups = as_json(runs, "--group-by", "schedule", "--columns", "final_test_acc", "--sort", "-n")
+    assert column(groups, "schedule") == ["unfair_back", "standard"]
+
+
+def test_group_by_two_keys_keeps_missing_as_a_value(runs):
+    old = config("old", "standard", 5, 1e-3)
+    del old["augmentation"]
+    write_run(runs, "old-s5", old, {"status": "completed"}, epoch_records([0.4], [0.4], [1.0], [1, 1]))
+    groups = as_json(runs, "--group-by", "schedule,augmentation", "--columns", "epochs")
+    assert [(g["schedule"], g["augmentation"], g["n"]) for g in groups] == [
+        ("standard", "none", 2), ("standard", None, 1), ("unfair_back", "none", 3)]
+
+
+# ---- formats --------------------------------------------------------------------------------------
+def test_csv_is_rfc4180_with_exact_values(runs, tmp_path):
+    out = tmp_path / "runs.csv"
+    invoke("compare", runs, "--columns", "run,status,gap,model.hidden,meta.host", "--format", "csv", "--output", out)
+    text = out.read_bytes().decode()
+    assert text.startswith("run,status,gap,model.hidden,meta.host\r\n") and text.endswith("\r\n")  # CRLF, as RFC 4180 says
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert [float(r["gap"]) for r in rows] == [0.8 - 0.6, 0.75 - 0.7, 0.9 - 0.75, 0.85 - 0.72, 0.8 - 0.7]
+    assert rows[0] == {"run": "std-s0", "status": "completed", "gap": repr(0.8 - 0.6), "model.hidden": "[64]", "meta.host": "lab1"}
+    grouped = invoke("compare", runs, "-g", "schedule", "-c", "final_test_acc", "-f", "csv").stdout
+    assert '"2 completed, 1 running","seed, optimizer.lr"' in grouped  # fields with commas are quoted
+    assert list(csv.DictReader(io.StringIO(grouped, newline="")))[1]["varies"] == "seed, optimizer.lr"
+
+
+def test_json_is_a_list_of_flat_records(runs):
+    records = as_json(runs)
+    assert isinstance(records, list) and len(records) == 5
+    for record in records:
+        assert list(record) == ["name", "status", "model", "schedule", "augmentation", "seed", "epochs", "final_test_acc",
+                                "best_test_acc", "best_epoch", "final_train_acc", "gap", "wall_time", "images_per_s"]
+        assert not any(isinstance(value, (dict, list)) for value in record.values())
+
+
+def test_markdown(runs):
+    text = invoke("compare", runs, "--columns", "run,status,best_test_acc", "--format", "markdown", "--top", "1").stdout
+    assert text == "| run | status | best_test_acc |\n|---|---|---:|\n| std-s0 | completed | 0.7000 |\n"
+
+
+def test_loads_into_pandas(runs, tmp_path):
+    pd = pytest.importorskip("pandas")
+    invoke("compare", runs, "--format", "csv", "--output", tmp_path / "runs.csv")
+    invoke("compare", runs, "--format", "json", "--output", tmp_path / "runs.json")
+    frame = pd.read_csv(tmp_path / "runs.csv")
+    assert list(frame["final_test_acc"]) == [0.6, 0.7, 0.75, 0.72, 0.7]
+    assert list(pd.read_json(tmp_path / "runs.json")["seed"]) == [0, 1, 0, 1, 2]
+
+
+def test_output_file_and_plots(runs, tmp_path):
+    out = tmp_path / "out" / "table.md"
+    result = invoke("compare", runs, "--format", "markdown", "--output", out, "--plot", tmp_path / "runs.png")
+    assert result.exit_code == 0 and result.stdout == ""
+    assert out.read_text().startswith("| name | status |")
+    assert f"wrote {out} (5 rows)" in result.stderr
+    assert (tmp_path / "runs.png").read_bytes()[:8] == PNG
+    grouped = invoke("compare", runs, "--group-by", "schedule", "--plot", tmp_path / "groups.png")
+    assert grouped.exit_code == 0 and (tmp_path / "groups.png").read_bytes()[:8] == PNG
+
+
+def test_plot_legend_from_differing_config_keys(runs):
+    from dilbench.report.compare import compare
+
+    assert compare([str(runs)], where=("schedule=standard",)).labels == ["seed=0", "seed=1"]
+    assert compare([str(runs)], group_by="schedule").labels == ["schedule=standard (n=2)", "schedule=unfair_back (n=3)"]
+
+
+def test_group_curves_are_means_with_min_max_band(runs):
+    from dilbench.report.curves import epoch_stats
+    from dilbench.report.runs_index import read_run
+
+    group = [read_run(runs / name) for name in ("ub-s0", "ub-s1", "ub-s2")]
+    epochs, mean, low, high = epoch_stats(group, "test_acc")
+    assert epochs == [1, 2, 3]
+    assert mean == pytest.approx([(0.6 + 0.62 + 0.6) / 3, (0.8 + 0.7 + 0.7) / 3, (0.75 + 0.72) / 2])  # ub-s2 has 2 epochs
+    assert (low, high) == ([0.6, 0.7, 0.72], [0.62, 0.8, 0.75])
+
+
+# ---- finding runs, broken runs ----------------------------------------------------------------------
+def test_finds_runs_in_globs_nested_directories_and_files(runs, tmp_path):
+    nested = tmp_path / "experiments" / "unfair" / "runs"
+    nested.parent.mkdir(parents=True)
+    (runs).rename(nested)
+    (tmp_path / "experiments" / "notes").mkdir()
+    assert len(as_json(tmp_path / "experiments", "--columns", "run")) == 5
+    assert column(as_json(f"{nested}/std-*", "--columns", "run"), "run") == ["std-s0", "std-s1"]
+    same_twice = as_json(nested / "ub-s0" / "meta.json", nested / "ub-s0", "--columns", "run")
+    assert column(same_twice, "run") == ["ub-s0"]
+
+
+@pytest.mark.parametrize(("argument", "message"), [
+    ("missing", "missing: no such file or directory"),
+    ("empty", "no run directories under"),
+    ("nothing-*", "nothing-*: matches no file or directory"),
+])
+def test_nothing_to_compare_is_a_usage_error(tmp_path, monkeypatch, argument, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    result = invoke("compare", argument)
+    assert result.exit_code == 2 and result.stderr.startswith("Error: ") and message in result.stderr
+
+
+def test_broken_and_unfinished_runs_are_listed_and_reported(tmp_path):
+    good = epoch_records([0.5, 0.6, 0.7], [0.5, 0.6, 0.7], [1.0] * 3, [1, 1])
+    lines = "".join(json.dumps(r) + "\n" for r in good)
+    cfg = config("x", "standard", 0, 1e-3)
+    done = {"status": "completed"}
+    write_run(tmp_path, "a-good", cfg, done, good)
+    write_run(tmp_path, "b-bad-meta", cfg, None, good).joinpath("meta.json").write_text('{"status": "comp')
+    write_run(tmp_path, "c-torn", cfg, {"status": "interrupted"}, None).joinpath("metrics.jsonl").write_text(lines[:-20])
+    write_run(tmp_path, "d-mid", cfg, {"status": "failed", "error": "loss became nan"}, None).joinpath(
+        "metrics.jsonl").write_text(lines.replace('"epoch": 2', '"epoch": 2,,', 1))
+    write_run(tmp_path, "e-config-only", cfg, None, None)
+    write_run(tmp_path, "f-bad-config", None, done, good).joinpath("config.yaml").write_text("name: [x\n")
+    write_run(tmp_path, "g-starting", cfg, {"status": "running"}, None)
+    write_run(tmp_path, "h-list-meta", cfg, None, None).joinpath("meta.json").write_text("[]")
+    (tmp_path / "z-not-a-run").mkdir()
+
+    result = invoke("compare", tmp_path, "--columns", "run,status,schedule,epochs,final_test_acc")
+    try:
+        json.loads(lines[:-20].splitlines()[-1])
+    except json.JSONDecodeError as err:
+        torn_error = str(err)
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[2:] == [
+        "a-good         completed    standard       3          0.7000",
+        "b-bad-meta     corrupt      standard       3          0.7000",
+        "c-torn         interrupted  standard       2          0.6000",
+        "d-mid          failed       standard       1          0.5000",
+        "e-config-only  unknown      standard       0               -",
+        "f-bad-config   completed    -              3          0.7000",
+        "g-starting     running      standard       0               -",
+        "h-list-meta    corrupt      standard       0               -",
+    ]
+    assert result.stderr.splitlines() == [
+        f"warning: {tmp_path}/b-bad-meta: meta.json unreadable: Unterminated string starting at: line 1 column 12 (char 11)",
+        f"warning: {tmp_path}/c-torn: metrics.jsonl last line unreadable ({torn_error}); epochs from there on ignored",
+        f"warning: {tmp_path}/d-mid: metrics.jsonl line 2 of 3 unreadable (Expecting property name enclosed in double quotes: "
+        "line 1 column 13 (char 12)); epochs from there on ignored",
+        f"warning: {tmp_path}/e-config-only: no meta.json (status unknown)",
+        f"warning: {tmp_path}/f-bad-config: config.yaml unreadable: while parsing a flow sequence",
+        f"warning: {tmp_path}/h-list-meta: meta.json is not an object (got list)",
+    ]
+    problems = as_json(tmp_path, "--columns", "run,problems", "--where", "status=corrupt")
+    assert problems[1] == {"run": "h-list-meta", "problems": "meta.json is not an object (got list)"}
+
+
+# ---- show -----------------------------------------------------------------------------------------
+def test_show_summarises_one_run(runs):
+    path = runs / "ub-s0"
+    (path / "plots" / "curves.png").write_bytes(PNG)
+    (path / "events" / "events.out.tfevents.1.host.1.0.v2").write_bytes(b"")
+    text = invoke("show", path).stdout
+    assert text.startswith(f"run     {path}\nstatus  completed (3/3 epochs)\ngit     abc123\nhost    lab1  devices: -\n\n")
+    assert "  schedule      name=unfair_back\n" in text and "  optimizer     name=adam lr=0.001\n" in text
+    assert (
+        "                 epoch  test_acc  test_loss  train_acc  train_loss\n"
+        "  final              3    0.7500     0.2500     0.9000      0.1000\n"
+        "  best test_acc      2    0.8000     0.2000     0.8000      0.2000\n"
+        "  gap 0.1500  wall_time 30.0  images_per_s 100.0\n"
+    ) in text
+    assert "updates per group (epoch 3 / total)\n  group1  5 / 15\n  group2  10 / 30\n" in text
+    assert f"  plots        {path}/plots/curves.png\n" in text
+    assert f"  events       {path}/events/events.out.tfevents.1.host.1.0.v2\n               tensorboard --logdir {path}/events\n" in text
+    assert "updates per group (epoch 3 / total)\n  group1-2  5 / 15\n" in invoke("show", runs / "std-s0").stdout
+
+
+def test_show_of_a_broken_run_and_of_a_non_run(runs, tmp_path):
+    (runs / "ub-s2" / "metrics.jsonl").write_text("{bad\n")
+    result = invoke("show", runs / "ub-s2")
+    assert result.exit_code == 0
+    assert "status   running (0/3 epochs)\n" in result.stdout and "metrics: no finished epoch yet" in result.stdout
+    assert "problem  metrics.jsonl last line unreadable" in result.stdout
+    not_run = invoke("show", tmp_path)
+    assert not_run.exit_code == 2 and not_run.stderr.startswith(f"Error: {tmp_path}: not a dilbench run directory")
+
+
+@pytest.mark.parametrize("command", [["compare", "{runs}", "--group-by", "schedule", "--plot", "{runs}/p.png"], ["show", "{runs}/std-s0"]])
+def test_compare_and_show_never_import_tensorflow(runs, command):
+    args = [part.format(runs=runs) for part in command]
+    code = (
+        "import sys\nfrom dilbench.cli import cli\n"
+        f"try:\n    cli({args!r}, standalone_mode=False)\nfinally:\n    print('TF', 'tensorflow' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "TF False"
