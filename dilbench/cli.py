@@ -5,6 +5,7 @@ Commands stay thin; TensorFlow is imported only by the commands that train.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -83,7 +84,9 @@ set_option = click.option(
 @click.option("--name", help="Run name (default: the config's `name`).")
 @click.option("--dry-run", is_flag=True, help="Validate and print the resolved config; train nothing.")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), help="Continue an interrupted run directory.")
-def train(config: str | None, overrides: tuple[str, ...], runs_dir: str, name: str | None, dry_run: bool, resume_dir: str | None) -> None:
+@click.pass_context
+def train(ctx: click.Context, config: str | None, overrides: tuple[str, ...], runs_dir: str, name: str | None,
+          dry_run: bool, resume_dir: str | None) -> None:
     """Train CONFIG into a new run directory under --runs-dir."""
     command = [Path(sys.argv[0]).name, *sys.argv[1:]]
     if resume_dir:
@@ -91,7 +94,7 @@ def train(config: str | None, overrides: tuple[str, ...], runs_dir: str, name: s
             raise click.UsageError("--resume takes only the run directory; its config.yaml is reused as it is")
         from dilbench.training.launch import resume_run
 
-        run = resume_run(resume_dir, command)
+        run = resume_run(resume_dir, command, debug=ctx.obj["debug"])
         click.echo(run.path)
         return
     if not config:
@@ -104,7 +107,7 @@ def train(config: str | None, overrides: tuple[str, ...], runs_dir: str, name: s
         return
     from dilbench.training.launch import start_run
 
-    run = start_run(resolved, runs_dir, command)
+    run = start_run(resolved, runs_dir, command, debug=ctx.obj["debug"])
     click.echo(run.path)
 
 
@@ -123,6 +126,183 @@ def validate(configs: tuple[str, ...], overrides: tuple[str, ...]) -> None:
             click.echo(f"Error: {err}", err=True)
     if failed:
         sys.exit(2)
+
+
+def _parse_shape(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    try:
+        shape = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise click.BadParameter(f"expected H,W,C as three positive integers, e.g. 32,32,3; got {value!r}")
+    return shape
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@set_option
+@click.option("--input-shape", callback=_parse_shape, metavar="H,W,C", help="Input image shape (default: the data set's).")
+@click.option("--classes", type=click.IntRange(min=1), help="Number of classes (default: the data set's).")
+def summary(config: str, overrides: tuple[str, ...], input_shape: tuple[int, ...] | None, classes: int | None) -> None:
+    """Print CONFIG's model as layer groups: output shape, parameters, FLOPs; trains nothing."""
+    resolved = load_config(config, overrides)
+    from dilbench.models.summary import format_summary, input_spec, summarize
+
+    shape, num_classes = input_spec(resolved.data.dataset, input_shape, classes)
+    click.echo(f"{resolved.model.name} on {'x'.join(map(str, shape))} inputs, {num_classes} classes")
+    click.echo(format_summary(summarize(resolved.model, shape, num_classes)))
+
+
+@cli.command()
+@click.option("--keys", is_flag=True, help="Also list each model's config keys with their defaults.")
+def models(keys: bool) -> None:
+    """List the registered models (the `model: name:` values) with one-line descriptions."""
+    from dilbench.models import MODELS, model_keys
+
+    width = max(map(len, MODELS))
+    for name, entry in MODELS.items():
+        click.echo(f"{name.ljust(width)}  {entry.description}")
+        for key, default in model_keys(name).items() if keys else ():
+            click.echo(f"{'':{width}}    {key}: {json.dumps(default)}")
+
+
+@cli.group()
+def check() -> None:
+    """Numerical checks of TensorFlow against independent references."""
+
+
+@check.command("dilation")
+@click.option("--seed", default=0, show_default=True, help="Seed of the random inputs and kernels.")
+def check_dilation(seed: int) -> None:
+    """Dilated convolution (d = 1..4) against NumPy and SciPy references; exit code 1 if any differs."""
+    from dilbench.checks.dilation import format_checks, run_checks
+
+    rows = run_checks(seed)
+    click.echo(format_checks(rows))
+    failed = sum(not row.ok for row in rows)
+    if failed:
+        raise DilbenchError(f"{failed} dilated-convolution comparisons failed (see the table above)")
+
+
+@cli.command()
+@click.argument("runs", nargs=-1, required=True, metavar="RUNS_DIR_OR_GLOB...")
+@click.option("--columns", "-c", metavar="COL,...", help="Columns to show (see COLUMNS); `+COL,...` adds to the default ones.")
+@click.option("--where", "-w", multiple=True, metavar="KEY=VALUE",
+              help="Keep runs where KEY=V1,V2 (any of), KEY!=V, KEY>V, KEY>=V, KEY<V or KEY<=V; repeat to require all.")
+@click.option("--sort", "-s", metavar="[-]COL,...", help="Sort by these columns, `-` for descending (e.g. -max:test_acc).")
+@click.option("--top", type=click.IntRange(min=1), metavar="N", help="Keep the first N rows (after --sort).")
+@click.option("--diff", is_flag=True, help="Show only the config keys that differ between the selected runs (after `run`, or --columns).")
+@click.option("--group-by", "-g", metavar="KEY,...", help="One row per distinct value of these keys, with statistics (see GROUPS).")
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]), default="table", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the table to FILE instead of the terminal.")
+@click.option("--plot", type=click.Path(dir_okay=False), metavar="FILE.png",
+              help="Also draw loss and accuracy curves of the rows (groups: mean with a min-max band).")
+@click.option("--list-columns", is_flag=True, help="List every column the runs offer, then exit.")
+def compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], sort: str | None, top: int | None, diff: bool,
+            group_by: str | None, fmt: str, output: str | None, plot: str | None, list_columns: bool) -> None:
+    """Compare runs: one row per run (or per group of runs), from their run directories.
+
+    RUNS_DIR_OR_GLOB are run directories, directories holding runs (searched 3 levels deep, e.g.
+    experiments/x/runs/) or globs. A run directory holds config.yaml or meta.json; running, failed,
+    interrupted and half-written runs are listed with their status, and a missing or corrupt file is
+    reported for its run (status `unknown` without meta.json, `corrupt` if it is unreadable).
+
+    \b
+    COLUMNS (--columns, --sort, --where and --group-by take the same names)
+      run, path            run directory name / path
+      name, status, seed   config name; running|completed|failed|interrupted|unknown|corrupt; seed
+      model, schedule, augmentation   model.name, schedule.name, augmentation.mode
+      epochs               epochs done (records in metrics.jsonl)
+      final_test_acc       = last:test_acc        best_test_acc  = max:test_acc
+      best_epoch           = epoch_of:max:test_acc (earliest epoch on ties)
+      final_train_acc      = last:train_acc       gap = last:train_acc - last:test_acc
+      wall_time            seconds of training summed over epochs; images_per_s over all epochs
+      problems             missing or corrupt files of the run
+      QUALIFIER:KEY        last:, max:, min:, mean:, epoch_of:max:, epoch_of:min: over a metrics.jsonl
+                           key (test_acc, test_loss, train_acc, train_loss, seconds, images_per_s, ...)
+      a.b.c                any config.yaml key, e.g. optimizer.lr, model.channels, train.epochs
+      meta.a.b             any meta.json key, e.g. meta.host, meta.git.commit
+    Default: name, status, model, schedule, augmentation, seed, epochs, final_test_acc,
+    best_test_acc, best_epoch, final_train_acc, gap, wall_time, images_per_s.
+    An unknown name is an error (exit 2) listing close matches; a key only some runs have is `-`.
+
+    \b
+    GROUPS (--group-by schedule.name,augmentation.mode)
+      One row per distinct combination of the keys' values (a missing key counts as a value);
+      everything else, typically the seed, varies inside a group. Columns: the keys, n (runs),
+      status (counts), varies (config keys that differ inside the group: check it says only
+      `seed`/`name`), then each measured column as mean ± std [min, max] over the group's runs
+      that have a value. std is the sample standard deviation (n-1); a group of one shows its value
+      alone (CSV: empty std, JSON: null). CSV/JSON split cells into COL.mean, COL.std, COL.min,
+      COL.max. Settings that are not keys (name, seed, ...) are left out; --sort uses the mean
+      (or `n`); groups are ordered by --sort, then by key values.
+
+    \b
+    Examples
+      dilbench compare runs/
+      dilbench compare 'experiments/unfair/runs/*' --where status=completed --sort -max:test_acc --top 5
+      dilbench compare runs/ --group-by schedule.name,augmentation.mode --plot groups.png
+      dilbench compare runs/ --columns run,optimizer.lr,last:test_loss --format csv -o runs.csv
+      dilbench compare runs/ --diff
+    """
+    from dilbench.report.compare import catalog_of
+    from dilbench.report.compare import compare as compare_runs
+    from dilbench.report.formats import render
+    from dilbench.runs.rundir import write_atomic
+
+    if list_columns:
+        click.echo(catalog_of(runs).describe(), nl=False)
+        return
+    table = compare_runs(runs, columns=columns, where=where, sort=sort, top=top, diff=diff, group_by=group_by)
+    for path, problem in table.problems:
+        click.echo(f"warning: {path}: {problem}", err=True)
+    text = render(table, fmt)
+    if output:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(Path(output), text)
+        click.echo(f"wrote {output} ({len(table.rows)} rows)", err=True)
+    else:
+        click.echo(text, nl=False)
+    if plot:
+        from dilbench.report.curves import plot_table
+
+        plot_table(table, Path(plot))
+        click.echo(f"wrote {plot}", err=True)
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+def show(run_dir: str) -> None:
+    """Show one run: status, config summary, final and best metrics, updates per layer group, and
+    the paths of its plots, TensorBoard events, checkpoints and log."""
+    from dilbench.report.show import show as describe_run
+
+    click.echo(describe_run(run_dir), nl=False)
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@set_option
+@click.option("--steps", default=10, show_default=True, type=click.IntRange(min=1), help="Timed steps per method per round.")
+@click.option("--rounds", default=3, show_default=True, type=click.IntRange(min=1), help="Interleaved rounds; medians are reported.")
+@click.option("--no-keras", is_flag=True, help="Skip the Keras model.fit baseline.")
+def bench(config: str, overrides: tuple[str, ...], steps: int, rounds: int, no_keras: bool) -> None:
+    """Time a training step of every schedule, and Keras model.fit, on CONFIG's model, batch and precision.
+
+    Prints images/s, each schedule's time relative to standard, and the ratio a FLOP model of the work
+    predicts. Uses random images of the data set's shape, so it needs no data.
+    """
+    resolved = load_config(config, overrides)
+    from dilbench.models.summary import input_spec
+    from dilbench.training.bench import format_bench, run_bench
+
+    shape, num_classes = input_spec(resolved.data.dataset, None, None)
+    rows = run_bench(resolved, shape, num_classes, steps=steps, rounds=rounds, keras_baseline=not no_keras)
+    title = (f"{resolved.model.name}, batch {resolved.train.batch_size}, {resolved.precision}"
+             f"{', XLA' if resolved.train.xla else ''}: median of {rounds} rounds x {steps} steps")
+    click.echo(format_bench(rows, title))
 
 
 def main() -> None:

@@ -36,7 +36,8 @@ def test_config_error_is_one_line_with_exit_code_2(tmp_path):
     result = invoke("train", str(bad), "--dry-run")
     assert result.exit_code == 2
     assert result.output == (
-        f"Error: {bad}:2: train.epoch: unknown key (did you mean 'epochs'?); valid keys: epochs, batch_size, eval, eval_batch_size, xla\n"
+        f"Error: {bad}:2: train.epoch: unknown key (did you mean 'epochs'?); "
+        "valid keys: epochs, batch_size, eval, eval_batch_size, lr_schedule, xla\n"
     )
 
 

@@ -69,6 +69,7 @@ class TrainConfig:
     batch_size: int = 64
     eval: Literal["test", "validation"] = "test"  # the split evaluated after every epoch
     eval_batch_size: int = 500
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: decay to 0 over all batches
     xla: bool = False  # compile the training and evaluation steps with XLA (jit_compile)
 
     def __post_init__(self) -> None:

@@ -11,7 +11,7 @@ import dataclasses
 import difflib
 import types
 import typing
-from typing import Any, Literal, Union
+from typing import Any, ClassVar, Literal, Union
 
 
 class FieldError(ValueError):
@@ -21,6 +21,17 @@ class FieldError(ValueError):
         super().__init__(message)
         self.path = path
         self.message = message
+
+
+class OneKey:
+    """Mixin for named dataclasses written as a one-key mapping, `{fliplr: {p: 0.5}}`.
+
+    Lists of operations read better that way than as `{name: fliplr, p: 0.5}`. Subclasses declare
+    `name: Literal["fliplr"] = field(default="fliplr", init=False)`, so the name picks the dataclass in a
+    union (as for models) but is never a parameter; `to_plain` writes them back in the same form.
+    """
+
+    kind: ClassVar[str] = "name"  # what the names are, for "unknown operation 'x'" messages
 
 
 def did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
@@ -45,7 +56,10 @@ def type_name(tp: Any) -> str:
     if origin in (Union, types.UnionType):
         return " or ".join(type_name(a) for a in typing.get_args(tp))
     if origin is tuple:
-        return f"list of {type_name(typing.get_args(tp)[0])}"
+        args = typing.get_args(tp)
+        if args[-1] is not Ellipsis:
+            return f"list of {len(args)} {' or '.join(sorted({type_name(a) for a in args}))}"
+        return f"list of {type_name(args[0])}"
     if dataclasses.is_dataclass(tp):
         return "mapping"
     return getattr(tp, "__name__", str(tp))
@@ -72,6 +86,8 @@ def convert(tp: Any, value: Any, path: str) -> Any:
     if value is None and type(None) in members:
         return None
     variants = _named_variants(members or (tp,))
+    if variants and all(issubclass(cls, OneKey) for cls in variants.values()):
+        return _convert_one_key(variants, value, path)
     if variants:  # a registry section (model, schedule, optimizer): the `name` picks the dataclass
         return _convert_variant(variants, value, path)
     if members:
@@ -90,10 +106,14 @@ def convert(tp: Any, value: Any, path: str) -> Any:
         names = ", ".join(str(c) for c in choices)
         raise FieldError(path, f"expected one of {names}, got {value!r}{did_you_mean(value, map(str, choices))}")
     if origin is tuple:
-        item_type = typing.get_args(tp)[0]
-        if not isinstance(value, (list, tuple)):
-            raise FieldError(path, f"expected a list of {type_name(item_type)}, got {value!r}")
-        return tuple(convert(item_type, item, join(path, i)) for i, item in enumerate(value))
+        args = typing.get_args(tp)
+        if args[-1] is Ellipsis:
+            if not isinstance(value, (list, tuple)):
+                raise FieldError(path, f"expected a list of {type_name(args[0])}, got {value!r}")
+            args = (args[0],) * len(value)
+        elif not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise FieldError(path, f"expected a {type_name(tp)}, got {value!r}")
+        return tuple(convert(item_type, item, join(path, i)) for i, (item_type, item) in enumerate(zip(args, value)))
     if dataclasses.is_dataclass(tp):
         return build(tp, value, path)
     if tp is Any:
@@ -129,6 +149,19 @@ def _convert_variant(variants: dict[str, type], value: Any, path: str) -> Any:
     return build(variants[name], value, path)
 
 
+def _convert_one_key(variants: dict[str, type], value: Any, path: str) -> Any:
+    """`{fliplr: {p: 1.0}}` (or `fliplr` alone, for the defaults) to the dataclass named by the key."""
+    kind = next(iter(variants.values())).kind
+    if isinstance(value, str):
+        value = {value: None}
+    if not isinstance(value, dict) or len(value) != 1:
+        raise FieldError(path, f"expected a one-key mapping {{{kind}: {{parameters}}}}, got {value!r}; {kind}s: {', '.join(variants)}")
+    ((key, params),) = value.items()
+    if key not in variants:
+        raise FieldError(join(path, str(key)), f"unknown {kind} {key!r}{did_you_mean(key, variants)}; choose one of {', '.join(variants)}")
+    return build(variants[key], params, join(path, key))
+
+
 def build(cls: type, raw: Any, path: str = "") -> Any:
     """Build dataclass `cls` from a mapping, rejecting unknown keys and bad values."""
     if raw is None:
@@ -154,6 +187,8 @@ def build(cls: type, raw: Any, path: str = "") -> Any:
 
 def to_plain(obj: Any) -> Any:
     """Dataclasses and tuples to dicts and lists, in field order, for YAML and JSON."""
+    if isinstance(obj, OneKey):
+        return {obj.name: {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init}}  # type: ignore[attr-defined]
     if dataclasses.is_dataclass(obj):
         return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, (list, tuple)):

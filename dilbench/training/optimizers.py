@@ -14,10 +14,14 @@ from dilbench.config.schema import AdamConfig, SGDConfig
 class GroupOptimizer(tf.Module):
     """Optimizer state for one variable list, plus `updates`: how many times it was applied."""
 
-    def __init__(self, variables: list[tf.Variable], name: str):
+    def __init__(self, variables: list[tf.Variable], lr_scale: tf.Variable, name: str):
         super().__init__(name=name)
         self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="updates")
         self.variables_ = list(variables)
+        self.lr_scale = lr_scale  # shared by all groups: the learning-rate schedule's factor for this batch
+
+    def lr(self, base: float) -> tf.Tensor:
+        return base * self.lr_scale
 
     def _slots(self, name: str) -> list[tf.Variable]:
         return [tf.Variable(tf.zeros_like(v), trainable=False, name=f"{name}_{i}") for i, v in enumerate(self.variables_)]
@@ -27,8 +31,8 @@ class GroupOptimizer(tf.Module):
 
 
 class Adam(GroupOptimizer):
-    def __init__(self, cfg: AdamConfig, variables: list[tf.Variable], name: str):
-        super().__init__(variables, name)
+    def __init__(self, cfg: AdamConfig, variables: list[tf.Variable], lr_scale: tf.Variable, name: str):
+        super().__init__(variables, lr_scale, name)
         self.cfg = cfg
         self.m = self._slots("m")
         self.v = self._slots("v")
@@ -37,10 +41,11 @@ class Adam(GroupOptimizer):
         step = tf.cast(self.updates.assign_add(1), tf.float32)
         beta1_power = tf.pow(tf.constant(self.cfg.beta1, tf.float32), step)
         beta2_power = tf.pow(tf.constant(self.cfg.beta2, tf.float32), step)
+        lr = self.lr(self.cfg.lr)
         for var, m, v, grad in zip(self.variables_, self.m, self.v, grads):
             tf.raw_ops.ResourceApplyAdam(
                 var=var.handle, m=m.handle, v=v.handle, beta1_power=beta1_power, beta2_power=beta2_power,
-                lr=self.cfg.lr, beta1=self.cfg.beta1, beta2=self.cfg.beta2, epsilon=self.cfg.epsilon,
+                lr=lr, beta1=self.cfg.beta1, beta2=self.cfg.beta2, epsilon=self.cfg.epsilon,
                 grad=tf.cast(grad, var.dtype),
             )
 
@@ -48,27 +53,31 @@ class Adam(GroupOptimizer):
 class SGD(GroupOptimizer):
     """Plain SGD, or Keras-style momentum: velocity = momentum*velocity - lr*grad; var += velocity."""
 
-    def __init__(self, cfg: SGDConfig, variables: list[tf.Variable], name: str):
-        super().__init__(variables, name)
+    def __init__(self, cfg: SGDConfig, variables: list[tf.Variable], lr_scale: tf.Variable, name: str):
+        super().__init__(variables, lr_scale, name)
         self.cfg = cfg
         self.velocity = self._slots("velocity") if cfg.momentum else []
 
     def apply(self, grads: list[tf.Tensor]) -> None:
         self.updates.assign_add(1)
+        lr = self.lr(self.cfg.lr)
         for i, (var, grad) in enumerate(zip(self.variables_, grads)):
             grad = tf.cast(grad, var.dtype)
             if self.cfg.momentum:
                 tf.raw_ops.ResourceApplyKerasMomentum(
-                    var=var.handle, accum=self.velocity[i].handle, lr=self.cfg.lr, grad=grad,
+                    var=var.handle, accum=self.velocity[i].handle, lr=lr, grad=grad,
                     momentum=self.cfg.momentum, use_nesterov=self.cfg.nesterov,
                 )
             else:
-                tf.raw_ops.ResourceApplyGradientDescent(var=var.handle, alpha=self.cfg.lr, delta=grad)
+                tf.raw_ops.ResourceApplyGradientDescent(var=var.handle, alpha=lr, delta=grad)
 
 
 OPTIMIZERS = {"adam": Adam, "sgd": SGD}
 
 
-def make_group_optimizers(cfg: AdamConfig | SGDConfig, group_variables: list[list[tf.Variable]]) -> list[GroupOptimizer]:
-    """One optimizer per layer group, each over that group's variables."""
-    return [OPTIMIZERS[cfg.name](cfg, variables, name=f"group{i + 1}") for i, variables in enumerate(group_variables)]
+def make_group_optimizers(
+    cfg: AdamConfig | SGDConfig, group_variables: list[list[tf.Variable]], lr_scale: tf.Variable | None = None
+) -> list[GroupOptimizer]:
+    """One optimizer per layer group, each over that group's variables, sharing the lr schedule's factor."""
+    lr_scale = lr_scale if lr_scale is not None else tf.Variable(1.0, trainable=False, name="lr_scale")
+    return [OPTIMIZERS[cfg.name](cfg, variables, lr_scale, name=f"group{i + 1}") for i, variables in enumerate(group_variables)]

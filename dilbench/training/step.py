@@ -29,6 +29,7 @@ class TrainingStep:
     model: GroupedModel
     optimizers: list[GroupOptimizer]
     loss_scale: LossScale
+    lr_scale: tf.Variable  # the learning-rate schedule's factor, set by the Trainer before each batch
     train: tf.types.experimental.GenericFunction  # (uint8 images, int64 labels) -> (mean loss, num correct)
     evaluate: tf.types.experimental.GenericFunction  # (uint8 images, int64 labels) -> (summed loss, num correct)
 
@@ -39,7 +40,8 @@ class TrainingStep:
         with strategy.scope():
             model = build_model(config.model, tuple(image_shape), num_classes, POLICIES[config.precision], config.seed)
             groups = [[v.value for v in model.group_variables(i)] for i in range(model.num_groups)]
-            optimizers = make_group_optimizers(config.optimizer, groups)
+            lr_scale = tf.Variable(1.0, trainable=False, name="lr_scale")
+            optimizers = make_group_optimizers(config.optimizer, groups, lr_scale)
             loss_scale = LossScale(config.precision == "float16")
         step = make_step(config.schedule, StepContext(model, optimizers, loss_scale))
         specs = [tf.TensorSpec([None, *image_shape], tf.uint8), tf.TensorSpec([None], tf.int64)]
@@ -49,7 +51,7 @@ class TrainingStep:
             return cross_entropy(y, logits) * tf.cast(tf.shape(y)[0], tf.float32), num_correct(y, logits)
 
         return cls(
-            model, optimizers, loss_scale,
+            model, optimizers, loss_scale, lr_scale,
             train=tf.function(lambda x, y: step(to_float(x), y), input_signature=specs, jit_compile=config.train.xla or None),
             evaluate=tf.function(evaluate, input_signature=specs, jit_compile=config.train.xla or None),
         )

@@ -152,6 +152,9 @@ class Trainer:
         try:
             batches = epoch_batches(self.data.x_train, self.data.y_train, order, cfg.train.batch_size, start_step)
             for step, (x, y) in enumerate(batches, start=start_step):
+                if cfg.train.lr_schedule == "cosine":
+                    done = (epoch * num_steps + step) / (cfg.train.epochs * num_steps)
+                    self.step.lr_scale.assign(0.5 * (1.0 + math.cos(math.pi * done)))
                 loss, correct = self.step.train(x, y)
                 loss = float(loss)
                 if not math.isfinite(loss):
@@ -212,8 +215,9 @@ class Trainer:
     def _write_events(self, record: dict[str, Any]) -> None:
         step = record["epoch"]
         with self.writer.as_default():
-            for key in ("train_loss", "train_acc", "test_loss", "test_acc", "images_per_s"):
-                tf.summary.scalar(key.replace("_", "/", 1), record[key], step=step)
+            for tag, key in (("train/loss", "train_loss"), ("train/acc", "train_acc"), ("test/loss", "test_loss"),
+                             ("test/acc", "test_acc"), ("perf/images_per_s", "images_per_s")):
+                tf.summary.scalar(tag, record[key], step=step)
             for name, values in self._group_weights().items():
                 tf.summary.histogram(f"weights/{name}", values, step=step)
             for i, count in enumerate(record["updates"]):
