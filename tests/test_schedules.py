@@ -142,3 +142,24 @@ def test_adam_bias_correction_follows_each_groups_own_count():
     for b, a in zip(before, model.group_variables(0)):
         np.testing.assert_allclose(np.abs(a.numpy() - b), 1e-3, rtol=1e-3)
     assert int(ctx.optimizers[0].updates) == 1 and int(ctx.optimizers[1].updates) == 2
+
+
+def test_float16_loss_scale_skips_overflowing_steps_and_halves():
+    """Dynamic loss scaling: an overflowing step leaves weights and update counts alone and halves the
+    scale; a finite step applies the unscaled gradients (the same update as without scaling)."""
+    model, reference = toy_model(), toy_model()
+    groups = [[v.value for v in model.group_variables(i)] for i in range(2)]
+    optimizers = make_group_optimizers(SGDConfig(lr=LR), groups)
+    scale = LossScale(True, initial=1024.0)
+    ctx = StepContext(model, optimizers, scale)
+    x = tf.constant(np.random.default_rng(1).normal(size=(6, 5)).astype(np.float32))
+    y = tf.constant([0, 1, 2, 2, 1, 0])
+    before = [v.numpy() for v in model.trainable_variables]
+    scale.apply([tf.fill(tf.shape(v), np.inf) for v in ctx.flat_variables()], ctx.update_groups(range(2)))
+    assert float(scale.scale) == 512.0 and [int(o.updates) for o in optimizers] == [0, 0]
+    assert all(np.array_equal(b, v.numpy()) for b, v in zip(before, model.trainable_variables))
+    make_step(StandardConfig(), ctx)(x, y)
+    make_step(StandardConfig(), context(reference))(x, y)
+    for a, b in zip(model.trainable_variables, reference.trainable_variables):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    assert float(scale.scale) == 512.0 and int(scale.good_steps) == 1

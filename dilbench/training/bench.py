@@ -51,14 +51,14 @@ class BenchRow:
     predicted: float | None  # FLOP-model time ratio to standard
 
 
-def _synthetic_batches(image_shape: tuple[int, ...], num_classes: int, batch_size: int, count: int, seed: int):
+def synthetic_batches(image_shape: tuple[int, ...], num_classes: int, batch_size: int, count: int, seed: int):
     rng = np.random.default_rng(seed)
     x = rng.integers(0, 256, (count * batch_size, *image_shape), dtype=np.uint8)
     y = rng.integers(0, num_classes, count * batch_size).astype(np.int64)
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).repeat().prefetch(2)
 
 
-def _time_steps(step, iterator, steps: int) -> float:
+def time_steps(step, iterator, steps: int) -> float:
     """Seconds for `steps` training steps, reading the loss back each step as the Trainer does."""
     start = time.perf_counter()
     for _ in range(steps):
@@ -99,13 +99,13 @@ def run_bench(config: Config, image_shape: tuple[int, ...], num_classes: int, st
               schedules: tuple[str, ...] = tuple(SCHEDULES), keras_baseline: bool = True) -> list[BenchRow]:
     """Median seconds per step of each schedule (and Keras fit) at the config's model, batch and precision."""
     batch = config.train.batch_size
-    data = _synthetic_batches(image_shape, num_classes, batch, 8, config.seed)
+    data = synthetic_batches(image_shape, num_classes, batch, 8, config.seed)
     timers = {}
     for name in schedules:
         step = TrainingStep.build(replace(config, schedule=SCHEDULES[name].config()), image_shape, num_classes).train
         iterator = iter(data)
-        _time_steps(step, iterator, 2)  # trace and warm up
-        timers[name] = lambda n, step=step, iterator=iterator: _time_steps(step, iterator, n)
+        time_steps(step, iterator, 2)  # trace and warm up
+        timers[name] = lambda n, step=step, iterator=iterator: time_steps(step, iterator, n)
     if keras_baseline:
         fit = _keras_fit(config, image_shape, num_classes, data)
         fit(2)
