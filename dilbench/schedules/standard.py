@@ -16,7 +16,7 @@ def make_step(ctx: StepContext):
             loss = cross_entropy(y, logits)
             scaled = ctx.loss_scale.scaled(loss)
         grads = tape.gradient(scaled, variables)
-        ctx.loss_scale.apply(grads, ctx.update_groups(range(ctx.num_groups)))
+        ctx.apply_gradients(grads, range(ctx.num_groups))
         return loss, num_correct(y, logits)
 
     return step

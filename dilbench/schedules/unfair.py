@@ -32,13 +32,13 @@ def make_back_step(ctx: StepContext):
             logits = model.logits(outputs[-1], training=True)
             loss = cross_entropy(y, logits)
             scaled = ctx.loss_scale.scaled(loss)
-        ctx.loss_scale.apply(tape.gradient(scaled, ctx.flat_variables([last])), ctx.update_groups([last]))
+        ctx.apply_gradients(tape.gradient(scaled, ctx.flat_variables([last])), [last])
         for start in range(last - 1, -1, -1):  # sub-step k = 2..L starts at group L-k+1
             groups = range(start, ctx.num_groups)
             with tf.GradientTape() as tape:
                 sub_loss = cross_entropy(y, model.forward_from(start, tf.stop_gradient(outputs[start]), training=True))
                 scaled = ctx.loss_scale.scaled(sub_loss)
-            ctx.loss_scale.apply(tape.gradient(scaled, ctx.flat_variables(groups)), ctx.update_groups(groups))
+            ctx.apply_gradients(tape.gradient(scaled, ctx.flat_variables(groups)), groups)
         return loss, num_correct(y, logits)
 
     return step
@@ -57,7 +57,7 @@ def make_front_step(ctx: StepContext):
                 scaled = ctx.loss_scale.scaled(loss)
             if first is None:
                 first = (loss, num_correct(y, logits))
-            ctx.loss_scale.apply(tape.gradient(scaled, ctx.flat_variables(groups)), ctx.update_groups(groups))
+            ctx.apply_gradients(tape.gradient(scaled, ctx.flat_variables(groups)), groups)
         return first
 
     return step

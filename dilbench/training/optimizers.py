@@ -16,7 +16,9 @@ class GroupOptimizer(tf.Module):
 
     def __init__(self, variables: list[tf.Variable], lr_scale: tf.Variable, name: str):
         super().__init__(name=name)
-        self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="updates")
+        # ONLY_FIRST_REPLICA: under a strategy every replica counts the same update once
+        self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="updates",
+                                   aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         self.variables_ = list(variables)
         self.lr_scale = lr_scale  # shared by all groups: the learning-rate schedule's factor for this batch
 

@@ -32,8 +32,9 @@ class LossScale(tf.Module):
         super().__init__(name="loss_scale")
         self.enabled = enabled
         self.period = period
-        self.scale = tf.Variable(initial if enabled else 1.0, dtype=tf.float32, trainable=False)
-        self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
+        first = tf.VariableAggregation.ONLY_FIRST_REPLICA  # replicas see the same summed gradients
+        self.scale = tf.Variable(initial if enabled else 1.0, dtype=tf.float32, trainable=False, aggregation=first)
+        self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False, aggregation=first)
 
     def scaled(self, loss: tf.Tensor) -> tf.Tensor:
         return loss * self.scale if self.enabled else loss

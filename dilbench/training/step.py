@@ -45,6 +45,12 @@ class TrainingStep:
             loss_scale = LossScale(config.precision == "float16")
         step = make_step(config.schedule, StepContext(model, optimizers, loss_scale))
         specs = [tf.TensorSpec([None, *image_shape], tf.uint8), tf.TensorSpec([None], tf.int64)]
+        train_specs = specs if strategy.num_replicas_in_sync == 1 else None  # else per-replica values
+
+        def train(x, y):
+            """x, y: a batch, or per-replica parts of the global batch; returns the global mean loss and correct count."""
+            loss, correct = strategy.run(lambda x, y: step(to_float(x), y), args=(x, y))
+            return strategy.reduce("sum", loss, axis=None), strategy.reduce("sum", correct, axis=None)
 
         def evaluate(x, y):
             logits = model(to_float(x), training=False)
@@ -52,6 +58,6 @@ class TrainingStep:
 
         return cls(
             model, optimizers, loss_scale, lr_scale,
-            train=tf.function(lambda x, y: step(to_float(x), y), input_signature=specs, jit_compile=config.train.xla or None),
+            train=tf.function(train, input_signature=train_specs, jit_compile=config.train.xla or None, reduce_retracing=True),
             evaluate=tf.function(evaluate, input_signature=specs, jit_compile=config.train.xla or None),
         )
