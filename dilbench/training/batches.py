@@ -1,13 +1,19 @@
 """Batches for training and evaluation as a tf.data pipeline over in-memory uint8 arrays.
 
 The epoch's order is a pure function of (seed, epoch), so a run resumed mid-epoch sees exactly the
-batches it would have seen; batching and gathering run in tf.data, prefetched ahead of the step.
+batches it would have seen. Gathering and augmentation (imgaug, in Python) run in tf.data's parallel
+map, in order and prefetched, off the training step; each batch's augmentation is seeded by (seed,
+epoch, batch index), so thread scheduling cannot change it.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import tensorflow as tf
+
+from dilbench.augment.pipeline import BatchAugmenter, originals_per_batch
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
@@ -15,10 +21,33 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
-def epoch_batches(x: np.ndarray, y: np.ndarray, order: np.ndarray, batch_size: int, start_step: int = 0) -> tf.data.Dataset:
-    """Batches of `order`, skipping the first `start_step` ones (already trained on before a resume)."""
-    indices = tf.data.Dataset.from_tensor_slices(order[start_step * batch_size:]).batch(batch_size)
-    return indices.map(lambda idx: (tf.gather(x, idx), tf.gather(y, idx)), num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+def steps_per_epoch(n: int, batch_size: int, mode: str = "none") -> int:
+    """Batches in an epoch over n training images; paired batches hold batch_size/2 of them."""
+    return math.ceil(n / originals_per_batch(mode, batch_size))
+
+
+def epoch_batches(x: np.ndarray, y: np.ndarray, order: np.ndarray, batch_size: int, start_step: int = 0,
+                  augmenter: BatchAugmenter | None = None, epoch: int = 0) -> tf.data.Dataset:
+    """Batches of `order`, skipping the first `start_step` ones (already trained on before a resume).
+
+    With an `augmenter`, each batch of originals (batch_size, or batch_size/2 in paired mode) becomes
+    the batch the augmenter makes of it for (epoch, batch index). Images are gathered in NumPy, not
+    with tf.gather: that would embed the whole training set as a constant in the tf.data graph and
+    cost seconds at every epoch's start (about 5 s for 20,000 CIFAR images). Drop an iterator you stop
+    early (the Trainer does, in a `finally`): one kept alive to interpreter exit, e.g. by a traceback,
+    can abort the exit while OpenCV (imgaug's affine) still runs in tf.data's threads.
+    """
+    per_batch = originals_per_batch(augmenter.mode, batch_size) if augmenter else batch_size
+    indices = tf.data.Dataset.from_tensor_slices(order[start_step * per_batch:]).batch(per_batch).enumerate(start_step)
+
+    def make_batch(step: np.int64, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return augmenter(x[idx], y[idx], epoch, int(step)) if augmenter else (x[idx], y[idx])
+
+    def load(step: tf.Tensor, idx: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        images, labels = tf.numpy_function(make_batch, [step, idx], [tf.uint8, tf.int64], stateful=False)
+        return tf.ensure_shape(images, [None, *x.shape[1:]]), tf.ensure_shape(labels, [None])
+
+    return indices.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
 
 
 def eval_batches(x: np.ndarray, y: np.ndarray, batch_size: int) -> tf.data.Dataset:
