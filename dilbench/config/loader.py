@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,32 +52,51 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def _apply_override(raw: dict, assignment: str) -> str:
-    key, sep, text = assignment.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise ConfigError(f"--set {assignment}: expected KEY=VALUE, e.g. --set model.channels=64")
-    parts = key.split(".")
-    node = raw
-    for part in parts[:-1]:
-        child = node.get(part)
-        if isinstance(child, str) and part in ("model", "schedule", "optimizer"):
-            child = {"name": child}  # `schedule: standard` shorthand, expanded so a sub-key can be set
-        if not isinstance(child, dict):
-            child = {}
-        node[part] = child
-        node = child
-    node[parts[-1]] = parse_value(text)
-    return key
+@dataclass(frozen=True)
+class Override:
+    """One dotted config key set on top of a config file, and where it was written.
+
+    `--set KEY=VALUE` has `where=None`; an experiment file gives `FILE:LINE`, so a bad value in a sweep
+    is reported at the line that wrote it rather than in the base config.
+    """
+
+    key: str
+    value: Any
+    where: str | None = None
+
+    @classmethod
+    def parse(cls, assignment: str) -> Override:
+        """`KEY=VALUE` as given to --set."""
+        key, sep, text = assignment.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set {assignment}: expected KEY=VALUE, e.g. --set model.channels=64")
+        return cls(key, parse_value(text))
+
+    def apply(self, raw: dict) -> None:
+        """Set the key in the raw YAML data; a copy of the value, so shared values never change."""
+        parts = self.key.split(".")
+        node = raw
+        for part in parts[:-1]:
+            child = node.get(part)
+            if isinstance(child, str) and part in ("model", "schedule", "optimizer"):
+                child = {"name": child}  # `schedule: standard` shorthand, expanded so a sub-key can be set
+            if not isinstance(child, dict):
+                child = {}
+            node[part] = child
+            node = child
+        node[parts[-1]] = copy.deepcopy(self.value)
+
+    def located(self, key: str) -> str:
+        return f"--set {key}" if self.where is None else f"{self.where}: {key}"
 
 
-def load_config(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) -> Config:
-    """Load, override and validate a config file; raise ConfigError naming file, line and key."""
-    path = Path(path)
+def read_yaml(path: Path, what: str = "config") -> tuple[Any, dict[str, int]]:
+    """The parsed YAML file and the line of each dotted key path in it; ConfigError if unreadable."""
     try:
         text = path.read_text()
     except OSError as err:
-        raise ConfigError(f"{path}: cannot read config ({err.strerror}); check the path") from None
+        raise ConfigError(f"{path}: cannot read {what} ({err.strerror}); check the path") from None
     try:
         root = yaml.compose(text, Loader=_Loader)
         raw = yaml.load(text, Loader=_Loader)
@@ -83,29 +105,42 @@ def load_config(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) -
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise ConfigError(f"{where}: invalid YAML: {problem}; fix the syntax (indentation, colons, quotes)") from None
+    return raw, _lines(root) if root is not None else {}
+
+
+def load_config(path: str | Path, overrides: Sequence[str | Override] = ()) -> Config:
+    """Load, override and validate a config file; raise ConfigError naming file, line and key.
+
+    Overrides are `--set` texts (`KEY=VALUE`) or Override objects, applied in order.
+    """
+    path = Path(path)
+    raw, lines = read_yaml(path)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}:1: the config must be a mapping of sections (name, data, model, ...)")
-    lines = _lines(root) if root is not None else {}
-    overridden = [_apply_override(raw, item) for item in overrides]
+    applied = [item if isinstance(item, Override) else Override.parse(item) for item in overrides]
+    for item in applied:
+        item.apply(raw)
     try:
         return build(Config, raw)
     except FieldError as err:
-        raise ConfigError(f"{_where(err.path, path, lines, overridden)}: {err.message}") from None
+        raise ConfigError(f"{_where(err.path, path, lines, applied)}: {err.message}") from None
 
 
-def _where(key: str, path: Path, lines: dict[str, int], overridden: list[str]) -> str:
-    """`--set KEY` when an override set this key, else `FILE:LINE: KEY` at the nearest enclosing key."""
-    for name in overridden:
+def _where(key: str, path: Path, lines: dict[str, int], overrides: list[Override]) -> str:
+    """Where the last override that set this key was written, else `FILE:LINE: KEY` at the nearest enclosing key."""
+    for item in reversed(overrides):
+        name = item.key
         if key == name or key.startswith(name + ".") or name.startswith(key + "."):
-            return f"--set {key}"
-    return f"{path}:{_line(key, lines)}: {key}"
+            return item.located(key)
+    return f"{path}:{line_of(key, lines)}: {key}"
 
 
-def _line(key: str, lines: dict[str, int]) -> int:
+def line_of(key: str, lines: dict[str, int]) -> int:
+    """The line of a dotted key, or of its nearest enclosing key that has one (1 if none)."""
     probe = key
-    while probe:
+    while probe in lines or "." in probe or probe.endswith("]"):
         if probe in lines:
             return lines[probe]
         probe = re.sub(r"(\.[^.\[]*|\[\d+\])$", "", probe)

@@ -60,7 +60,7 @@ def type_name(tp: Any) -> str:
         if args[-1] is not Ellipsis:
             return f"list of {len(args)} {' or '.join(sorted({type_name(a) for a in args}))}"
         return f"list of {type_name(args[0])}"
-    if dataclasses.is_dataclass(tp):
+    if dataclasses.is_dataclass(tp) or origin is dict:
         return "mapping"
     return getattr(tp, "__name__", str(tp))
 
@@ -114,6 +114,12 @@ def convert(tp: Any, value: Any, path: str) -> Any:
         elif not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise FieldError(path, f"expected a {type_name(tp)}, got {value!r}")
         return tuple(convert(item_type, item, join(path, i)) for i, (item_type, item) in enumerate(zip(args, value)))
+    if origin is dict:  # a mapping whose keys the user names (experiment cases, profiles)
+        key_type, value_type = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise FieldError(path, f"expected a mapping, got {value!r}")
+        return {convert(key_type, key, join(path, str(key))): convert(value_type, item, join(path, str(key)))
+                for key, item in value.items()}
     if dataclasses.is_dataclass(tp):
         return build(tp, value, path)
     if tp is Any:
@@ -159,6 +165,9 @@ def _convert_one_key(variants: dict[str, type], value: Any, path: str) -> Any:
     ((key, params),) = value.items()
     if key not in variants:
         raise FieldError(join(path, str(key)), f"unknown {kind} {key!r}{did_you_mean(key, variants)}; choose one of {', '.join(variants)}")
+    if params is not None and not isinstance(params, dict):
+        keys = ", ".join(f.name for f in dataclasses.fields(variants[key]) if f.init)
+        raise FieldError(join(path, key), f"expected a mapping of parameters ({keys}), got {params!r}")
     return build(variants[key], params, join(path, key))
 
 

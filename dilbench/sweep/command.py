@@ -1,0 +1,78 @@
+"""`dilbench sweep`: plan the runs, see what earlier sweeps left, run the rest, write the results page.
+
+No TensorFlow here: the runs are child processes, so planning, --dry-run and --report-only stay fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from dilbench.errors import UsageError
+from dilbench.sweep.execute import Outcome, run_jobs, thread_env
+from dilbench.sweep.existing import Step, decide
+from dilbench.sweep.experiment import load_experiment
+from dilbench.sweep.plan import Plan, make_plan
+from dilbench.sweep.verdict import VERDICTS
+
+ORDER = ("start", "resume", "skip", "busy", "changed")
+
+
+def sweep(path: str | Path, profile: str | None, jobs: int, dry_run: bool, rerun_changed: bool, report_only: bool,
+          command: str, echo: Callable[[str], None]) -> int:
+    """Run one sweep; returns the exit code (1 if a run did not complete). Errors before any run raise UsageError."""
+    plan = make_plan(load_experiment(path), profile)
+    steps = decide(plan)
+    echo(describe(plan, steps, "would" if dry_run else "report only, not running" if report_only else "will"))
+    changed = [step for step in steps if step.action == "changed"]
+    if changed and not (rerun_changed or report_only):
+        raise UsageError(
+            f"{len(changed)} run(s) exist with another config than the experiment file now gives "
+            f"({', '.join(s.run.name for s in changed)}): the file changed since they ran. Move those run directories out of "
+            f"{plan.runs_dir}, or pass --rerun-changed to start new runs beside them (the page then reports only the new ones)"
+        )
+    if dry_run:
+        return 0
+    if rerun_changed:
+        steps = [dataclasses.replace(s, action="start", detail="new run (config changed)") if s.action == "changed" else s
+                 for s in steps]
+    outcomes: list[Outcome] = []
+    if not report_only:
+        if jobs > 1:
+            threads = thread_env(jobs).get("TF_NUM_INTRAOP_THREADS", "?")
+            echo(f"{jobs} jobs at a time, {threads} TensorFlow thread(s) each")
+        outcomes = run_jobs(steps, plan.runs_dir, jobs, echo)
+    chosen = {s.run.name: s.path for s in decide(plan) if s.path is not None and s.action != "changed"}
+    if chosen:
+        from dilbench.sweep.report import write_report  # matplotlib and the report library: only now
+
+        report = write_report(plan, chosen, command)
+        echo(f"wrote {report.markdown} and {report.curves}")
+        if report.verdicts:
+            tally = Counter(report.verdicts)
+            echo("claims: " + ", ".join(f"{verdict} {tally[verdict]}" for verdict in VERDICTS))
+    else:
+        echo("no runs to report yet")
+    unfinished = [o for o in outcomes if o.status not in ("completed", "busy")]  # failed, or interrupted from outside
+    if unfinished:
+        echo(f"{len(unfinished)} of {len(outcomes)} run(s) did not complete:")
+        for outcome in unfinished:
+            echo(f"  {outcome.step.run.name}: {outcome.status}: {outcome.message} (log: {outcome.log})")
+        return 1
+    return 0
+
+
+def describe(plan: Plan, steps: list[Step], verb: str) -> str:
+    """The plan as one line per run: what will happen to it and why."""
+    spec = plan.experiment.spec
+    head = f"{spec.name}" + (f", profile {plan.profile}" if plan.profile else "") + f": {len(steps)} runs in {plan.runs_dir}"
+    width = max(len(step.run.name) for step in steps)
+    lines = [head] + [
+        f"  {step.action:<7} {step.run.name:<{width}}  {step.detail}" + (f"  ({step.path.name})" if step.path else "")
+        for step in steps
+    ]
+    counts = Counter(step.action for step in steps)
+    lines.append(f"{verb}: " + ", ".join(f"{action} {counts[action]}" for action in ORDER if counts[action]))
+    return "\n".join(lines)

@@ -1,0 +1,196 @@
+"""Run the sweep's jobs as separate `dilbench train` processes, at most N at a time.
+
+Separate processes because TensorFlow cannot be reset inside one (graphs, thread pools, precision
+policy), a crash or NaN in one run must not take the others down, and `--jobs 2` then needs nothing
+more. Each child writes its console output to `<runs dir>/logs/<run>.log` and holds its run's lock
+(see locks.py). Children get their own session, so a terminal Ctrl-C reaches only the sweep, which
+forwards it once: every child checkpoints and ends `interrupted`, and re-running the sweep resumes
+them. A second Ctrl-C is forwarded again, which stops the children at once (the trainer's rule).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from dilbench.config import dump_config
+from dilbench.errors import DilbenchError
+from dilbench.runs.rundir import RunDir, utc_now, write_atomic
+from dilbench.sweep.existing import Step, latest_same, lock_path
+from dilbench.sweep.locks import RunLock
+
+TRAIN = (sys.executable, "-m", "dilbench")  # the command a job runs `train` with (tests put a fake here)
+POLL_SECONDS = 0.2
+
+
+class SweepInterrupted(DilbenchError):
+    """Ctrl-C or SIGTERM: the running jobs checkpointed; re-running the sweep resumes them."""
+
+    exit_code = 130
+
+
+@dataclass
+class Outcome:
+    step: Step
+    status: str  # completed | failed | interrupted | busy
+    path: Path | None  # the run directory, if one exists
+    message: str = ""
+    seconds: float = 0.0
+    log: Path | None = None  # the child's console output
+
+
+@dataclass
+class _Job:
+    step: Step
+    number: int
+    process: subprocess.Popen
+    lock: RunLock
+    log: IO[str]
+    log_path: Path
+    started: float
+
+
+def thread_env(jobs: int, cpus: int | None = None) -> dict[str, str]:
+    """The children's environment: with N jobs, each gets cores/N TensorFlow threads (unless set already),
+    so N runs do not fight over the cores with N full-size thread pools."""
+    env = dict(os.environ)
+    if jobs > 1:
+        threads = str(max(1, (cpus or os.cpu_count() or 1) // jobs))
+        for var in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+            env.setdefault(var, threads)
+    return env
+
+
+def run_jobs(steps: list[Step], runs_dir: Path, jobs: int, echo: Callable[[str], None]) -> list[Outcome]:
+    """Start or resume every step whose action says so; returns one Outcome per step, in finishing order."""
+    work = deque(step for step in steps if step.action in ("start", "resume"))
+    total, launched = len(work), 0
+    env = thread_env(jobs)
+    active: list[_Job] = []
+    outcomes: list[Outcome] = []
+    with _sigterm_as_interrupt():
+        try:
+            while work or active:
+                while work and len(active) < jobs:
+                    launched += 1
+                    job = _launch(work.popleft(), launched, total, runs_dir, env, echo)
+                    if isinstance(job, Outcome):
+                        outcomes.append(job)
+                    else:
+                        active.append(job)
+                for job in [job for job in active if job.process.poll() is not None]:
+                    active.remove(job)
+                    outcomes.append(_finish(job, runs_dir, total, echo))
+                time.sleep(POLL_SECONDS if active else 0)
+        except KeyboardInterrupt:
+            _stop(active, echo)
+            stopped = [_finish(job, runs_dir, total, echo) for job in active]
+            names = ", ".join(outcome.step.run.name for outcome in stopped)
+            raise SweepInterrupted(
+                f"interrupted{f'; {names} saved a checkpoint' if names else ''}. Run the same command again to resume"
+            ) from None
+    return outcomes
+
+
+def _launch(step: Step, number: int, total: int, runs_dir: Path, env: dict[str, str],
+            echo: Callable[[str], None]) -> _Job | Outcome:
+    run = step.run
+    lock = RunLock(lock_path(runs_dir, run.name))
+    if not lock.acquire():
+        echo(f"[{number}/{total}] {run.name}: busy, another process is running it; left alone")
+        return Outcome(step, "busy", step.path, "running in another process")
+    if step.action == "resume":
+        args = ["train", "--resume", str(step.path)]
+    else:
+        config_file = runs_dir / ".sweep" / "configs" / f"{run.name}.yaml"
+        config_file.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(config_file, dump_config(run.config))
+        args = ["train", str(config_file), "--runs-dir", str(runs_dir)]
+    log_path = runs_dir / "logs" / f"{run.name}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "a")  # noqa: SIM115 - closed in _finish, when the child has ended
+    command = [*TRAIN, *args]
+    log.write(f"=== {utc_now()} {' '.join(command)}\n")
+    log.flush()
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                               start_new_session=True, pass_fds=(lock.fd,))
+    what = f"resume ({step.detail})" if step.action == "resume" else "start"
+    echo(f"[{number}/{total}] {run.name}: {what}")
+    return _Job(step, number, process, lock, log, log_path, time.monotonic())
+
+
+def _finish(job: _Job, runs_dir: Path, total: int, echo: Callable[[str], None]) -> Outcome:
+    """What the ended child left: the run directory's status, or the log's last line if it made none."""
+    code = job.process.wait()
+    job.log.close()
+    job.lock.release()
+    seconds = time.monotonic() - job.started
+    found = latest_same(runs_dir, job.step.run)
+    meta = RunDir(found.path).read_meta() if found and found.status != "unknown" else {}
+    status = meta.get("status", "failed")
+    if status == "running":  # killed too hard to record anything
+        status, message = "failed", f"the process ended (exit code {code}) while the run said `running`"
+    elif status == "completed":
+        message = f"final test acc {meta.get('final_test_acc', float('nan')):.4f}"
+    else:
+        message = meta.get("error") or _last_line(job.log_path) or f"exit code {code}"
+    outcome = Outcome(job.step, status, found.path if found else None, message, seconds, job.log_path)
+    tail = "" if status == "completed" else f" (log: {job.log_path})"
+    echo(f"[{job.number}/{total}] {job.step.run.name}: {status} in {_duration(seconds)}, {message}{tail}")
+    return outcome
+
+
+def _stop(active: list[_Job], echo: Callable[[str], None]) -> None:
+    """Forward Ctrl-C to the running children and wait; each further Ctrl-C is forwarded again."""
+    if active:
+        echo(f"stopping: {len(active)} running job(s) save a checkpoint first (Ctrl-C again to stop them at once)")
+    while True:
+        for job in active:
+            if job.process.poll() is None:
+                job.process.send_signal(signal.SIGINT)
+        try:
+            for job in active:
+                job.process.wait()
+            return
+        except KeyboardInterrupt:
+            echo("stopping at once")
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """`kill` of the sweep stops it like Ctrl-C, so its children checkpoint too."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

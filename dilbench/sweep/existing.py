@@ -1,0 +1,139 @@
+"""Match planned runs to the run directories earlier sweeps left, and decide what each run needs.
+
+A run is found by the `name` in its config.yaml (the directory name adds a time stamp) and must have
+exactly the planned config: a run made from an older version of the experiment file is never reused.
+
+    completed                                  -> skip
+    interrupted, failed, or running but dead   -> resume from its last checkpoint
+    running and locked by a live process       -> busy (left alone)
+    only runs of this name with another config -> changed (an error unless --rerun-changed)
+    nothing                                    -> start
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from dilbench.config import ConfigError, load_config
+from dilbench.config.validate import to_plain
+from dilbench.report.aggregate import canonical
+from dilbench.report.runs_index import flatten
+from dilbench.runs.rundir import RunDir
+from dilbench.sweep.locks import is_locked
+from dilbench.sweep.plan import Plan, PlannedRun
+
+RUN_DIR = re.compile(r"^.+-\d{8}-\d{6}-[0-9a-f]{4}$")
+_YAML = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class Existing:
+    """A run directory holding a run of the planned name."""
+
+    path: Path
+    status: str  # meta.json's; `unknown` when it is missing or unreadable
+    difference: str | None  # None: the planned config; else what differs
+
+
+@dataclass(frozen=True)
+class Step:
+    run: PlannedRun
+    action: str  # skip | resume | start | busy | changed
+    path: Path | None  # the run directory skipped, resumed or left alone
+    detail: str  # why, for people
+    others: tuple[Existing, ...] = ()  # runs of this name with another config, left alone
+
+
+def lock_path(runs_dir: Path, name: str) -> Path:
+    return runs_dir / ".sweep" / "locks" / f"{name}.lock"
+
+
+def scan(runs_dir: Path) -> dict[str, list[Path]]:
+    """Run directories directly under runs_dir by their config name, oldest first."""
+    found: dict[str, list[Path]] = {}
+    if not runs_dir.is_dir():
+        return found
+    for path in sorted(runs_dir.iterdir()):
+        if not (path.is_dir() and RUN_DIR.match(path.name)):
+            continue
+        try:
+            name = yaml.load((path / "config.yaml").read_text(), Loader=_YAML)["name"]
+        except (OSError, yaml.YAMLError, TypeError, KeyError):
+            continue  # not a readable run: nothing to match it with
+        found.setdefault(str(name), []).append(path)
+    for paths in found.values():
+        paths.sort(key=lambda p: p.name)  # <name>-<UTC stamp>-<hex>: the stamp orders runs of one name
+    return found
+
+
+def examine(path: Path, run: PlannedRun) -> Existing:
+    try:
+        status = str(json.loads((path / "meta.json").read_text()).get("status") or "unknown")
+    except (OSError, ValueError, AttributeError):
+        status = "unknown"
+    return Existing(path, status, config_difference(path / "config.yaml", run))
+
+
+def config_difference(config_file: Path, run: PlannedRun) -> str | None:
+    """None when the file holds the planned config, else a short account of what differs."""
+    try:
+        if load_config(config_file) == run.config:
+            return None
+    except ConfigError as err:
+        return f"its config.yaml is no longer valid ({err})"
+    theirs = flatten(yaml.load(config_file.read_text(), Loader=_YAML))
+    ours = flatten(to_plain(run.config))
+    keys = [key for key in {**ours, **theirs} if canonical(ours.get(key)) != canonical(theirs.get(key))]
+    shown = [f"{key}: {_short(theirs.get(key))} -> {_short(ours.get(key))}" for key in keys[:3]]
+    return ", ".join(shown) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+
+
+def _short(value: object) -> str:
+    text = "-" if value is None else json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def latest_same(runs_dir: Path, run: PlannedRun) -> Existing | None:
+    """The newest run directory holding exactly this run's config (after a job, to find what it made)."""
+    same = [e for e in (examine(p, run) for p in scan(runs_dir).get(run.name, [])) if e.difference is None]
+    return same[-1] if same else None
+
+
+def decide(plan: Plan) -> list[Step]:
+    """What each planned run needs, from the run directories under the plan's runs_dir."""
+    found = scan(plan.runs_dir)
+    return [_decide(run, [examine(p, run) for p in found.get(run.name, [])], plan.runs_dir) for run in plan.runs]
+
+
+def _decide(run: PlannedRun, existing: list[Existing], runs_dir: Path) -> Step:
+    same = [e for e in existing if e.difference is None]
+    others = tuple(e for e in existing if e.difference is not None)
+    completed = [e for e in same if e.status == "completed"]
+    if completed:
+        return Step(run, "skip", completed[-1].path, _completed_detail(completed[-1].path), others)
+    resumable = [e for e in same if e.status in ("interrupted", "failed", "running")]
+    if resumable:
+        last = resumable[-1]
+        if last.status == "running" and is_locked(lock_path(runs_dir, run.name)):
+            return Step(run, "busy", last.path, "running in another process", others)
+        state = "running, but its process is gone" if last.status == "running" else last.status
+        return Step(run, "resume", last.path, f"{state} after {_epochs_done(last.path)}/{run.config.train.epochs} epochs", others)
+    if others:
+        detail = "; ".join(f"{e.path.name} has another config: {e.difference}" for e in others)
+        return Step(run, "changed", None, detail, others)
+    broken = [e.path.name for e in same]  # same config but no readable meta.json: cannot be resumed
+    return Step(run, "start", None, f"new run (ignoring {', '.join(broken)}: no readable meta.json)" if broken else "new run")
+
+
+def _epochs_done(path: Path) -> int:
+    return len(RunDir(path).read_metrics())
+
+
+def _completed_detail(path: Path) -> str:
+    records = RunDir(path).read_metrics()
+    return f"completed, final test acc {records[-1]['test_acc']:.4f}" if records and "test_acc" in records[-1] else "completed"

@@ -1,0 +1,239 @@
+"""The results page of a sweep: RESULTS.md and curves.png in `<experiment>/<results_dir>/<profile>/`.
+
+Every number on the page comes from the run directories through `dilbench compare`'s library (grouped
+over seeds by `meta.sweep.group`, which the sweep records in each run's meta.json, so the same table
+is one `dilbench compare` command away), or from the experiment file's `published:` section; the
+verdicts are computed by verdict.py's rule. Only the experiment's `notes:` file is prose written by
+hand, and it holds no measured numbers.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dilbench.report.aggregate import Summary, summarize
+from dilbench.report.columns import BUILTINS
+from dilbench.report.compare import Table, compare
+from dilbench.report.formats import number, render
+from dilbench.runs.rundir import RunDir, utc_now, write_atomic
+from dilbench.sweep.plan import Plan, PlannedRun
+from dilbench.sweep.verdict import RULE, VERDICTS, judge
+
+GROUP_KEY = "meta.sweep.group"
+GROUP_COLUMNS = "epochs,final_test_acc,best_test_acc,final_train_acc,wall_time,images_per_s"
+RUN_COLUMNS = f"name,{GROUP_KEY},seed,status,epochs,final_test_acc,best_test_acc,wall_time,run"
+
+
+@dataclass(frozen=True)
+class Report:
+    markdown: Path
+    curves: Path
+    verdicts: list[str]  # one per claim of the experiment file, in its order
+
+
+def tag_runs(plan: Plan, chosen: dict[str, Path]) -> None:
+    """Record in each run's meta.json which experiment, profile, case and group it belongs to.
+
+    Skipped for runs still training (their trainer owns meta.json until it ends).
+    """
+    for run in plan.runs:
+        path = chosen.get(run.name)
+        if path is None:
+            continue
+        meta = RunDir(path).read_meta()
+        tag = {"experiment": plan.experiment.spec.name, "profile": plan.profile, "case": run.case,
+               "group": run.group, "grid": run.grid}
+        if meta.get("status") != "running" and meta.get("sweep") != tag:
+            RunDir(path).update_meta(sweep=tag)
+
+
+def write_report(plan: Plan, chosen: dict[str, Path], command: str) -> Report:
+    """Tag the runs, then write the results page and the curves of the plan's groups."""
+    tag_runs(plan, chosen)
+    paths = [str(chosen[run.name]) for run in plan.runs if run.name in chosen]
+    order = list(dict.fromkeys(run.group for run in plan.runs))
+    grouped = _in_order(compare(paths, columns=GROUP_COLUMNS, group_by=GROUP_KEY), order, GROUP_KEY)
+    runs = _in_order(compare(paths, columns=RUN_COLUMNS), [run.name for run in plan.runs], "name")
+    claims, verdicts = _claims(plan, grouped)
+    _decorate(plan, grouped, runs)
+    plan.results_dir.mkdir(parents=True, exist_ok=True)
+    curves = plan.results_dir / "curves.png"
+    from dilbench.report.curves import plot_table  # matplotlib: only when a page is written
+
+    plot_table(grouped, curves)
+    markdown = plan.results_dir / "RESULTS.md"
+    write_atomic(markdown, _page(plan, grouped, runs, claims, verdicts, command))
+    return Report(markdown, curves, verdicts)
+
+
+def _in_order(table: Table, order: list[str], column: str) -> Table:
+    """Rows in the experiment's order (compare sorts groups by value), unknown ones last."""
+    rank = {name: i for i, name in enumerate(order)}
+    index = sorted(range(len(table.rows)), key=lambda i: rank.get(str(table.rows[i][column]), len(rank)))
+    table.rows = [table.rows[i] for i in index]
+    table.members = [table.members[i] for i in index]
+    table.labels = [table.labels[i] for i in index]
+    return table
+
+
+def _decorate(plan: Plan, grouped: Table, runs: Table) -> None:
+    """Name the group column `group`, describe each group's setup, and put the published numbers beside ours."""
+    setups = {run.group: setup(plan, run) for run in plan.runs}
+    published = plan.experiment.spec.published
+    extra = [name for name in ("final_test_acc", "best_test_acc", "note")
+             if any(getattr(p, name) not in (None, "") for p in published.values())]
+    for table in (grouped, runs):
+        table.columns = ["group" if c == GROUP_KEY else c for c in table.columns]
+        for row in table.rows:
+            row["group"] = row.pop(GROUP_KEY, None)
+    at = grouped.columns.index("group") + 1
+    grouped.columns[at:at] = ["setup"]
+    for name in extra:  # each published number right after ours; the note last
+        at = grouped.columns.index(name) + 1 if name in grouped.columns else len(grouped.columns)
+        grouped.columns.insert(at, f"published {name}")
+    for row in grouped.rows:
+        row["setup"] = setups.get(row["group"])
+        entry = published.get(row["group"])
+        for name in extra:
+            row[f"published {name}"] = getattr(entry, name) if entry and getattr(entry, name) != "" else None
+    grouped.labels = [f"{row['group']}: {row['setup']} (n={len(members)})" for row, members in zip(grouped.rows, grouped.members)]
+
+
+def setup(plan: Plan, run: PlannedRun) -> str:
+    """What sets a group apart, from the experiment file: its case's overrides and its non-averaged grid values."""
+    spec = plan.experiment.spec
+    parts = [f"{key}={_brief(value)}" for key, value in (spec.cases.get(run.case, {}) if run.case else {}).items()]
+    parts += [f"{key}={_brief(value)}" for key, value in run.grid.items() if key not in spec.averaged]
+    return ", ".join(parts) or "-"
+
+
+def _brief(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("mode", value.get("name", "{...}")))
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "[...]" if isinstance(value, list) else str(value)
+
+
+def _claims(plan: Plan, grouped: Table) -> tuple[list[list[str]], list[str]]:
+    """One table row per claim and its computed verdict."""
+    members = {str(row[GROUP_KEY]): runs for row, runs in zip(grouped.rows, grouped.members)}
+    published = plan.experiment.spec.published
+    rows, verdicts = [], []
+    for claim in plan.experiment.spec.claims:
+        value = BUILTINS[claim.metric][1]
+        sides = [[value(r) for r in members.get(group, []) if r.status == "completed" and value(r) is not None]
+                 for group in (claim.higher, claim.lower)]
+        judgement = judge(*sides)
+        verdicts.append(judgement.verdict)
+        known = [getattr(published.get(group), claim.metric, None) for group in (claim.higher, claim.lower)]
+        rows.append([
+            claim.says, f"{claim.higher} > {claim.lower}", claim.metric,
+            " vs ".join(f"{v:g}" for v in known) if None not in known else "-",
+            " vs ".join(_measured(summarize(side), len(side)) for side in sides),
+            "-" if judgement.difference is None else
+            f"{judgement.difference:+.4f}" + ("" if judgement.se is None else f" ± {judgement.se:.4f}"),
+            f"**{judgement.verdict}**",
+        ])
+    return rows, verdicts
+
+
+def _measured(summary: Summary | None, n: int) -> str:
+    if summary is None:
+        return "-"
+    return f"{number(summary.mean)}{'' if summary.std is None else f' ± {number(summary.std, like=summary.mean)}'} (n={n})"
+
+
+def _page(plan: Plan, grouped: Table, runs: Table, claims: list[list[str]], verdicts: list[str], command: str) -> str:
+    experiment, spec = plan.experiment, plan.experiment.spec
+    title = f"# {spec.name}" + (f": profile `{plan.profile}`" if plan.profile else "")
+    reproduce = f"dilbench sweep {experiment.path}" + (f" --profile {plan.profile}" if plan.profile else "")
+    parts = [title, spec.about.strip(),
+             "*Generated by `dilbench sweep`; do not edit. Every number below is computed from the run directories "
+             "or copied from the experiment file's `published:` section.*",
+             _provenance(grouped, reproduce, command, plan)]
+    parts += ["## Setup", _setup_section(plan)]
+    if claims:
+        parts += ["## Claims", RULE, _tally(plan, verdicts),
+                  _markdown_table(["claim", "groups", "metric", "published", "measured (mean ± std)", "difference ± SE", "verdict"],
+                                  claims)]
+    parts += ["## Results, grouped over " + (", ".join(spec.averaged) or "nothing"), render(grouped, "markdown").rstrip(),
+              f"The same table: `dilbench compare {plan.runs_dir} --group-by {GROUP_KEY} --columns {GROUP_COLUMNS} "
+              f"--format markdown`. Curves: mean over the group's runs, band from min to max.",
+              "![curves](curves.png)", "## Runs", render(runs, "markdown").rstrip()]
+    if spec.notes:
+        parts += [experiment.resolve(spec.notes).read_text().strip()]
+    return "\n\n".join(part for part in parts if part) + "\n"
+
+
+def _tally(plan: Plan, verdicts: list[str]) -> str:
+    """The verdicts in words: which claims these runs support, contradict, or cannot decide."""
+    lines = []
+    for verdict in VERDICTS:
+        says = [claim.says for claim, given in zip(plan.experiment.spec.claims, verdicts) if given == verdict]
+        lines.append(f"- **{verdict}** ({len(says)} of {len(verdicts)}): {'; '.join(says) if says else 'none'}")
+    return "\n".join(lines)
+
+
+def _provenance(grouped: Table, reproduce: str, command: str, plan: Plan) -> str:
+    records = [run for members in grouped.members for run in members]
+    metas = [run.meta for run in records]
+    created = sorted(m["created"] for m in metas if m.get("created"))
+    ended = sorted(m["ended"] for m in metas if m.get("ended"))
+    hosts = sorted({m["host"] for m in metas if m.get("host")})
+    versions = next((m["versions"] for m in metas if m.get("versions")), {})
+    commits = sorted({f"{m['git']['commit'][:10]}{' (dirty)' if m['git'].get('dirty') else ''}"
+                      for m in metas if (m.get("git") or {}).get("commit")})
+    wall = sum(v for v in (BUILTINS["wall_time"][1](run) for run in records) if v is not None)
+    lines = [
+        f"- Command: `{reproduce}` (re-running it skips finished runs and rewrites this page); this page was "
+        f"written by `{command}` at {utc_now()}.",
+        f"- Runs: {len(records)} of {len(plan.runs)} planned, in `{plan.runs_dir}`; made from "
+        f"{created[0] if created else '?'} to {ended[-1] if ended else '?'}; training time {wall / 60:.1f} min summed over runs.",
+        "- Machine: " + "; ".join(part for part in [
+            f"{', '.join(hosts) or '?'}{_cpu() if platform.node() in hosts else ''}",
+            ", ".join(f"{name} {version}" for name, version in versions.items()),
+            f"git {', '.join(commits)}" if commits else "",
+        ] if part) + ".",
+    ]
+    return "\n".join(lines)
+
+
+def _cpu() -> str:
+    """`(Intel Xeon ..., 2 cores)` of this machine, from /proc/cpuinfo where there is one."""
+    try:
+        models = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")]
+    except OSError:
+        models = []
+    return f" ({models[0] if models else platform.processor() or platform.machine()}, {len(models) or '?'} cores)"
+
+
+def _setup_section(plan: Plan) -> str:
+    spec = plan.experiment.spec
+    lines = [f"Base config `{plan.experiment.resolve(spec.base)}`; on top of it, in this order (later wins): the case, "
+             f"the grid values, the profile. Runs are named `<case>-<grid labels>`."]
+    if spec.cases:
+        lines += ["", _markdown_table(["case", "overrides"], [[name, _flow(over)] for name, over in spec.cases.items()])]
+    if spec.grid:
+        lines += ["", "Grid: " + "; ".join(f"`{key}`: {', '.join(label for label, _, _ in spec.axis(key))}" for key in spec.grid)]
+    if plan.profile:
+        lines += ["", f"Profile `{plan.profile}`: `{_flow(spec.profiles[plan.profile]) or '{}'}`"]
+    return "\n".join(lines)
+
+
+def _flow(values: dict[str, Any]) -> str:
+    return yaml.safe_dump(values, default_flow_style=True, sort_keys=False, width=10**6).strip()
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    return "\n".join([line(header), "|" + "|".join("---" for _ in header) + "|", *(line(row) for row in rows)])
+

@@ -1,0 +1,412 @@
+"""`dilbench sweep`: experiment files, the plan, what re-running does, the job runner and the results page.
+
+Most tests swap the child `dilbench train` for a fake trainer script (a few lines, no TensorFlow) that
+writes run directories the way the trainer does, so skip/resume/failure/Ctrl-C logic runs in
+seconds. One test runs a real tiny sweep on the bundled MNIST sample.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+import dilbench.sweep.execute as execute
+from dilbench.cli import cli
+from dilbench.config import ConfigError, dump_config
+from dilbench.runs.rundir import RunDir
+from dilbench.sweep.existing import decide, lock_path
+from dilbench.sweep.experiment import load_experiment
+from dilbench.sweep.locks import RunLock, is_locked
+from dilbench.sweep.plan import make_plan
+from dilbench.sweep.verdict import CONTRADICTS, SUPPORTS, UNDECIDED, judge
+
+REPO = Path(__file__).resolve().parents[1]
+BASE = REPO / "configs" / "quickstart.yaml"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+EXPERIMENT = f"""\
+name: demo
+base: {BASE}
+cases:
+  a: {{schedule: standard}}
+  c: {{schedule: unfair_back, optimizer.lr: 3.0e-4}}
+grid:
+  seed: [0, 1]
+profiles:
+  quick: {{train.epochs: 2, model.channels: 4}}
+  full: {{}}
+published:
+  a: {{final_test_acc: 0.777, note: "after 10 epochs"}}
+  c: {{final_test_acc: 0.83}}
+claims:
+  - {{higher: c, lower: a, says: "unfair_back beats standard"}}
+  - {{higher: a, lower: c, says: "standard beats unfair_back"}}
+"""
+
+# The fake trainer: `train CONFIG --runs-dir D` or `train --resume RUN`, like `python -m dilbench`.
+# test_acc = 0.5, +0.1 for unfair_back, +0.01 per seed. FAKE_FAIL names runs that fail; FAKE_SLEEP
+# makes each run wait (a Ctrl-C then interrupts it); FAKE_TRACE collects start/end lines.
+FAKE_TRAINER = r'''
+import json, os, secrets, signal, sys, time
+from datetime import datetime, timezone
+import yaml
+
+args = sys.argv[1:]
+if args[1] == "--resume":
+    run = args[2]
+else:
+    source = open(args[1]).read()
+    name = yaml.safe_load(source)["name"]
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    run = os.path.join(args[args.index("--runs-dir") + 1], f"{name}-{stamp}-{secrets.token_hex(2)}")
+    os.makedirs(run)
+    open(os.path.join(run, "config.yaml"), "w").write(source)
+config = yaml.safe_load(open(os.path.join(run, "config.yaml")))
+name = config["name"]
+meta_file = os.path.join(run, "meta.json")
+meta = json.load(open(meta_file)) if os.path.exists(meta_file) else {"created": "2026-01-01T00:00:00+00:00", "host": "fakehost"}
+
+def write(status, **more):
+    meta.update(status=status, **more)
+    json.dump(meta, open(meta_file, "w"))
+
+def trace(what):
+    if os.environ.get("FAKE_TRACE"):
+        with open(os.environ["FAKE_TRACE"], "a") as f:
+            f.write(f"{what} {name} {time.monotonic()}\n")
+
+def interrupted(signum, frame):
+    write("interrupted", error="interrupted at epoch 1; checkpoint saved")
+    trace("interrupted")
+    sys.exit(130)
+
+signal.signal(signal.SIGINT, interrupted)
+write("running", resumes=meta.get("resumes", []) + ([1] if args[1] == "--resume" else []))
+trace("start")
+time.sleep(float(os.environ.get("FAKE_SLEEP", "0")))
+if name in os.environ.get("FAKE_FAIL", "").split(","):
+    write("failed", error="NaN loss at epoch 1, step 3")
+    print("Error: NaN loss at epoch 1, step 3", file=sys.stderr)
+    sys.exit(1)
+acc = 0.5 + 0.1 * (config["schedule"]["name"] == "unfair_back") + 0.01 * config["seed"]
+records = [{"epoch": e, "train_loss": 1.0, "train_acc": acc, "test_loss": 1.0, "test_acc": acc - 0.1 / e,
+            "eval_split": "test", "seconds": 2.0, "images_per_s": 100.0} for e in (1, 2)]
+open(os.path.join(run, "metrics.jsonl"), "w").write("".join(json.dumps(r) + "\n" for r in records))
+write("completed", ended="2026-01-01T00:05:00+00:00", final_test_acc=records[-1]["test_acc"], error=None)
+trace("end")
+print(run)
+'''
+
+
+@pytest.fixture
+def experiment(tmp_path: Path) -> Path:
+    path = tmp_path / "exp" / "experiment.yaml"
+    path.parent.mkdir()
+    path.write_text(EXPERIMENT)
+    return path
+
+
+@pytest.fixture
+def fake(tmp_path: Path, monkeypatch) -> Path:
+    script = tmp_path / "fake_train.py"
+    script.write_text(FAKE_TRAINER)
+    monkeypatch.setattr(execute, "TRAIN", (sys.executable, str(script)))
+    monkeypatch.setattr(execute, "POLL_SECONDS", 0.02)
+    for var in ("FAKE_FAIL", "FAKE_SLEEP", "FAKE_TRACE"):
+        monkeypatch.delenv(var, raising=False)
+    return script
+
+
+def sweep(*args: str):
+    return CliRunner().invoke(cli, ["sweep", *map(str, args)], catch_exceptions=False)
+
+
+def statuses(runs_dir: Path) -> dict[str, str]:
+    return {path.name.rsplit("-", 3)[0]: json.loads((path / "meta.json").read_text())["status"]
+            for path in sorted(runs_dir.glob("*-*-*-*")) if (path / "meta.json").exists()}
+
+
+# ---- the experiment file ----------------------------------------------------------------------------
+@pytest.mark.parametrize("edit, message", [
+    (("cases:", "casez: {}\ncases:"), "experiment.yaml:3: casez: unknown key (did you mean 'cases'?)"),
+    (("seed: [0, 1]", "seed: [0, {x: 1}]"), "experiment.yaml:7: grid.seed[1]: a list holds plain values"),
+    (("seed: [0, 1]", "seed: []"), "experiment.yaml:7: grid.seed: needs at least one value"),
+    (("  c: {schedule", "  c: {name: x, schedule"), "experiment.yaml:5: cases.c.name: the sweep names every run"),
+    (("  c: {final_test_acc", "  cc: {final_test_acc"), "experiment.yaml:13: published.cc: unknown group (did you mean 'c'?)"),
+    (("higher: c, lower: a", "higher: c, lower: b"), "experiment.yaml:15: claims[0].lower: unknown group 'b'"),
+    (("higher: c, lower: a", "higher: c, lower: c"), "experiment.yaml:15: claims[0].lower: must differ from higher"),
+    (("  quick: {", "  qu ick: {"), "experiment.yaml:9: profiles.qu ick: names must be letters"),
+    ((f"base: {BASE}", "base: nowhere.yaml"), "experiment.yaml:2: base: "),
+])
+def test_experiment_errors_name_file_line_and_key(experiment, edit, message):
+    experiment.write_text(EXPERIMENT.replace(*edit))
+    with pytest.raises(ConfigError) as err:
+        load_experiment(experiment)
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (("optimizer.lr: 3.0e-4", "optimizer.lr: fast"),
+     "experiment.yaml:5: optimizer.lr: expected float, got 'fast' (run c-seed0, profile quick)"),
+    (("train.epochs: 2", "train.epochs: 0"), "experiment.yaml:9: train.epochs: must be > 0, got 0 (run a-seed0, profile quick)"),
+    (("seed: [0, 1]", "seed: [0, -1.5]"), "experiment.yaml:7: seed: expected int, got -1.5 (run a-seed-1.5, profile quick)"),
+    (("{schedule: standard}", "{schedule: standrd}"), "experiment.yaml:4: schedule.name: unknown schedule 'standrd'"),
+])
+def test_a_bad_override_fails_the_whole_sweep_up_front(experiment, fake, edit, message):
+    experiment.write_text(EXPERIMENT.replace(*edit))
+    result = sweep(experiment)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not (experiment.parent / "runs").exists()
+
+
+def test_cases_times_grid_names_groups_and_override_order(experiment):
+    grid = EXPERIMENT[:EXPERIMENT.index("published:")].replace("seed: [0, 1]", "seed: [0, 1]\n  model.hidden: {small: [8], big: [32, 32]}")
+    experiment.write_text(grid)
+    plan = make_plan(load_experiment(experiment))
+    assert [run.name for run in plan.runs] == [
+        "a-seed0-small", "a-seed0-big", "a-seed1-small", "a-seed1-big",
+        "c-seed0-small", "c-seed0-big", "c-seed1-small", "c-seed1-big",
+    ]
+    assert [run.group for run in plan.runs][:4] == ["a-small", "a-big", "a-small", "a-big"]
+    run = plan.runs[5]
+    assert (run.case, run.grid) == ("c", {"seed": 0, "model.hidden": [32, 32]})
+    assert (run.config.name, run.config.seed, run.config.schedule.name, run.config.optimizer.lr) == ("c-seed0-big", 0, "unfair_back", 3e-4)
+    assert (run.config.model.hidden, run.config.model.channels, run.config.train.epochs) == ((32, 32), 4, 2)
+
+
+def test_profiles(experiment):
+    quick = make_plan(load_experiment(experiment))  # the first profile is the default
+    assert quick.profile == "quick" and quick.runs_dir == experiment.parent / "runs" / "quick"
+    assert quick.results_dir == experiment.parent / "results" / "quick"
+    full = make_plan(load_experiment(experiment), "full")
+    assert [run.config.train.epochs for run in full.runs] == [4] * 4  # the base's
+    experiment.write_text(EXPERIMENT.replace("quick: {", "quick: {schedule: standard, optimizer.lr: 0.001, "))
+    with pytest.raises(Exception, match="runs a-seed0 and c-seed0 have the same config"):
+        make_plan(load_experiment(experiment))  # the profile hides what tells the cases apart
+    with pytest.raises(Exception, match="unknown profile 'quik' \\(did you mean 'quick'\\?\\); profiles: quick, full"):
+        make_plan(load_experiment(experiment), "quik")
+
+
+def test_dry_run_lists_runs_writes_nothing_and_imports_no_tensorflow(experiment):
+    code = ("import sys; from dilbench.cli import main; sys.argv = ['dilbench', 'sweep', sys.argv[1], '--dry-run']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\nprint('tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(experiment)], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == [
+        f"demo, profile quick: 4 runs in {experiment.parent / 'runs' / 'quick'}",
+        "  start   a-seed0  new run",
+        "  start   a-seed1  new run",
+        "  start   c-seed0  new run",
+        "  start   c-seed1  new run",
+        "would: start 4",
+        "False",
+    ]
+    assert sorted(p.name for p in experiment.parent.iterdir()) == ["experiment.yaml"]
+
+
+# ---- re-running: what is already there ----------------------------------------------------------------
+def write_run(runs_dir: Path, config, status: str | None, stamp: str = "20260101-000000", epochs: int = 1) -> Path:
+    """A run directory as the trainer leaves it (status None: no meta.json)."""
+    run = RunDir(runs_dir / f"{config.name}-{stamp}-abcd")
+    run.path.mkdir(parents=True)
+    run.config.write_text(dump_config(config))
+    if status:
+        run.write_meta({"status": status})
+    run.write_metrics([{"epoch": e, "test_acc": 0.5} for e in range(1, epochs + 1)])
+    return run.path
+
+
+def test_skip_completed_resume_interrupted_or_dead_start_missing(experiment):
+    plan = make_plan(load_experiment(experiment))
+    a0, a1, c0, c1 = (run.config for run in plan.runs)
+    done = write_run(plan.runs_dir, a0, "completed", epochs=2)
+    write_run(plan.runs_dir, a0, "failed", stamp="20260102-000000")  # a later failed try: the completed one counts
+    stopped = write_run(plan.runs_dir, a1, "interrupted")
+    dead = write_run(plan.runs_dir, c0, "running")  # no process holds its lock
+    write_run(plan.runs_dir, c1, None)  # no meta.json: cannot be resumed
+    steps = decide(plan)
+    assert [(s.run.name, s.action, s.path) for s in steps] == [
+        ("a-seed0", "skip", done), ("a-seed1", "resume", stopped), ("c-seed0", "resume", dead), ("c-seed1", "start", None),
+    ]
+    assert steps[0].detail == "completed, final test acc 0.5000"
+    assert steps[1].detail == "interrupted after 1/2 epochs"
+    assert steps[2].detail == "running, but its process is gone after 1/2 epochs"
+    assert steps[3].detail == "new run (ignoring c-seed1-20260101-000000-abcd: no readable meta.json)"
+
+    lock = RunLock(lock_path(plan.runs_dir, "c-seed0"))
+    assert lock.acquire()
+    try:
+        assert [s.action for s in decide(plan)][2] == "busy"
+    finally:
+        lock.release()
+
+
+def test_a_changed_experiment_file_never_reuses_runs(experiment, fake):
+    plan = make_plan(load_experiment(experiment))
+    old = write_run(plan.runs_dir, plan.runs[0].config, "completed")
+    experiment.write_text(EXPERIMENT.replace("train.epochs: 2", "train.epochs: 3"))
+    result = sweep(experiment, "--dry-run")
+    assert result.exit_code == 2
+    assert f"  changed a-seed0  {old.name} has another config: train.epochs: 2 -> 3" in result.output
+    assert "1 run(s) exist with another config than the experiment file now gives (a-seed0)" in result.output
+    result = sweep(experiment, "--rerun-changed")
+    assert result.exit_code == 0, result.output
+    runs = sorted(plan.runs_dir.glob("a-seed0-*"))
+    assert len(runs) == 2 and runs[0] == old  # the old run stays, a new one was made beside it
+    assert "| a-seed0 | a | 0 | completed | 2 |" in (plan.results_dir / "RESULTS.md").read_text()
+
+
+def test_locks_live_as_long_as_the_process_holding_them(tmp_path):
+    path = tmp_path / "locks" / "x.lock"
+    assert not is_locked(path)
+    lock = RunLock(path)
+    assert lock.acquire() and is_locked(path)
+    assert not RunLock(path).acquire()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], pass_fds=(lock.fd,))
+    try:
+        lock.release()
+        assert is_locked(path)  # the child inherited it
+    finally:
+        child.kill()
+        child.wait()
+    assert not is_locked(path)
+
+
+# ---- running: jobs, failures, Ctrl-C, the results page -----------------------------------------------
+def test_a_failing_run_is_reported_while_the_others_complete(experiment, fake, monkeypatch):
+    monkeypatch.setenv("FAKE_FAIL", "a-seed1")
+    result = sweep(experiment)
+    assert result.exit_code == 1
+    runs_dir = experiment.parent / "runs" / "quick"
+    assert statuses(runs_dir) == {"a-seed0": "completed", "a-seed1": "failed", "c-seed0": "completed", "c-seed1": "completed"}
+    lines = result.output.splitlines()
+    assert "[2/4] a-seed1: failed" in result.output and "NaN loss at epoch 1, step 3" in result.output
+    assert lines[-2:] == ["1 of 4 run(s) did not complete:",
+                          f"  a-seed1: failed: NaN loss at epoch 1, step 3 (log: {runs_dir / 'logs' / 'a-seed1.log'})"]
+    assert "Error: NaN loss" in (runs_dir / "logs" / "a-seed1.log").read_text()
+
+    monkeypatch.delenv("FAKE_FAIL")  # re-running resumes the failed run only
+    result = sweep(experiment)
+    assert result.exit_code == 0, result.output
+    assert "will: resume 1, skip 3" in result.output
+    assert set(statuses(runs_dir).values()) == {"completed"}
+    (failed,) = runs_dir.glob("a-seed1-*")
+    assert json.loads((failed / "meta.json").read_text())["resumes"] == [1]
+
+
+def test_results_page(experiment, fake):
+    result = sweep(experiment)
+    assert result.exit_code == 0, result.output
+    results = experiment.parent / "results" / "quick"
+    assert (results / "curves.png").read_bytes()[:8] == PNG
+    page = (results / "RESULTS.md").read_text()
+    assert f"- Command: `dilbench sweep {experiment} --profile quick`" in page
+    assert "Profile `quick`: `{train.epochs: 2, model.channels: 4}`" in page
+    assert "| c | {schedule: unfair_back, optimizer.lr: 0.0003} |" in page
+    # test_acc = 0.5 + 0.1 (unfair_back) + 0.01 seed - 0.05: a 0.45, 0.46; c 0.55, 0.56
+    assert ("| group | setup | n | status | varies | epochs | final_test_acc | published final_test_acc | best_test_acc "
+            "| final_train_acc | wall_time | images_per_s | published note |") in page
+    assert ("| a | schedule=standard | 2 | 2 completed | name, seed | 2.0 ± 0.0 [2, 2] | 0.4550 ± 0.0071 [0.4500, 0.4600] | 0.777 "
+            "| 0.4550 ± 0.0071 [0.4500, 0.4600] | 0.5050 ± 0.0071 [0.5000, 0.5100] | 4.0000 ± 0.0000 [4.0000, 4.0000] "
+            "| 100.0 ± 0.0 [100.0, 100.0] | after 10 epochs |") in page
+    assert "| c | schedule=unfair_back, optimizer.lr=0.0003 | 2 | 2 completed | name, seed | 2.0 ± 0.0 [2, 2] | 0.5550 ± 0.0071" in page
+    assert ("| unfair_back beats standard | c > a | final_test_acc | 0.83 vs 0.777 | 0.5550 ± 0.0071 (n=2) vs "
+            "0.4550 ± 0.0071 (n=2) | +0.1000 ± 0.0071 | **supports** |") in page
+    assert "| standard beats unfair_back | a > c | final_test_acc | 0.777 vs 0.83 |" in page and "**contradicts** |" in page
+    assert "- **supports** (1 of 2): unfair_back beats standard" in page
+    assert page.index("| a-seed0 | a | 0 | completed | 2 | 0.4500 |") < page.index("| c-seed1 | c | 1 | completed | 2 | 0.5600 |")
+    assert "Machine: fakehost" in page
+    meta = json.loads(next((experiment.parent / "runs" / "quick").glob("c-seed1-*/meta.json")).read_text())
+    assert meta["sweep"] == {"experiment": "demo", "profile": "quick", "case": "c", "group": "c", "grid": {"seed": 1}}
+    again = sweep(experiment, "--report-only")  # the same runs give the same page, apart from its time stamp
+    assert again.exit_code == 0 and "report only, not running: skip 4" in again.output
+    strip = lambda text: [line for line in text.splitlines() if "this page was written by" not in line]  # noqa: E731
+    assert strip((results / "RESULTS.md").read_text()) == strip(page)
+
+
+def test_jobs_run_side_by_side_with_their_share_of_threads(experiment, fake, monkeypatch, tmp_path):
+    trace = tmp_path / "trace.txt"
+    monkeypatch.setenv("FAKE_TRACE", str(trace))
+    monkeypatch.setenv("FAKE_SLEEP", "0.5")
+    result = sweep(experiment, "--jobs", 2)
+    assert result.exit_code == 0, result.output
+    events = sorted((float(t), what) for what, _, t in (line.split() for line in trace.read_text().splitlines()))
+    running, most = 0, 0
+    for _, what in events:
+        running += 1 if what == "start" else -1
+        most = max(most, running)
+    assert most == 2
+    env = execute.thread_env(2, cpus=8)
+    assert (env["TF_NUM_INTRAOP_THREADS"], env["TF_NUM_INTEROP_THREADS"], env["OMP_NUM_THREADS"]) == ("4", "4", "4")
+    assert execute.thread_env(1) == dict(os.environ)
+
+
+def test_ctrl_c_checkpoints_the_children_and_rerunning_resumes(experiment, fake, tmp_path, monkeypatch):
+    trace = tmp_path / "trace.txt"
+    driver = (f"import sys; import dilbench.sweep.execute as e; e.TRAIN = (sys.executable, {str(fake)!r})\n"
+              f"from dilbench.cli import main; sys.argv = ['dilbench', 'sweep', {str(experiment)!r}, '--jobs', '2']; main()")
+    env = {**os.environ, "FAKE_SLEEP": "60", "FAKE_TRACE": str(trace)}
+    process = subprocess.Popen([sys.executable, "-c", driver], cwd=REPO, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while (not trace.exists() or trace.read_text().count("start") < 2) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 130, output
+    assert "Error: interrupted; a-seed0, a-seed1 saved a checkpoint. Run the same command again to resume" in output
+    runs_dir = experiment.parent / "runs" / "quick"
+    assert statuses(runs_dir) == {"a-seed0": "interrupted", "a-seed1": "interrupted"}
+    assert trace.read_text().count("interrupted") == 2
+    result = sweep(experiment)
+    assert "will: start 2, resume 2" in result.output and result.exit_code == 0, result.output
+    assert set(statuses(runs_dir).values()) == {"completed"}
+
+
+def test_real_tiny_sweep_on_the_bundled_mnist_sample(tmp_path):
+    """Two real runs (context module, 4 channels, 1 epoch) side by side, and one whose data is missing."""
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "tiny", "base": str(BASE),
+        "cases": {"a": {"schedule": "standard"}, "c": {"schedule": "unfair_back"},
+                  "broken": {"data.dataset": "mnist", "data.root": str(tmp_path / "no_data_here")}},
+        "profiles": {"smoke": {"data.train_subset": 256, "data.test_subset": 128, "model.channels": 4, "model.hidden": [16],
+                               "train.epochs": 1, "precision": "float32"}},
+    }))
+    result = sweep(path, "--jobs", 2)
+    assert result.exit_code == 1, result.output
+    assert "  broken: " in result.output and "no_data_here" in result.output
+    runs_dir = tmp_path / "runs" / "smoke"
+    assert statuses(runs_dir) == {"a": "completed", "c": "completed"}
+    page = (tmp_path / "results" / "smoke" / "RESULTS.md").read_text()
+    assert "| a | schedule=standard | 1 | 1 completed | - | 1 |" in page
+    assert "| c | schedule=unfair_back | 1 | 1 completed | - | 1 |" in page
+    assert (tmp_path / "results" / "smoke" / "curves.png").read_bytes()[:8] == PNG
+
+
+# ---- the verdict rule ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("higher, lower, verdict", [
+    ([0.60, 0.61, 0.62], [0.50, 0.51, 0.52], SUPPORTS),  # d = 0.1, SE = 0.0082
+    ([0.50, 0.51, 0.52], [0.60, 0.61, 0.62], CONTRADICTS),
+    ([0.50, 0.60, 0.55], [0.52, 0.50, 0.54], UNDECIDED),  # d = 0.03, SE = 0.031
+    ([0.9, 0.9], [0.5], UNDECIDED),  # one run: no noise estimate
+    ([0.6, 0.6], [0.5, 0.5], SUPPORTS),  # no spread at all
+])
+def test_judge(higher, lower, verdict):
+    assert judge(higher, lower).verdict == verdict
+
+
+def test_shipped_experiments_are_valid():
+    for path in sorted((REPO / "experiments").glob("*/experiment.yaml")):
+        experiment = load_experiment(path)
+        for profile in experiment.spec.profiles:
+            assert make_plan(experiment, profile).runs
