@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -303,6 +304,51 @@ def bench(config: str, overrides: tuple[str, ...], steps: int, rounds: int, no_k
     title = (f"{resolved.model.name}, batch {resolved.train.batch_size}, {resolved.precision}"
              f"{', XLA' if resolved.train.xla else ''}: median of {rounds} rounds x {steps} steps")
     click.echo(format_bench(rows, title))
+
+
+@cli.group()
+def augment() -> None:
+    """Look at a config's augmentation pipeline (README: Augmentation)."""
+
+
+@augment.command("preview")
+@click.argument("config", type=click.Path(dir_okay=False))
+@set_option
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG file to write the grid to.")
+@click.option("--images", default=8, show_default=True, type=click.IntRange(1, 64), help="Training images (rows).")
+@click.option("--versions", default=6, show_default=True, type=click.IntRange(1, 16), help="Augmented versions of each image.")
+def augment_preview(config: str, overrides: tuple[str, ...], out: str, images: int, versions: int) -> None:
+    """Write a grid of CONFIG's training images, each next to augmented versions, titled with class names."""
+    resolved = load_config(config, overrides)
+    from dilbench.augment.preview import preview_config
+
+    preview_config(resolved, Path(out), images, versions)
+    click.echo(f"wrote {out}")
+
+
+@cli.command()
+@click.argument("experiment", type=click.Path(dir_okay=False))
+@click.option("--profile", "-p", help="The experiment file's profile to run (default: its first, e.g. quick).")
+@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Runs at a time, each a separate process with cores/N TensorFlow threads.")
+@click.option("--dry-run", is_flag=True, help="List the runs and what would happen to each; run nothing.")
+@click.option("--rerun-changed", is_flag=True, help="Start new runs where the existing ones have another config.")
+@click.option("--report-only", is_flag=True, help="Rewrite the results page from the existing runs; run nothing.")
+def sweep(experiment: str, profile: str | None, jobs: int, dry_run: bool, rerun_changed: bool, report_only: bool) -> None:
+    """Run an experiment: every case x grid combination under a profile, then write its results page.
+
+    Runs go to the experiment's runs directory (<dir>/runs/<profile>/); re-running skips completed
+    runs, resumes interrupted or failed ones and starts missing ones. A failing run does not stop
+    the others (exit code 1 at the end). The page is <dir>/results/<profile>/RESULTS.md + curves.png.
+    See README: Experiments and sweeps.
+    """
+    from dilbench.sweep.command import sweep as run_sweep
+
+    invoked = Path(sys.argv[0]).name in ("dilbench", "__main__.py")  # else in-process (tests): argv is not ours
+    command = shlex.join(["dilbench", *sys.argv[1:]]) if invoked else f"dilbench sweep {experiment}"
+    code = run_sweep(experiment, profile, jobs, dry_run, rerun_changed, report_only, command, click.echo)
+    if code:
+        sys.exit(code)
 
 
 def main() -> None:

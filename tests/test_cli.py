@@ -37,7 +37,7 @@ def test_config_error_is_one_line_with_exit_code_2(tmp_path):
     assert result.exit_code == 2
     assert result.output == (
         f"Error: {bad}:2: train.epoch: unknown key (did you mean 'epochs'?); "
-        "valid keys: epochs, batch_size, eval, eval_batch_size, lr_schedule, xla\n"
+        "valid keys: epochs, batch_size, eval, eval_batch_size, lr_schedule, xla, distribute, devices, batch_size_is\n"
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Union
 
+import dilbench.augment.ops as augment_ops  # a module import: ops.py imports config.validate (a cycle)
 from dilbench.config.checks import in_unit_interval, non_negative, positive
 from dilbench.config.validate import FieldError
 from dilbench.models import MODELS
@@ -60,7 +61,15 @@ class SGDConfig:
 
 @dataclass(frozen=True)
 class AugmentationConfig:
-    mode: Literal["none"] = "none"
+    """imgaug operations applied to training batches (README: Augmentation; ops in dilbench/augment/ops.py)."""
+
+    mode: Literal["none", "replace", "paired"] = "none"  # replace: augment every image; paired: originals + copies
+    random_order: bool = False  # apply the top-level ops in a random order per image
+    ops: tuple[augment_ops.Op, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.mode != "none" and not self.ops:
+            raise FieldError("ops", f"mode {self.mode!r} needs at least one operation, e.g. ops: [{{fliplr: {{p: 0.5}}}}]")
 
 
 @dataclass(frozen=True)
@@ -71,9 +80,20 @@ class TrainConfig:
     eval_batch_size: int = 500
     lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: decay to 0 over all batches
     xla: bool = False  # compile the training and evaluation steps with XLA (jit_compile)
+    # none: one device (TensorFlow's choice: a GPU if there is one); mirrored: MirroredStrategy over
+    # `devices` (default: every local GPU); multi_worker: MultiWorkerMirroredStrategy from $TF_CONFIG
+    distribute: Literal["none", "mirrored", "multi_worker"] = "none"
+    devices: tuple[str, ...] = ()  # e.g. [GPU:0, GPU:1]; [CPU:0, CPU:1] splits the CPU into logical devices
+    batch_size_is: Literal["global", "per_replica"] = "global"  # what batch_size counts
 
     def __post_init__(self) -> None:
         positive(self, "epochs", "batch_size", "eval_batch_size")
+        for i, device in enumerate(self.devices):
+            kind, _, index = device.upper().partition(":")
+            if kind not in ("CPU", "GPU") or not index.isdigit():
+                raise FieldError(f"devices[{i}]", f"expected a device like GPU:0 or CPU:1, got {device!r}")
+        if self.xla and self.distribute != "none":
+            raise FieldError("xla", "XLA compilation is supported on one device only; set distribute: none or xla: false")
 
 
 @dataclass(frozen=True)
@@ -92,5 +112,8 @@ class Config:
     def __post_init__(self) -> None:
         if not self.name or any(c in self.name for c in "/\\ \t\n"):
             raise FieldError("name", f"must be a non-empty name without slashes or spaces, got {self.name!r}")
+        if self.augmentation.mode == "paired" and self.train.batch_size % 2:
+            raise FieldError("train.batch_size", f"must be even with augmentation.mode: paired (half originals, half "
+                                                 f"their augmented copies), got {self.train.batch_size}")
         if self.train.eval == "validation" and not self.data.validation:
             raise FieldError("train.eval", "is 'validation' but data.validation is 0; set data.validation (e.g. 0.1)")

@@ -6,11 +6,13 @@ TensorFlow is imported only here, inside `_train`, after the run directory exist
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -18,7 +20,7 @@ from pathlib import Path
 from dilbench import __version__
 from dilbench.config import Config, dump_config, load_config
 from dilbench.data import Dataset, load_dataset
-from dilbench.errors import DilbenchError
+from dilbench.errors import DilbenchError, UsageError
 from dilbench.runs.rundir import RunDir, utc_now, write_atomic
 
 log = logging.getLogger("dilbench")
@@ -27,18 +29,52 @@ log = logging.getLogger("dilbench")
 def start_run(config: Config, runs_dir: str | Path, command: list[str], debug: bool = False) -> RunDir:
     """Create a new run directory for `config` and train it to the end.
 
-    The data is loaded first, so a missing or corrupt data set leaves no run directory behind.
+    The data is loaded first, so a missing or corrupt data set leaves no run directory behind. A
+    multi-worker non-chief worker trains into a temporary directory (TensorFlow needs every worker to
+    save checkpoints) that is removed at the end; only the chief's run directory stays.
     """
     data = load_config_data(config)
-    run = RunDir.create(runs_dir, config.name)
-    write_atomic(run.config, dump_config(config))
-    run.write_meta({
-        "status": "running", "name": config.name, "seed": config.seed, "created": utc_now(), "started": utc_now(),
-        "command": command, "git": _git_state(), "versions": _versions(), "host": platform.node(),
-        "python": platform.python_version(), "platform": platform.platform(), "resumes": [],
-    })
-    _train(run, config, data, resume=False, debug=debug)
+    with _worker_dir(config, runs_dir) as where:
+        run = RunDir.create(where, config.name)
+        write_atomic(run.config, dump_config(config))
+        run.write_meta({
+            "status": "running", "name": config.name, "seed": config.seed, "created": utc_now(), "started": utc_now(),
+            "command": command, "git": _git_state(), "versions": _versions(), "host": platform.node(),
+            "python": platform.python_version(), "platform": platform.platform(), "resumes": [],
+        })
+        _train(run, config, data, resume_from=None, debug=debug)
     return run
+
+
+def multi_worker_task(config: Config) -> tuple[str, int] | None:
+    """(task type, index) of this process in $TF_CONFIG for a multi-worker run, else None."""
+    if config.train.distribute != "multi_worker":
+        return None
+    try:
+        task = json.loads(os.environ["TF_CONFIG"])["task"]
+        return str(task["type"]), int(task["index"])
+    except (KeyError, ValueError, TypeError):
+        raise UsageError("train.distribute is multi_worker but $TF_CONFIG is missing or has no task "
+                         "{type, index}; see README 'Several hosts'") from None
+
+
+def is_chief(config: Config) -> bool:
+    """Whether this process owns the run directory: all but multi-worker workers other than the chief."""
+    task = multi_worker_task(config)
+    if task is None:
+        return True
+    cluster = json.loads(os.environ["TF_CONFIG"]).get("cluster", {})
+    return task[0] == "chief" or (task == ("worker", 0) and "chief" not in cluster)
+
+
+@contextlib.contextmanager
+def _worker_dir(config: Config, runs_dir: str | Path):
+    """`runs_dir` for the chief; a temporary directory, removed afterwards, for other workers."""
+    if is_chief(config):
+        yield Path(runs_dir)
+        return
+    with tempfile.TemporaryDirectory(prefix="dilbench-worker-") as tmp:
+        yield Path(tmp)
 
 
 def load_config_data(config: Config) -> Dataset:
@@ -55,26 +91,34 @@ def resume_run(path: str | Path, command: list[str], debug: bool = False) -> Run
     if meta.get("status") == "completed":
         raise DilbenchError(f"{run.path} already completed all {config.train.epochs} epochs; start a new run instead")
     data = load_config_data(config)
+    if not is_chief(config):  # read the chief's checkpoint, write only to a temporary directory
+        with _worker_dir(config, "") as where:
+            worker_run = RunDir.create(where, config.name)
+            write_atomic(worker_run.config, dump_config(config))
+            worker_run.write_meta({"status": "running", "resumes": []})
+            _train(worker_run, config, data, resume_from=run, debug=debug)
+        return run
     run.update_meta(status="running", resumes=meta.get("resumes", []) + [{"at": utc_now(), "command": command}])
-    _train(run, config, data, resume=True, debug=debug)
+    _train(run, config, data, resume_from=run, debug=debug)
     return run
 
 
-def _train(run: RunDir, config: Config, data: Dataset, resume: bool, debug: bool) -> None:
+def _train(run: RunDir, config: Config, data: Dataset, resume_from: RunDir | None, debug: bool) -> None:
     handler = logging.FileHandler(run.log_file)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     started = time.time()
     try:
-        log.info("%s run %s", "resuming" if resume else "starting", run.path)
+        log.info("%s run %s", "resuming" if resume_from else "starting", run.path)
         with _stderr_silenced(not debug):  # TensorFlow's C++ start-up chatter ignores TF_CPP_MIN_LOG_LEVEL
-            from dilbench.training.runtime import devices
+            from dilbench.training.runtime import devices, make_strategy
             from dilbench.training.trainer import RunInterrupted, Trainer
 
+            strategy = make_strategy(config.train)  # before anything else touches a device
             run.update_meta(devices=devices())
-        trainer = Trainer(config, run, data)
-        if resume:
-            trainer.restore()
+        trainer = Trainer(config, run, data, strategy)
+        if resume_from:
+            trainer.restore(resume_from.checkpoints / "latest")
         records = trainer.train()
     except RunInterrupted as err:
         run.update_meta(status="interrupted", error=str(err), ended=utc_now())
@@ -90,10 +134,12 @@ def _train(run: RunDir, config: Config, data: Dataset, resume: bool, debug: bool
         raise
     else:
         last = records[-1]
+        digest = trainer.weights_digest()
         run.update_meta(
             status="completed", error=None, ended=utc_now(), epochs_done=len(records),
-            final_test_acc=last["test_acc"], best_test_acc=max(r["test_acc"] for r in records),
+            final_test_acc=last["test_acc"], best_test_acc=max(r["test_acc"] for r in records), weights_sha256=digest,
         )
+        log.info("final weights sha256 %s", digest)
         log.info("completed in %.0fs: final %s accuracy %.4f -> %s", time.time() - started, last["eval_split"], last["test_acc"], run.path)
     finally:
         log.removeHandler(handler)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import numpy as np
 import tensorflow as tf
+
+from dilbench.config.schema import TrainConfig
+from dilbench.errors import UsageError
 
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
@@ -17,6 +21,35 @@ def seed_everything(seed: int, deterministic: bool) -> None:
     tf.random.set_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+
+
+def make_strategy(train: TrainConfig) -> tf.distribute.Strategy:
+    """The tf.distribute strategy `train.distribute` asks for; call before anything touches a device."""
+    names = [d.upper() for d in train.devices]
+    cpus = [int(d.split(":")[1]) for d in names if d.startswith("CPU:")]
+    if cpus and max(cpus) > 0:  # several CPU "devices": split the host CPU into logical devices
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * (max(cpus) + 1))
+    if train.distribute == "mirrored":
+        return tf.distribute.MirroredStrategy([f"/{d}" for d in names] or None)
+    if train.distribute == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise UsageError("train.distribute is multi_worker but $TF_CONFIG is not set; see README 'Several hosts'")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if names:
+        if len(names) > 1:
+            raise UsageError(f"train.devices lists {len(names)} devices but train.distribute is none; use mirrored")
+        return tf.distribute.OneDeviceStrategy(f"/{names[0]}")
+    return tf.distribute.get_strategy()
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the run directory: always, except on multi-worker non-chief workers."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0
+                                              and "chief" not in resolver.cluster_spec().as_dict())
 
 
 def devices() -> list[str]:

@@ -30,7 +30,7 @@ class TrainingStep:
     optimizers: list[GroupOptimizer]
     loss_scale: LossScale
     lr_scale: tf.Variable  # the learning-rate schedule's factor, set by the Trainer before each batch
-    train: tf.types.experimental.GenericFunction  # (uint8 images, int64 labels) -> (mean loss, num correct)
+    train: tf.types.experimental.GenericFunction  # (uint8 images, int64 labels) -> (mean loss, num correct, images)
     evaluate: tf.types.experimental.GenericFunction  # (uint8 images, int64 labels) -> (summed loss, num correct)
 
     @classmethod
@@ -47,10 +47,13 @@ class TrainingStep:
         specs = [tf.TensorSpec([None, *image_shape], tf.uint8), tf.TensorSpec([None], tf.int64)]
         train_specs = specs if strategy.num_replicas_in_sync == 1 else None  # else per-replica values
 
+        def replica_step(x, y):
+            loss, correct = step(to_float(x), y)
+            return loss, correct, tf.shape(y)[0]
+
         def train(x, y):
-            """x, y: a batch, or per-replica parts of the global batch; returns the global mean loss and correct count."""
-            loss, correct = strategy.run(lambda x, y: step(to_float(x), y), args=(x, y))
-            return strategy.reduce("sum", loss, axis=None), strategy.reduce("sum", correct, axis=None)
+            """x, y: a batch, or per-replica parts of the global batch -> global (mean loss, correct, images)."""
+            return tuple(strategy.reduce("sum", value, axis=None) for value in strategy.run(replica_step, args=(x, y)))
 
         def evaluate(x, y):
             logits = model(to_float(x), training=False)

@@ -7,6 +7,7 @@ position inside the epoch and its running sums, so a resumed run continues exact
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import signal
@@ -14,17 +15,20 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
+from dilbench.augment.pipeline import BatchAugmenter
 from dilbench.config import Config
 from dilbench.data import Dataset
 from dilbench.errors import DilbenchError
 from dilbench.report.plots import plot_curves, plot_weight_histograms
 from dilbench.runs.rundir import RunDir
-from dilbench.training.batches import epoch_batches, epoch_order, eval_batches
+from dilbench.training.batches import epoch_batches, epoch_order, eval_batches, steps_per_epoch
+from dilbench.training.distributed import distribute_batches
 from dilbench.training.progress import Progress
 from dilbench.training.runtime import seed_everything
 from dilbench.training.step import TrainingStep
@@ -64,7 +68,7 @@ class RunState(tf.Module):
 
 
 class Trainer:
-    def __init__(self, config: Config, run: RunDir, data: Dataset):
+    def __init__(self, config: Config, run: RunDir, data: Dataset, strategy: tf.distribute.Strategy | None = None):
         self.config = config
         self.run = run
         self.data = data
@@ -74,10 +78,20 @@ class Trainer:
             EvalSplit("validation", self.data.x_val, self.data.y_val)
             if config.train.eval == "validation" else EvalSplit("test", self.data.x_test, self.data.y_test)
         )
-        self.strategy = tf.distribute.get_strategy()
-        with self.strategy.scope():
-            self.progress = RunState()
+        augmentation = config.augmentation
+        self.augmenter = BatchAugmenter(augmentation, data.image_shape[-1], config.seed) if augmentation.mode != "none" else None
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.progress = RunState()  # host-side bookkeeping, outside the strategy: plain variables
         self.step = TrainingStep.build(config, data.x_train.shape[1:], len(data.class_names), self.strategy)
+        replicas = self.strategy.num_replicas_in_sync
+        self.global_batch = config.train.batch_size * (replicas if config.train.batch_size_is == "per_replica" else 1)
+        if self.global_batch < replicas:
+            raise DilbenchError(f"a global batch of {self.global_batch} cannot feed {replicas} replicas; "
+                                "raise train.batch_size or set train.batch_size_is: per_replica")
+        run.update_meta(distribute={
+            "strategy": config.train.distribute, "replicas": replicas, "global_batch_size": self.global_batch,
+            "per_replica_batch_size": self.global_batch / replicas,
+        })
         self.model, self.optimizers = self.step.model, self.step.optimizers
         self.checkpoint = tf.train.Checkpoint(
             weights=[v.value for v in self.model.variables], optimizers=self.optimizers,
@@ -88,19 +102,22 @@ class Trainer:
         self.writer = tf.summary.create_file_writer(str(run.events))
 
     # ---- public -------------------------------------------------------------------------------------
-    def restore(self) -> None:
-        """Continue from the latest checkpoint (the run's state at its last epoch end or interruption)."""
-        if not self.latest.latest_checkpoint:
+    def restore(self, directory: Path) -> None:
+        """Continue from the latest checkpoint in `directory` (the run's state at its last epoch end or
+        interruption; a multi-worker non-chief worker reads the chief's)."""
+        latest = tf.train.latest_checkpoint(str(directory))
+        if not latest:
             return
-        self.checkpoint.read(self.latest.latest_checkpoint).assert_existing_objects_matched()
-        log.info("resumed from %s at epoch %d, step %d", self.latest.latest_checkpoint,
-                 int(self.progress.epoch) + 1, int(self.progress.step))
+        self.checkpoint.read(latest).assert_existing_objects_matched()
+        log.info("resumed from %s at epoch %d, step %d", latest, int(self.progress.epoch) + 1, int(self.progress.step))
 
     def train(self) -> list[dict[str, Any]]:
         """Train up to the configured epochs; returns all epoch records (also in metrics.jsonl)."""
         records = self.run.read_metrics()[: int(self.progress.epoch)]
         if int(self.progress.epoch) == 0 and int(self.progress.step) == 0:
             self._plot_weights("weights_before.png", "weights at initialisation")
+            if self.augmenter:
+                self._plot_augmentation()
         with self._signals():
             for epoch in range(int(self.progress.epoch), self.config.train.epochs):
                 record = self._train_epoch(epoch, records[-1]["updates_total"] if records else [0] * len(self.optimizers))
@@ -133,8 +150,12 @@ class Trainer:
             f"interrupted at {where}; checkpoint saved. Continue with: dilbench train --resume {self.run.path}"
         )
 
-    def final_weights(self) -> list[np.ndarray]:
-        return [v.numpy() for v in self.model.variables]
+    def weights_digest(self) -> str:
+        """SHA-256 of every model variable's bytes: equal digests mean bit-equal weights."""
+        digest = hashlib.sha256()
+        for variable in self.model.variables:
+            digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
+        return digest.hexdigest()
 
     # ---- one epoch ----------------------------------------------------------------------------------
     def _train_epoch(self, epoch: int, updates_before: list[int]) -> dict[str, Any]:
@@ -145,25 +166,26 @@ class Trainer:
         if start_step == 0:
             for var, value in ((p.loss_sum, 0.0), (p.correct, 0), (p.seen, 0), (p.seconds, 0.0)):
                 var.assign(value)
-        num_steps = math.ceil(n / cfg.train.batch_size)
+        num_steps = steps_per_epoch(n, self.global_batch, cfg.augmentation.mode)
         bar = Progress(f"epoch {epoch + 1}/{cfg.train.epochs}", num_steps, initial=start_step)
         started = time.perf_counter()
         seconds_before = float(p.seconds)
+        batches = None
         try:
-            batches = epoch_batches(self.data.x_train, self.data.y_train, order, cfg.train.batch_size, start_step)
+            batches = iter(distribute_batches(self.strategy, epoch_batches(
+                self.data.x_train, self.data.y_train, order, self.global_batch, start_step, self.augmenter, epoch)))
             for step, (x, y) in enumerate(batches, start=start_step):
                 if cfg.train.lr_schedule == "cosine":
                     done = (epoch * num_steps + step) / (cfg.train.epochs * num_steps)
                     self.step.lr_scale.assign(0.5 * (1.0 + math.cos(math.pi * done)))
-                loss, correct = self.step.train(x, y)
-                loss = float(loss)
+                loss, correct, batch = self.step.train(x, y)
+                loss, batch = float(loss), int(batch)
                 if not math.isfinite(loss):
                     raise RunFailed(
                         f"loss became {loss} at epoch {epoch + 1}, step {step + 1}; lower optimizer.lr"
                         + (" or use precision: float32" if cfg.precision != "float32" else "")
                         + f"; epochs 1-{epoch} are kept in {self.run.path}"
                     )
-                batch = int(tf.shape(y)[0])
                 p.loss_sum.assign_add(loss * batch)
                 p.correct.assign_add(int(correct))
                 p.seen.assign_add(batch)
@@ -175,6 +197,7 @@ class Trainer:
                     self.latest.save()
                     raise self._interrupted(f"epoch {epoch + 1}, step {step + 1}")
         finally:
+            batches = None  # stop tf.data's Python workers now: kept alive by a traceback, they hang interpreter exit
             bar.close()
         p.seconds.assign(seconds_before + time.perf_counter() - started)
         test_loss, test_acc = self.evaluate()
@@ -187,9 +210,9 @@ class Trainer:
             "test_acc": test_acc,
             "eval_split": self.eval_split.name,
             "seconds": seconds,
-            "images_per_s": n / seconds if seconds else 0.0,
-            "updates": [int(o.updates) - u for o, u in zip(self.optimizers, updates_before)],
-            "updates_total": [int(o.updates) for o in self.optimizers],
+            "images_per_s": int(p.seen) / seconds if seconds else 0.0,  # paired mode sees 2n images per epoch
+            "updates": [int(o.updates.numpy()) - u for o, u in zip(self.optimizers, updates_before)],
+            "updates_total": [int(o.updates.numpy()) for o in self.optimizers],
         }
 
     def evaluate(self) -> tuple[float, float]:
@@ -211,6 +234,13 @@ class Trainer:
 
     def _plot_weights(self, filename: str, title: str) -> None:
         plot_weight_histograms(self._group_weights(), self.run.plots / filename, f"{self.config.name}: {title}")
+
+    def _plot_augmentation(self) -> None:
+        """plots/augmentation.png: training images next to augmented versions, to check the pipeline by eye."""
+        from dilbench.augment.preview import save_preview
+
+        save_preview(self.augmenter.pipeline, self.data, self.run.plots / "augmentation.png", self.config.seed,
+                     f"{self.config.name}: augmentation ({self.config.augmentation.mode})")
 
     def _write_events(self, record: dict[str, Any]) -> None:
         step = record["epoch"]
