@@ -17,6 +17,7 @@ import click
 from dilbench import __version__
 from dilbench.config import dump_config, load_config
 from dilbench.errors import DilbenchError
+from dilbench.tfquiet import import_tensorflow
 
 log = logging.getLogger("dilbench")
 
@@ -146,9 +147,12 @@ def _parse_shape(ctx: click.Context, param: click.Parameter, value: str | None) 
 @set_option
 @click.option("--input-shape", callback=_parse_shape, metavar="H,W,C", help="Input image shape (default: the data set's).")
 @click.option("--classes", type=click.IntRange(min=1), help="Number of classes (default: the data set's).")
-def summary(config: str, overrides: tuple[str, ...], input_shape: tuple[int, ...] | None, classes: int | None) -> None:
+@click.pass_context
+def summary(ctx: click.Context, config: str, overrides: tuple[str, ...], input_shape: tuple[int, ...] | None,
+            classes: int | None) -> None:
     """Print CONFIG's model as layer groups: output shape, parameters, FLOPs; trains nothing."""
     resolved = load_config(config, overrides)
+    import_tensorflow(ctx.obj["debug"])
     from dilbench.models.summary import format_summary, input_spec, summarize
 
     shape, num_classes = input_spec(resolved.data.dataset, input_shape, classes)
@@ -176,8 +180,10 @@ def check() -> None:
 
 @check.command("dilation")
 @click.option("--seed", default=0, show_default=True, help="Seed of the random inputs and kernels.")
-def check_dilation(seed: int) -> None:
+@click.pass_context
+def check_dilation(ctx: click.Context, seed: int) -> None:
     """Dilated convolution (d = 1..4) against NumPy and SciPy references; exit code 1 if any differs."""
+    import_tensorflow(ctx.obj["debug"])
     from dilbench.checks.dilation import format_checks, run_checks
 
     rows = run_checks(seed)
@@ -289,13 +295,15 @@ def show(run_dir: str) -> None:
 @click.option("--steps", default=10, show_default=True, type=click.IntRange(min=1), help="Timed steps per method per round.")
 @click.option("--rounds", default=3, show_default=True, type=click.IntRange(min=1), help="Interleaved rounds; medians are reported.")
 @click.option("--no-keras", is_flag=True, help="Skip the Keras model.fit baseline.")
-def bench(config: str, overrides: tuple[str, ...], steps: int, rounds: int, no_keras: bool) -> None:
+@click.pass_context
+def bench(ctx: click.Context, config: str, overrides: tuple[str, ...], steps: int, rounds: int, no_keras: bool) -> None:
     """Time a training step of every schedule, and Keras model.fit, on CONFIG's model, batch and precision.
 
     Prints images/s, each schedule's time relative to standard, and the ratio a FLOP model of the work
     predicts. Uses random images of the data set's shape, so it needs no data.
     """
     resolved = load_config(config, overrides)
+    import_tensorflow(ctx.obj["debug"])
     from dilbench.models.summary import input_spec
     from dilbench.training.bench import format_bench, run_bench
 

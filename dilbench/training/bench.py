@@ -88,7 +88,7 @@ def _keras_fit(config: Config, image_shape: tuple[int, ...], num_classes: int, d
 
     def run(steps: int) -> float:
         start = time.perf_counter()
-        model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)
+        model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
         return time.perf_counter() - start
 
     return run

@@ -11,7 +11,6 @@ import logging
 import os
 import platform
 import subprocess
-import sys
 import tempfile
 import time
 from importlib import metadata
@@ -22,6 +21,7 @@ from dilbench.config import Config, dump_config, load_config
 from dilbench.data import Dataset, load_dataset
 from dilbench.errors import DilbenchError, UsageError
 from dilbench.runs.rundir import RunDir, utc_now, write_atomic
+from dilbench.tfquiet import import_tensorflow
 
 log = logging.getLogger("dilbench")
 
@@ -110,12 +110,16 @@ def _train(run: RunDir, config: Config, data: Dataset, resume_from: RunDir | Non
     started = time.time()
     try:
         log.info("%s run %s", "resuming" if resume_from else "starting", run.path)
-        with _stderr_silenced(not debug):  # TensorFlow's C++ start-up chatter ignores TF_CPP_MIN_LOG_LEVEL
-            from dilbench.training.runtime import devices, make_strategy
-            from dilbench.training.trainer import RunInterrupted, Trainer
+        def strategy_first():  # the strategy (and any logical CPU split) must precede device use
+            from dilbench.training.runtime import make_strategy
 
-            strategy = make_strategy(config.train)  # before anything else touches a device
-            run.update_meta(devices=devices())
+            return make_strategy(config.train)
+
+        strategy = import_tensorflow(debug, strategy_first)
+        from dilbench.training.runtime import devices
+        from dilbench.training.trainer import RunInterrupted, Trainer
+
+        run.update_meta(devices=devices())
         trainer = Trainer(config, run, data, strategy)
         if resume_from:
             trainer.restore(resume_from.checkpoints / "latest")
@@ -144,23 +148,6 @@ def _train(run: RunDir, config: Config, data: Dataset, resume_from: RunDir | Non
     finally:
         log.removeHandler(handler)
         handler.close()
-
-
-@contextlib.contextmanager
-def _stderr_silenced(enabled: bool):
-    """Point file descriptor 2 at /dev/null for a moment; Python errors still surface once it is back."""
-    if not enabled:
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _versions() -> dict[str, str]:

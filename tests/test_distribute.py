@@ -1,0 +1,101 @@
+"""tf.distribute, proved without a GPU: MirroredStrategy over two logical CPU devices equals one device
+with the same global batch, and two MultiWorkerMirroredStrategy workers on localhost agree.
+
+Each run is a separate `python -m dilbench train` process, because the host CPU can only be split into
+logical devices before TensorFlow initialises it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = [
+    "data.dataset=mnist_bundled", "data.train_subset=96", "data.test_subset=50", "model.channels=4",
+    "model.hidden=[16]", "train.batch_size=16", "train.epochs=1", "precision=float32", "seed=3",
+]
+pytestmark = pytest.mark.slow
+
+
+def train(runs: Path, *extra: str, env: dict[str, str] | None = None, wait: bool = True):
+    args = [sys.executable, "-m", "dilbench", "train", "configs/quickstart.yaml", "--runs-dir", str(runs)]
+    for item in (*TINY, *extra):
+        args += ["--set", item]
+    process = subprocess.Popen(args, cwd=REPO, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    return process.communicate(timeout=300) + (process.returncode,) if wait else process
+
+
+def only_run(runs: Path) -> Path:
+    (path,) = [p for p in runs.iterdir() if p.is_dir()]
+    return path
+
+
+def weights(run: Path) -> dict[str, np.ndarray]:
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(run / "checkpoints" / "latest"))
+    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map() if k.startswith("weights/")}
+
+
+@pytest.mark.parametrize("schedule", ["standard", "unfair_back", "unfair_front"])
+def test_mirrored_on_two_cpus_equals_one_device(tmp_path, schedule):
+    _, err, code = train(tmp_path / "one", f"schedule={schedule}")
+    assert code == 0, err
+    _, err, code = train(tmp_path / "two", f"schedule={schedule}", "train.distribute=mirrored", "train.devices=[CPU:0, CPU:1]")
+    assert code == 0, err
+    one, two = only_run(tmp_path / "one"), only_run(tmp_path / "two")
+    meta = json.loads((two / "meta.json").read_text())
+    assert meta["distribute"] == {"strategy": "mirrored", "replicas": 2, "global_batch_size": 16, "per_replica_batch_size": 8.0}
+    single, mirrored = weights(one), weights(two)
+    assert single.keys() == mirrored.keys() and len(single) == 12
+    for key in single:
+        np.testing.assert_allclose(mirrored[key], single[key], rtol=1e-4, atol=1e-5, err_msg=key)
+    records = [json.loads((p / "metrics.jsonl").read_text()) for p in (one, two)]
+    per_batch = {"standard": [1] * 8, "unfair_back": list(range(1, 9)), "unfair_front": list(range(8, 0, -1))}[schedule]
+    assert records[0]["updates"] == records[1]["updates"] == [6 * n for n in per_batch]  # 96 images / 16 = 6 steps
+    assert abs(records[0]["train_loss"] - records[1]["train_loss"]) < 1e-4
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_multi_worker_on_localhost(tmp_path):
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    workers = [
+        train(tmp_path / "runs", "train.distribute=multi_worker", "schedule=unfair_back", wait=False,
+              env={"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})})
+        for i in range(2)
+    ]
+    outputs = []
+    try:
+        for worker in workers:
+            out, err = worker.communicate(timeout=300)
+            assert worker.returncode == 0, err
+            outputs.append(err)
+    finally:
+        for worker in workers:
+            worker.kill()
+    run = only_run(tmp_path / "runs")  # the chief's; the other worker's temporary directory is gone
+    assert {p.name for p in run.iterdir()} == {"config.yaml", "meta.json", "metrics.jsonl", "events", "plots", "checkpoints", "log.txt"}
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["status"] == "completed"
+    assert meta["distribute"] == {"strategy": "multi_worker", "replicas": 2, "global_batch_size": 16, "per_replica_batch_size": 8.0}
+    digests = [line.rsplit(" ", 1)[1] for err in outputs for line in err.splitlines() if "final weights sha256" in line]
+    assert digests == [meta["weights_sha256"]] * 2
+    assert json.loads((run / "metrics.jsonl").read_text())["updates"] == [6 * n for n in range(1, 9)]
