@@ -79,3 +79,14 @@ def test_no_tensorflow_import(args):
 def test_python_dash_m():
     out = subprocess.run([sys.executable, "-m", "dilbench", "--version"], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == f"dilbench, version {__version__}"
+
+
+def test_distribution_config_errors(tmp_path, monkeypatch):
+    result = invoke("train", "configs/quickstart.yaml", "--dry-run", "--set", "train.devices=[TPU:0]")
+    assert result.exit_code == 2 and "train.devices[0]: expected a device like GPU:0 or CPU:1, got 'TPU:0'" in result.output
+    result = invoke("train", "configs/quickstart.yaml", "--dry-run", "--set", "train.xla=true", "--set", "train.distribute=mirrored")
+    assert result.exit_code == 2 and "XLA compilation is supported on one device only" in result.output
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    result = invoke("train", "configs/quickstart.yaml", "--runs-dir", str(tmp_path), "--set", "train.distribute=multi_worker")
+    assert result.exit_code == 2 and "$TF_CONFIG is missing" in result.output
+    assert not any(tmp_path.iterdir())  # refused before any run directory exists

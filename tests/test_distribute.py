@@ -56,7 +56,7 @@ def test_mirrored_on_two_cpus_equals_one_device(tmp_path, schedule):
     meta = json.loads((two / "meta.json").read_text())
     assert meta["distribute"] == {"strategy": "mirrored", "replicas": 2, "global_batch_size": 16, "per_replica_batch_size": 8.0}
     single, mirrored = weights(one), weights(two)
-    assert single.keys() == mirrored.keys() and len(single) == 12
+    assert single.keys() == mirrored.keys() and len(single) == 20  # 8 convs + 2 dense, kernel and bias each
     for key in single:
         np.testing.assert_allclose(mirrored[key], single[key], rtol=1e-4, atol=1e-5, err_msg=key)
     records = [json.loads((p / "metrics.jsonl").read_text()) for p in (one, two)]
