@@ -15,29 +15,18 @@ from typing import Literal, Union
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from config_helpers import error_of, write
 
 from dilbench.augment.ops import OPS, Op
 from dilbench.augment.pipeline import BatchAugmenter, apply, build_augmenter
 from dilbench.cli import cli
-from dilbench.config import ConfigError, dump_config, load_config
+from dilbench.config import dump_config, load_config
 from dilbench.config.schema import AugmentationConfig
 from dilbench.config.validate import FieldError, OneKey, build, convert, to_plain
 
 REPO = Path(__file__).resolve().parents[1]
 VALID_OPS = ("fliplr, flipud, affine, crop, pad, crop_and_pad, gaussian_blur, additive_gaussian_noise, dropout, "
              "linear_contrast, multiply, cutout, grayscale, sometimes, one_of, some_of, sequence")
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "c.yaml"
-    path.write_text(textwrap.dedent(text))
-    return path
-
-
-def error_of(path: Path, overrides=()) -> str:
-    with pytest.raises(ConfigError) as info:
-        load_config(path, overrides)
-    return str(info.value)
 
 
 def images(n: int = 6, shape=(32, 32, 3), seed: int = 0) -> np.ndarray:

@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from config_helpers import error_of, write
 
-from dilbench.config import Config, ConfigError, dump_config, load_config
+from dilbench.config import Config, dump_config, load_config
 from dilbench.config.schema import AdamConfig, SGDConfig
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "c.yaml"
-    path.write_text(textwrap.dedent(text))
-    return path
-
-
-def error_of(path: Path, overrides=()) -> str:
-    with pytest.raises(ConfigError) as info:
-        load_config(path, overrides)
-    assert info.value.exit_code == 2
-    return str(info.value)
 
 
 def test_defaults_from_empty_file(tmp_path):
