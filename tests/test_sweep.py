@@ -189,7 +189,7 @@ def test_profiles(experiment):
     assert quick.profile == "quick" and quick.runs_dir == experiment.parent / "runs" / "quick"
     assert quick.results_dir == experiment.parent / "results" / "quick"
     full = make_plan(load_experiment(experiment), "full")
-    assert [run.config.train.epochs for run in full.runs] == [4] * 4  # the base's
+    assert [run.config.train.epochs for run in full.runs] == [5] * 4  # the base's (configs/quickstart.yaml)
     experiment.write_text(EXPERIMENT.replace("quick: {", "quick: {schedule: standard, optimizer.lr: 0.001, "))
     with pytest.raises(Exception, match="runs a-seed0 and c-seed0 have the same config"):
         make_plan(load_experiment(experiment))  # the profile hides what tells the cases apart
