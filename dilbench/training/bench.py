@@ -30,7 +30,7 @@ from dilbench.training.step import TrainingStep
 def predicted_cost(schedule: str, flops: list[int]) -> float:
     """FLOPs of one batch of `schedule` per example, from per-group forward FLOPs (module docstring)."""
     L = len(flops)
-    F = lambda a, b: float(sum(flops[a:b]))  # groups a..b-1, 0-based  # noqa: E731
+    F = lambda a, b: float(sum(flops[a:b]))  # forward FLOPs of groups a..b-1, 0-based
     if schedule == "standard":
         return F(0, L) + F(0, L) + F(1, L)
     if schedule == "unfair_back":
