@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 
 import numpy as np
@@ -32,24 +31,13 @@ def make_strategy(train: TrainConfig) -> tf.distribute.Strategy:
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * (max(cpus) + 1))
     if train.distribute == "mirrored":
         return tf.distribute.MirroredStrategy([f"/{d}" for d in names] or None)
-    if train.distribute == "multi_worker":
-        if "TF_CONFIG" not in os.environ:
-            raise UsageError("train.distribute is multi_worker but $TF_CONFIG is not set; see README 'Several hosts'")
+    if train.distribute == "multi_worker":  # the cluster comes from $TF_CONFIG (checked by the launcher)
         return tf.distribute.MultiWorkerMirroredStrategy()
     if names:
         if len(names) > 1:
             raise UsageError(f"train.devices lists {len(names)} devices but train.distribute is none; use mirrored")
         return tf.distribute.OneDeviceStrategy(f"/{names[0]}")
     return tf.distribute.get_strategy()
-
-
-def is_chief(strategy: tf.distribute.Strategy) -> bool:
-    """Whether this process writes the run directory: always, except on multi-worker non-chief workers."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
-        return True
-    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0
-                                              and "chief" not in resolver.cluster_spec().as_dict())
 
 
 def devices() -> list[str]:
