@@ -92,6 +92,8 @@ class TrainConfig:
             kind, _, index = device.upper().partition(":")
             if kind not in ("CPU", "GPU") or not index.isdigit():
                 raise FieldError(f"devices[{i}]", f"expected a device like GPU:0 or CPU:1, got {device!r}")
+        if self.distribute == "none" and len(self.devices) > 1:
+            raise FieldError("devices", f"lists {len(self.devices)} devices but distribute is none; set distribute: mirrored")
         if self.xla and self.distribute != "none":
             raise FieldError("xla", "XLA compilation is supported on one device only; set distribute: none or xla: false")
 

@@ -8,7 +8,6 @@ import numpy as np
 import tensorflow as tf
 
 from dilbench.config.schema import TrainConfig
-from dilbench.errors import UsageError
 
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
@@ -33,9 +32,7 @@ def make_strategy(train: TrainConfig) -> tf.distribute.Strategy:
         return tf.distribute.MirroredStrategy([f"/{d}" for d in names] or None)
     if train.distribute == "multi_worker":  # the cluster comes from $TF_CONFIG (checked by the launcher)
         return tf.distribute.MultiWorkerMirroredStrategy()
-    if names:
-        if len(names) > 1:
-            raise UsageError(f"train.devices lists {len(names)} devices but train.distribute is none; use mirrored")
+    if names:  # distribute: none with one named device (the config allows no more)
         return tf.distribute.OneDeviceStrategy(f"/{names[0]}")
     return tf.distribute.get_strategy()
 
