@@ -78,6 +78,8 @@ class Trainer:
             EvalSplit("validation", self.data.x_val, self.data.y_val)
             if config.train.eval == "validation" else EvalSplit("test", self.data.x_test, self.data.y_test)
         )
+        # built once: from_tensor_slices copies the arrays into the pipeline, which per epoch costs seconds
+        self.eval_data = eval_batches(self.eval_split.x, self.eval_split.y, config.train.eval_batch_size)
         augmentation = config.augmentation
         self.augmenter = BatchAugmenter(augmentation, data.image_shape[-1], config.seed) if augmentation.mode != "none" else None
         self.strategy = strategy or tf.distribute.get_strategy()
@@ -219,7 +221,7 @@ class Trainer:
         """Mean loss and accuracy on the evaluation split (BN in inference mode)."""
         split = self.eval_split
         loss_sum, correct = 0.0, 0
-        for x, y in eval_batches(split.x, split.y, self.config.train.eval_batch_size):
+        for x, y in self.eval_data:
             batch_loss, batch_correct = self.step.evaluate(x, y)
             loss_sum += float(batch_loss)
             correct += int(batch_correct)
