@@ -18,7 +18,7 @@ lint:
 	$(PYTHON) -m ruff check dilbench tests benchmarks
 
 quickstart:
-	$(PYTHON) -m dilbench train configs/quickstart.yaml
+	$(PYTHON) -m dilbench train quickstart
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache

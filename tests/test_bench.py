@@ -21,7 +21,7 @@ def test_flop_model_by_hand():
 
 
 def test_bench_command_prints_every_schedule_and_keras():
-    args = ["bench", "configs/quickstart.yaml", "--steps", "1", "--rounds", "1", "--set", "model.channels=2",
+    args = ["bench", "dilbench/configs/quickstart.yaml", "--steps", "1", "--rounds", "1", "--set", "model.channels=2",
             "--set", "model.hidden=[4]", "--set", "model.dilations=[1,2]", "--set", "train.batch_size=4"]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output

@@ -23,7 +23,7 @@ STEPS = 5  # ceil(300 / 64)
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     runs = tmp_path_factory.mktemp("runs")
-    args = ["train", "configs/quickstart.yaml", "--runs-dir", str(runs), "--name", "tiny"]
+    args = ["train", "dilbench/configs/quickstart.yaml", "--runs-dir", str(runs), "--name", "tiny"]
     for item in TINY:
         args += ["--set", item]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)

@@ -26,7 +26,7 @@ STEPS_PER_EPOCH = math.ceil(300 / 64)  # 5, the last batch holds 44 images
 
 
 def train(runs: Path, *extra: str, name: str = "tiny"):
-    args = ["train", "configs/quickstart.yaml", "--runs-dir", str(runs), "--name", name]
+    args = ["train", "dilbench/configs/quickstart.yaml", "--runs-dir", str(runs), "--name", name]
     for item in (*TINY, *extra):
         args += ["--set", item]
     return CliRunner().invoke(cli, args, catch_exceptions=False)
