@@ -86,17 +86,25 @@ set_option = click.option(
 @click.option("--name", help="Run name (default: the config's `name`).")
 @click.option("--dry-run", is_flag=True, help="Validate and print the resolved config; train nothing.")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), help="Continue an interrupted run directory.")
+@click.option("--restart", is_flag=True,
+              help="With --resume: start the run over, keeping its metrics.jsonl, checkpoints/ and events/ as *.old-<time>.")
 @click.pass_context
 def train(ctx: click.Context, config: str | None, overrides: tuple[str, ...], runs_dir: str, name: str | None,
-          dry_run: bool, resume_dir: str | None) -> None:
-    """Train CONFIG into a new run directory under --runs-dir."""
+          dry_run: bool, resume_dir: str | None, restart: bool) -> None:
+    """Train CONFIG into a new run directory under --runs-dir.
+
+    One process at a time writes a run: a second `train` on the same run directory is refused (exit
+    code 1). A run directory whose checkpoints are gone is resumed only with --restart.
+    """
     command = [Path(sys.argv[0]).name, *sys.argv[1:]]
+    if restart and not resume_dir:
+        raise click.UsageError("--restart goes with --resume RUN_DIR")
     if resume_dir:
         if config or overrides or name or dry_run:
             raise click.UsageError("--resume takes only the run directory; its config.yaml is reused as it is")
         from dilbench.training.launch import resume_run
 
-        run = resume_run(resume_dir, command, debug=ctx.obj["debug"])
+        run = resume_run(resume_dir, command, debug=ctx.obj["debug"], restart=restart)
         click.echo(run.path)
         return
     if not config:
@@ -219,7 +227,7 @@ def compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], 
     \b
     COLUMNS (--columns, --sort, --where and --group-by take the same names)
       run, path            run directory name / path
-      name, status, seed   config name; running|completed|failed|interrupted|unknown|corrupt; seed
+      name, status, seed   config name; running|completed|failed|interrupted|crashed|stale|unknown|corrupt; seed
       model, schedule, augmentation   model.name, schedule.name, augmentation.mode
       epochs               epochs done (records in metrics.jsonl)
       final_test_acc       = last:test_acc        best_test_acc  = max:test_acc

@@ -22,10 +22,10 @@ from click.testing import CliRunner
 import dilbench.sweep.execute as execute
 from dilbench.cli import cli
 from dilbench.config import ConfigError, dump_config
+from dilbench.runs.lock import RunLock, is_locked
 from dilbench.runs.rundir import RunDir
 from dilbench.sweep.existing import decide, lock_path
 from dilbench.sweep.experiment import load_experiment
-from dilbench.sweep.locks import RunLock, is_locked
 from dilbench.sweep.plan import make_plan
 from dilbench.sweep.verdict import CONTRADICTS, SUPPORTS, UNDECIDED, judge
 

@@ -56,7 +56,7 @@ def completed(tmp_path_factory) -> Path:
 
 def test_run_directory_contract(completed):
     names = {p.name for p in completed.iterdir()}
-    assert names == {"config.yaml", "meta.json", "metrics.jsonl", "events", "plots", "checkpoints", "log.txt"}
+    assert names == {"config.yaml", "meta.json", "metrics.jsonl", "events", "plots", "checkpoints", "log.txt", ".lock"}
     assert completed.name.startswith("tiny-") and len(completed.name.split("-")[-1]) == 4
     for plot in ("curves.png", "weights_before.png", "weights_after.png"):
         assert (completed / "plots" / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -90,7 +90,7 @@ BUILTINS: dict[str, tuple[str, Callable[[RunRecord], Any], str]] = {
     "run": (SETTING, lambda run: run.path.name, "run directory name"),
     "path": (SETTING, lambda run: str(run.path), "run directory path as found"),
     "name": (SETTING, _setting("name", "name"), "config name"),
-    "status": (SETTING, lambda run: run.status, "running|completed|failed|interrupted, unknown (no meta.json), corrupt"),
+    "status": (SETTING, lambda run: run.status, "running|completed|failed|interrupted|crashed|stale, unknown (no meta.json), corrupt"),
     "model": (SETTING, _setting("model.name"), "model.name"),
     "schedule": (SETTING, _setting("schedule.name"), "schedule.name"),
     "augmentation": (SETTING, _setting("augmentation.mode"), "augmentation.mode"),

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from dilbench.errors import UsageError
+from dilbench.runs.owner import run_status
 from dilbench.runs.rundir import RunDir
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster on hundreds of runs
@@ -34,7 +35,7 @@ class RunRecord:
     meta: dict[str, Any] = field(default_factory=dict)
     metrics: list[dict[str, Any]] = field(default_factory=list)  # epoch records up to the first unreadable line
     problems: list[str] = field(default_factory=list)
-    status: str = "unknown"  # meta.json's status; `unknown` without meta.json, `corrupt` if it is unreadable
+    status: str = "unknown"  # meta.json's status (a dead `running`: crashed/stale); `unknown` without meta.json, `corrupt` if unreadable
 
 
 def is_run_dir(path: Path) -> bool:
@@ -145,7 +146,7 @@ def _read_meta(run: RunDir, record: RunRecord) -> None:
         record.problems.append(f"meta.json is not an object (got {type(meta).__name__})")
         return
     record.meta = meta
-    record.status = str(meta.get("status") or "unknown")
+    record.status = run_status(meta, run.path)
 
 
 def _read_metrics(run: RunDir, record: RunRecord) -> None:

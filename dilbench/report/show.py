@@ -14,6 +14,7 @@ from dilbench.errors import UsageError
 from dilbench.report.columns import BUILTINS, is_number
 from dilbench.report.formats import cell
 from dilbench.report.runs_index import RunRecord, is_run_dir, read_run
+from dilbench.runs.owner import describe as describe_owner
 from dilbench.runs.rundir import RunDir
 
 METRIC_KEYS = ("test_acc", "test_loss", "train_acc", "train_loss")
@@ -48,6 +49,9 @@ def _header(run: RunRecord) -> str:
         pairs.append(("git", f"{git['commit'][:12]}{' (dirty)' if git.get('dirty') else ''}"))
     if meta.get("host"):
         pairs.append(("host", f"{meta['host']}  devices: {', '.join(meta.get('devices') or []) or '-'}"))
+    if run.status in ("crashed", "stale") and isinstance(meta.get("owner"), dict):
+        gone = "is gone" if run.status == "crashed" else "runs on another host and cannot be checked from here"
+        pairs.append(("owner", f"{describe_owner(meta['owner'])} {gone}; continue with: dilbench train --resume {run.path}"))
     if meta.get("error"):
         pairs.append(("error", str(meta["error"])))
     pairs += [("problem", problem) for problem in run.problems]

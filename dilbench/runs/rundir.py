@@ -1,18 +1,20 @@
 """The run directory contract: layout, atomic writes, meta.json and metrics.jsonl (no TensorFlow).
 
     runs/<name>-<UTC yyyymmdd-HHMMSS>-<4 hex>/
-      config.yaml  meta.json  metrics.jsonl  log.txt  events/  plots/  checkpoints/
+      config.yaml  meta.json  metrics.jsonl  log.txt  events/  plots/  checkpoints/  .lock
 
-Every file is written to a temp file and renamed into place, so a killed run leaves valid files.
-`compare`, `show` and `--resume` read runs back through this module only.
+Every file is written to a temp file and renamed into place, so a killed run leaves valid files; the
+temp files a kill leaves behind are named so that `partial_files` finds them. Files get the mode the
+umask gives (colleagues sharing runs/ can read them). `compare`, `show` and `--resume` read runs back
+through this module only; writer.py holds what makes one process the run's only writer.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,24 +23,50 @@ from typing import Any
 from dilbench.errors import UsageError
 
 STATUSES = ("running", "completed", "failed", "interrupted")
+CHECKPOINT_SETS = ("latest", "best")
+_CHECKPOINT_INDEX = re.compile(r"^ckpt-(\d+)\.index$")
 
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+
+
 def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` via a temp file in the same directory and a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write `text` to `path` via a temp file in the same directory, an fsync and a rename.
+
+    The temp file is created with mode 0666 minus the umask (mkstemp's 0600 would hide a run from
+    colleagues), and removed again if anything fails (a full disk included).
+    """
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename in `path` survive power loss (where the OS allows opening a directory)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -52,15 +80,17 @@ class RunDir:
     events = property(lambda self: self.path / "events")
     plots = property(lambda self: self.path / "plots")
     checkpoints = property(lambda self: self.path / "checkpoints")
+    lock_file = property(lambda self: self.path / ".lock")  # held by the one process writing the run
+    reserve_file = property(lambda self: self.path / ".reserve")  # room to record a failure on a full disk
 
     @classmethod
     def create(cls, runs_dir: str | Path, name: str) -> RunDir:
         """A new, unique run directory; an existing one is never reused."""
         runs_dir = Path(runs_dir)
         runs_dir.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        when = stamp()
         while True:
-            path = runs_dir / f"{name}-{stamp}-{secrets.token_hex(2)}"
+            path = runs_dir / f"{name}-{when}-{secrets.token_hex(2)}"
             try:
                 path.mkdir()
                 break
@@ -106,3 +136,43 @@ class RunDir:
     def write_metrics(self, records: list[dict[str, Any]]) -> None:
         """Rewrite metrics.jsonl atomically with exactly these epoch records."""
         write_atomic(self.metrics_file, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+
+    def checkpoint_prefixes(self, which: str) -> list[Path]:
+        """Checkpoints in checkpoints/<which>/ (latest or best) by their files, newest (highest number) first.
+
+        Found by their index files rather than TensorFlow's `checkpoint` state file, so a torn state
+        file hides nothing.
+        """
+        directory = self.checkpoints / which
+        found = [(int(m.group(1)), directory / f"ckpt-{m.group(1)}")
+                 for m in (_CHECKPOINT_INDEX.match(p.name) for p in _entries(directory)) if m]
+        return [prefix for _, prefix in sorted(found, reverse=True)]
+
+    def has_checkpoints(self) -> bool:
+        return any(self.checkpoint_prefixes(which) for which in CHECKPOINT_SETS)
+
+    def partial_files(self) -> list[Path]:
+        """What killed or failed writes leave: our temp files (`.NAME.*.tmp`, plots' `.NAME.tmp.png`) and
+        TensorFlow's checkpoint temp directories (`ckpt-N_temp/`) and `*.tempstate*` files."""
+        found = [p for d in (self.path, self.plots) for p in _entries(d) if p.name.startswith(".") and ".tmp" in p.name]
+        for which in CHECKPOINT_SETS:
+            found += [p for p in _entries(self.checkpoints / which) if p.name.endswith("_temp") or ".tempstate" in p.name]
+        return found
+
+    def set_aside(self, path: Path, copy: bool = False) -> Path:
+        """Move (or copy) a file or directory of the run to `<name>.old-<UTC stamp>` beside it, so nothing is lost."""
+        target = path.with_name(f"{path.name}.old-{stamp()}")
+        while target.exists():
+            target = path.with_name(f"{path.name}.old-{stamp()}-{secrets.token_hex(2)}")
+        if copy:
+            write_atomic(target, path.read_text())
+        else:
+            path.rename(target)
+        return target
+
+
+def _entries(directory: Path) -> list[Path]:
+    try:
+        return list(directory.iterdir())
+    except OSError:
+        return []

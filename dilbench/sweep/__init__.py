@@ -2,8 +2,7 @@
 
     experiment.py  the experiment file's schema and loading (errors with file:line)
     plan.py        cases x grid + profile -> named runs with validated configs
-    existing.py    what earlier sweeps left: skip, resume, start, busy or changed
-    locks.py       which runs a live process is training
+    existing.py    what earlier sweeps left: skip, resume, start, busy or changed (locks: dilbench/runs/lock.py)
     execute.py     the runs as `dilbench train` child processes, N at a time, Ctrl-C included
     verdict.py     the rule that judges a published claim against the seed noise
     report.py      RESULTS.md and curves.png from the run directories

@@ -3,7 +3,7 @@
 Separate processes because TensorFlow cannot be reset inside one (graphs, thread pools, precision
 policy), a crash or NaN in one run must not take the others down, and `--jobs 2` then needs nothing
 more. Each child writes its console output to `<runs dir>/logs/<run>.log` and holds its run's lock
-(see locks.py). Children get their own session, so a terminal Ctrl-C reaches only the sweep, which
+(see runs/lock.py). Children get their own session, so a terminal Ctrl-C reaches only the sweep, which
 forwards it once: every child checkpoints and ends `interrupted`, and re-running the sweep resumes
 them. A second Ctrl-C is forwarded again, which stops the children at once (the trainer's rule).
 """
@@ -25,9 +25,9 @@ from typing import IO
 
 from dilbench.config import dump_config
 from dilbench.errors import DilbenchError
+from dilbench.runs.lock import RunLock, is_locked
 from dilbench.runs.rundir import RunDir, utc_now, write_atomic
 from dilbench.sweep.existing import Step, latest_same, lock_path
-from dilbench.sweep.locks import RunLock
 
 TRAIN = (sys.executable, "-m", "dilbench")  # the command a job runs `train` with (tests put a fake here)
 POLL_SECONDS = 0.2
@@ -138,7 +138,9 @@ def _finish(job: _Job, runs_dir: Path, total: int, echo: Callable[[str], None]) 
     found = latest_same(runs_dir, job.step.run)
     meta = RunDir(found.path).read_meta() if found and found.status != "unknown" else {}
     status = meta.get("status", "failed")
-    if status == "running":  # killed too hard to record anything
+    if status == "running" and is_locked(RunDir(found.path).lock_file):  # refused: another process writes that run
+        status, message = "busy", "running in another process"
+    elif status == "running":  # killed too hard to record anything
         status, message = "failed", f"the process ended (exit code {code}) while the run said `running`"
     elif status == "completed":
         message = f"final test acc {meta.get('final_test_acc', float('nan')):.4f}"

@@ -3,9 +3,10 @@
 A run is found by the `name` in its config.yaml (the directory name adds a time stamp) and must have
 exactly the planned config: a run made from an older version of the experiment file is never reused.
 
-    completed                                  -> skip
-    interrupted, failed, or running but dead   -> resume from its last checkpoint
-    running and locked by a live process       -> busy (left alone)
+    completed                                          -> skip
+    interrupted, failed, crashed (its owner is gone)   -> resume from its last checkpoint
+    locked by a live process, or `stale` (says running
+      on another host, which cannot be checked)        -> busy (left alone)
     only runs of this name with another config -> changed (an error unless --rerun-changed)
     nothing                                    -> start
 """
@@ -23,8 +24,9 @@ from dilbench.config import ConfigError, load_config
 from dilbench.config.validate import to_plain
 from dilbench.report.aggregate import canonical
 from dilbench.report.runs_index import flatten
+from dilbench.runs.lock import is_locked
+from dilbench.runs.owner import run_status
 from dilbench.runs.rundir import RunDir
-from dilbench.sweep.locks import is_locked
 from dilbench.sweep.plan import Plan, PlannedRun
 
 RUN_DIR = re.compile(r"^.+-\d{8}-\d{6}-[0-9a-f]{4}$")
@@ -36,7 +38,7 @@ class Existing:
     """A run directory holding a run of the planned name."""
 
     path: Path
-    status: str  # meta.json's; `unknown` when it is missing or unreadable
+    status: str  # meta.json's (a dead `running` as crashed or stale: owner.py); `unknown` when it is missing or unreadable
     difference: str | None  # None: the planned config; else what differs
 
 
@@ -73,7 +75,7 @@ def scan(runs_dir: Path) -> dict[str, list[Path]]:
 
 def examine(path: Path, run: PlannedRun) -> Existing:
     try:
-        status = str(json.loads((path / "meta.json").read_text()).get("status") or "unknown")
+        status = run_status(json.loads((path / "meta.json").read_text()), path)
     except (OSError, ValueError, AttributeError):
         status = "unknown"
     return Existing(path, status, config_difference(path / "config.yaml", run))
@@ -116,12 +118,15 @@ def _decide(run: PlannedRun, existing: list[Existing], runs_dir: Path) -> Step:
     completed = [e for e in same if e.status == "completed"]
     if completed:
         return Step(run, "skip", completed[-1].path, _completed_detail(completed[-1].path), others)
-    resumable = [e for e in same if e.status in ("interrupted", "failed", "running")]
+    resumable = [e for e in same if e.status in ("interrupted", "failed", "running", "crashed", "stale")]
     if resumable:
         last = resumable[-1]
-        if last.status == "running" and is_locked(lock_path(runs_dir, run.name)):
+        if is_locked(lock_path(runs_dir, run.name)) or is_locked(RunDir(last.path).lock_file):
             return Step(run, "busy", last.path, "running in another process", others)
-        state = "running, but its process is gone" if last.status == "running" else last.status
+        if last.status == "stale":
+            return Step(run, "busy", last.path, "says running on another host, which cannot be checked from here; "
+                        "if that process is gone, resume it with dilbench train --resume", others)
+        state = {"running": "running, but its process is gone", "crashed": "crashed (its process is gone)"}.get(last.status, last.status)
         return Step(run, "resume", last.path, f"{state} after {_epochs_done(last.path)}/{run.config.train.epochs} epochs", others)
     if others:
         detail = "; ".join(f"{e.path.name} has another config: {e.difference}" for e in others)

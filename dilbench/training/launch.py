@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import subprocess
 import tempfile
 import time
@@ -21,6 +22,7 @@ from dilbench.config import Config, dump_config, load_config
 from dilbench.data import Dataset, load_dataset
 from dilbench.errors import DilbenchError, UsageError
 from dilbench.runs.rundir import RunDir, utc_now, write_atomic
+from dilbench.runs.writer import RunWriter, explain
 from dilbench.tfquiet import import_tensorflow
 
 log = logging.getLogger("dilbench")
@@ -34,15 +36,20 @@ def start_run(config: Config, runs_dir: str | Path, command: list[str], debug: b
     save checkpoints) that is removed at the end; only the chief's run directory stays.
     """
     data = load_config_data(config)
-    with _worker_dir(config, runs_dir) as where:
-        run = RunDir.create(where, config.name)
-        write_atomic(run.config, dump_config(config))
-        run.write_meta({
-            "status": "running", "name": config.name, "seed": config.seed, "created": utc_now(), "started": utc_now(),
-            "command": command, "git": _git_state(), "versions": _versions(), "host": platform.node(),
-            "python": platform.python_version(), "platform": platform.platform(), "resumes": [],
-        })
-        _train(run, config, data, resume_from=None, debug=debug)
+    with _worker_dir(config, runs_dir) as where, RunWriter.create(where, config.name) as writer:
+        run = writer.run
+        try:
+            write_atomic(run.config, dump_config(config))
+            run.write_meta({
+                "status": "running", "name": config.name, "seed": config.seed, "created": utc_now(), "started": utc_now(),
+                "command": command, "git": _git_state(), "versions": _versions(), "host": platform.node(),
+                "python": platform.python_version(), "platform": platform.platform(), "resumes": [], "owner": writer.owner,
+            })
+        except OSError as err:  # no meta.json yet: nothing worth keeping
+            writer.close()
+            shutil.rmtree(run.path, ignore_errors=True)
+            raise (explain(err, run.path, "train again") or err) from err
+        _train(writer, config, data, resume_from=None, debug=debug)
     return run
 
 
@@ -83,29 +90,67 @@ def load_config_data(config: Config) -> Dataset:
                         validation=c.validation, seed=config.seed)
 
 
-def resume_run(path: str | Path, command: list[str], debug: bool = False) -> RunDir:
-    """Continue an interrupted or failed run from its latest checkpoint up to the configured epochs."""
+def resume_run(path: str | Path, command: list[str], debug: bool = False, restart: bool = False) -> RunDir:
+    """Continue an interrupted, failed or crashed run from its latest checkpoint up to the configured
+    epochs; with `restart`, start it over, its old records set aside. Refused while another process
+    writes the run, and when its checkpoints are gone but metrics.jsonl has epochs (resuming would
+    silently start over)."""
     run = RunDir.open(path)
     config = load_config(run.config)
-    meta = run.read_meta()
-    if meta.get("status") == "completed":
-        raise DilbenchError(f"{run.path} already completed all {config.train.epochs} epochs; start a new run instead")
-    data = load_config_data(config)
     if not is_chief(config):  # read the chief's checkpoint, write only to a temporary directory
-        with _worker_dir(config, "") as where:
-            worker_run = RunDir.create(where, config.name)
-            write_atomic(worker_run.config, dump_config(config))
-            worker_run.write_meta({"status": "running", "resumes": []})
-            _train(worker_run, config, data, resume_from=run, debug=debug)
+        data = load_config_data(config)
+        with _worker_dir(config, "") as where, RunWriter.create(where, config.name) as writer:
+            write_atomic(writer.run.config, dump_config(config))
+            writer.run.write_meta({"status": "running", "resumes": []})
+            _train(writer, config, data, resume_from=run, debug=debug)
         return run
-    run.update_meta(status="running", resumes=meta.get("resumes", []) + [{"at": utc_now(), "command": command}])
-    _train(run, config, data, resume_from=run, debug=debug)
+    with RunWriter.claim(run) as writer:
+        meta = _read_meta(run)
+        if meta.get("status") == "completed":
+            raise DilbenchError(f"{run.path} already completed all {config.train.epochs} epochs; start a new run instead")
+        if restart:
+            _set_aside_records(writer)
+        elif not run.has_checkpoints() and run.read_metrics():
+            raise DilbenchError(
+                f"{run.path}: no checkpoint left in {run.checkpoints} but metrics.jsonl records {len(run.read_metrics())} "
+                f"epoch(s), so resuming would start over and rewrite them. To start over keeping them as "
+                f"metrics.jsonl.old-<time>: dilbench train --resume {run.path} --restart"
+            )
+        data = load_config_data(config)
+        resume = {"at": utc_now(), "command": command, **({"restart": True} if restart else {})}
+        try:
+            writer.record(status="running", owner=writer.owner, resumes=meta.get("resumes", []) + [resume])
+        except OSError as err:
+            raise writer.fail(err, f"dilbench train --resume {run.path}") from err
+        _train(writer, config, data, resume_from=run, debug=debug)
     return run
 
 
-def _train(run: RunDir, config: Config, data: Dataset, resume_from: RunDir | None, debug: bool) -> None:
-    handler = logging.FileHandler(run.log_file)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+def _read_meta(run: RunDir) -> dict:
+    try:
+        meta = run.read_meta()
+    except (OSError, ValueError) as err:
+        raise DilbenchError(f"{run.meta_file} is unreadable ({err}); it cannot be resumed, start a new run") from err
+    return meta if isinstance(meta, dict) else {}
+
+
+def _set_aside_records(writer: RunWriter) -> None:
+    """--restart: move metrics.jsonl, checkpoints/ and events/ to `<name>.old-<time>` and start empty."""
+    run = writer.run
+    try:
+        for path in (run.metrics_file, run.checkpoints, run.events):
+            if path.exists():
+                log.info("kept %s as %s", path.name, run.set_aside(path).name)
+        run.checkpoints.mkdir(exist_ok=True)
+        run.events.mkdir(exist_ok=True)
+    except OSError as err:
+        raise writer.fail(err, f"dilbench train --resume {run.path} --restart") from err
+
+
+def _train(writer: RunWriter, config: Config, data: Dataset, resume_from: RunDir | None, debug: bool) -> None:
+    run = writer.run
+    retry = f"dilbench train --resume {resume_from.path if resume_from else run.path}"
+    handler = writer.log_handler()
     log.addHandler(handler)
     started = time.time()
     try:
@@ -117,34 +162,35 @@ def _train(run: RunDir, config: Config, data: Dataset, resume_from: RunDir | Non
 
         strategy = import_tensorflow(debug, strategy_first)
         from dilbench.training.runtime import devices
-        from dilbench.training.trainer import RunInterrupted, Trainer
+        from dilbench.training.trainer import Trainer
 
-        run.update_meta(devices=devices())
+        writer.record(devices=devices())
         trainer = Trainer(config, run, data, strategy)
         if resume_from:
-            trainer.restore(resume_from.checkpoints / "latest")
+            trainer.restore(resume_from)
         records = trainer.train()
-    except RunInterrupted as err:
-        run.update_meta(status="interrupted", error=str(err), ended=utc_now())
-        log.warning("%s", err)
-        raise
-    except KeyboardInterrupt:
-        run.update_meta(status="interrupted", error="stopped at once by a second Ctrl-C; resume from the last checkpoint", ended=utc_now())
-        raise
-    except BaseException as err:
-        message = str(err) if isinstance(err, DilbenchError) else f"{type(err).__name__}: {err}"
-        run.update_meta(status="failed", error=message, ended=utc_now())
-        log.error("run failed: %s", message)
-        raise
-    else:
         last = records[-1]
         digest = trainer.weights_digest()
-        run.update_meta(
+        writer.record(
             status="completed", error=None, ended=utc_now(), epochs_done=len(records),
             final_test_acc=last["test_acc"], best_test_acc=max(r["test_acc"] for r in records), weights_sha256=digest,
         )
         log.info("final weights sha256 %s", digest)
         log.info("completed in %.0fs: final %s accuracy %.4f -> %s", time.time() - started, last["eval_split"], last["test_acc"], run.path)
+    except BaseException as err:
+        if isinstance(err, KeyboardInterrupt) or getattr(err, "exit_code", None) == 130:  # a second Ctrl-C, or RunInterrupted
+            message = str(err) or "stopped at once by a second Ctrl-C; resume from the last checkpoint"
+            try:
+                writer.record(status="interrupted", error=message, ended=utc_now())
+            except OSError as again:
+                raise writer.fail(again, retry) from again
+            if str(err):
+                log.warning("%s", err)
+            raise
+        failure = writer.fail(err, retry)
+        if failure is err:
+            raise
+        raise failure from err
     finally:
         log.removeHandler(handler)
         handler.close()

@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,6 +27,7 @@ from dilbench.errors import DilbenchError
 from dilbench.report.plots import plot_curves, plot_weight_histograms
 from dilbench.runs.rundir import RunDir
 from dilbench.training.batches import epoch_batches, epoch_order, eval_batches, steps_per_epoch
+from dilbench.training.checkpoints import RunCheckpoints
 from dilbench.training.distributed import distribute_batches
 from dilbench.training.progress import Progress
 from dilbench.training.runtime import seed_everything
@@ -99,19 +99,17 @@ class Trainer:
             weights=[v.value for v in self.model.variables], optimizers=self.optimizers,
             loss_scale=self.step.loss_scale, progress=self.progress,
         )
-        self.latest = tf.train.CheckpointManager(self.checkpoint, run.checkpoints / "latest", max_to_keep=1)
-        self.best = tf.train.CheckpointManager(self.checkpoint, run.checkpoints / "best", max_to_keep=1)
+        named = [(v.path, v.value) for v in self.model.variables]
+        seen = {id(v) for _, v in named}
+        named += [(f"{o.name}/{v.name}", v) for o in self.optimizers for v in o.variables if id(v) not in seen]
+        self.checkpoints = RunCheckpoints(self.checkpoint, self.progress, self.optimizers, named, run)
         self.writer = tf.summary.create_file_writer(str(run.events))
 
     # ---- public -------------------------------------------------------------------------------------
-    def restore(self, directory: Path) -> None:
-        """Continue from the latest checkpoint in `directory` (the run's state at its last epoch end or
-        interruption; a multi-worker non-chief worker reads the chief's)."""
-        latest = tf.train.latest_checkpoint(str(directory))
-        if not latest:
-            return
-        self.checkpoint.read(latest).assert_existing_objects_matched()
-        log.info("resumed from %s at epoch %d, step %d", latest, int(self.progress.epoch) + 1, int(self.progress.step))
+    def restore(self, source: RunDir) -> None:
+        """Continue from the newest usable checkpoint of `source` (this run at its last epoch end or
+        interruption; a multi-worker non-chief worker reads the chief's): see checkpoints.py."""
+        self.checkpoints.restore(source)
 
     def train(self) -> list[dict[str, Any]]:
         """Train up to the configured epochs; returns all epoch records (also in metrics.jsonl)."""
@@ -128,10 +126,7 @@ class Trainer:
                 self._write_events(record)
                 self.progress.epoch.assign(epoch + 1)
                 self.progress.step.assign(0)
-                self.latest.save()
-                if record["test_acc"] > float(self.progress.best_acc):
-                    self.progress.best_acc.assign(record["test_acc"])
-                    self.best.save()
+                self.checkpoints.save_epoch_end(record["test_acc"])
                 plot_curves(records, self.run.plots / "curves.png", self.config.name)
                 log.info(
                     "epoch %d/%d  train loss %.4f acc %.4f  %s loss %.4f acc %.4f  %.1fs  %.0f img/s",
@@ -183,11 +178,7 @@ class Trainer:
                 loss, correct, batch = self.step.train(x, y)
                 loss, batch = float(loss), int(batch)
                 if not math.isfinite(loss):
-                    raise RunFailed(
-                        f"loss became {loss} at epoch {epoch + 1}, step {step + 1}; lower optimizer.lr"
-                        + (" or use precision: float32" if cfg.precision != "float32" else "")
-                        + f"; epochs 1-{epoch} are kept in {self.run.path}"
-                    )
+                    raise self._failed(epoch, f"loss became {loss} at epoch {epoch + 1}, step {step + 1}")
                 p.loss_sum.assign_add(loss * batch)
                 p.correct.assign_add(int(correct))
                 p.seen.assign_add(batch)
@@ -196,13 +187,17 @@ class Trainer:
                            img_s=int(p.seen) / max(1e-9, float(p.seconds) - seconds_before + time.perf_counter() - started))
                 if self.stop_requested and step + 1 < num_steps:
                     p.seconds.assign(seconds_before + time.perf_counter() - started)
-                    self.latest.save()
+                    self._check_finite(epoch, f"epoch {epoch + 1}, step {step + 1}")
+                    self.checkpoints.save_latest()
                     raise self._interrupted(f"epoch {epoch + 1}, step {step + 1}")
         finally:
             batches = None  # stop tf.data's Python workers now: kept alive by a traceback, they hang interpreter exit
             bar.close()
         p.seconds.assign(seconds_before + time.perf_counter() - started)
+        self._check_finite(epoch, f"epoch {epoch + 1}")
         test_loss, test_acc = self.evaluate()
+        if not math.isfinite(test_loss):
+            raise self._failed(epoch, f"the {self.eval_split.name} loss became {test_loss} after epoch {epoch + 1} (weights finite)")
         seconds = float(p.seconds)
         return {
             "epoch": epoch + 1,
@@ -216,6 +211,17 @@ class Trainer:
             "updates": [int(o.updates.numpy()) - u for o, u in zip(self.optimizers, updates_before)],
             "updates_total": [int(o.updates.numpy()) for o in self.optimizers],
         }
+
+    def _check_finite(self, epoch: int, where: str) -> None:
+        """Fail (before anything of this epoch is recorded or saved) if a weight or optimizer slot is NaN or inf."""
+        bad = self.checkpoints.non_finite()
+        if bad:
+            raise self._failed(epoch, f"weights became non-finite during {where} ({bad}) while the loss stayed finite")
+
+    def _failed(self, epoch: int, what: str) -> RunFailed:
+        kept = f"epochs 1-{epoch} are kept in {self.run.path}" if epoch else f"no epoch finished in {self.run.path}"
+        return RunFailed(f"{what}; lower optimizer.lr" + (" or use precision: float32" if self.config.precision != "float32" else "")
+                         + f"; {kept}")
 
     def evaluate(self) -> tuple[float, float]:
         """Mean loss and accuracy on the evaluation split (BN in inference mode)."""

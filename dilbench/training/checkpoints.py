@@ -1,0 +1,140 @@
+"""A run's checkpoints: latest/ (every epoch end and interruption) and best/ (the best evaluated epoch).
+
+What the rest of the code may rely on:
+- best/ only ever gets a strictly better epoch. The accuracy to beat is saved in every checkpoint and,
+  on resume, read back from best/ itself, so neither a resume nor a kill between the two saves of an
+  epoch end lets best/ regress. best/ is saved before latest/: a kill in between retrains that epoch.
+- Nothing non-finite is saved: every save is preceded by one fused reduction over all variables.
+- A resume starts from the newest checkpoint that reads back whole and agrees with metrics.jsonl (it is
+  at an epoch recorded there, with the update counts recorded there). An older one (best/) is taken
+  only with a warning naming what was skipped and why; the records past it are kept as
+  `metrics.jsonl.old-<time>` before those epochs are trained again.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from dilbench.errors import DilbenchError
+from dilbench.runs.rundir import CHECKPOINT_SETS, RunDir
+
+log = logging.getLogger("dilbench")
+
+
+class CheckpointError(DilbenchError):
+    """No checkpoint of the run can be resumed from (unreadable, or disagreeing with metrics.jsonl)."""
+
+
+class RunCheckpoints:
+    def __init__(self, checkpoint: tf.train.Checkpoint, progress: Any, optimizers: list[Any],
+                 named_variables: list[tuple[str, tf.Variable]], run: RunDir):
+        self.checkpoint = checkpoint
+        self.progress = progress  # the trainer's RunState: epoch, step, best_acc, ...
+        self.optimizers = optimizers
+        self.run = run
+        self.latest = tf.train.CheckpointManager(checkpoint, run.checkpoints / "latest", max_to_keep=1)
+        self.best = tf.train.CheckpointManager(checkpoint, run.checkpoints / "best", max_to_keep=1)
+        self.named = [(name, v) for name, v in named_variables if v.dtype.is_floating]
+        variables = [v for _, v in self.named]
+        self._all_finite = tf.function(lambda: tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in variables]))
+
+    # ---- saving -----------------------------------------------------------------------------------------
+    def non_finite(self) -> str | None:
+        """The name of a variable holding NaN or inf, or None: one fused check; names looked up only on failure."""
+        if bool(self._all_finite()):
+            return None
+        return next((name for name, v in self.named if not np.all(np.isfinite(v.numpy()))), "a variable")
+
+    def save_epoch_end(self, accuracy: float) -> None:
+        """After an epoch (progress already at its end): best/ first if it improved, then latest/."""
+        if accuracy > float(self.progress.best_acc):
+            self.progress.best_acc.assign(accuracy)
+            self.best.save()
+        self.latest.save()
+
+    def save_latest(self) -> None:
+        self.latest.save()
+
+    # ---- resuming ---------------------------------------------------------------------------------------
+    def restore(self, source: RunDir) -> None:
+        """Load the newest usable checkpoint of `source` (this run, or a multi-worker chief's) into the
+        trainer's objects; with none at all the run starts from scratch (only ever called when
+        metrics.jsonl has no epochs then: launch refuses otherwise)."""
+        records = source.read_metrics()
+        candidates = [prefix for which in CHECKPOINT_SETS for prefix in source.checkpoint_prefixes(which)]
+        skipped: list[str] = []
+        for prefix in candidates:
+            problem = self._read(prefix) or self._disagreement(records)
+            if problem:
+                skipped.append(f"{_short(prefix, source)} {problem}")
+                continue
+            self._after_restore(source, prefix, candidates, records, skipped)
+            return
+        if skipped:
+            raise CheckpointError(
+                f"cannot resume {source.path}: " + "; ".join(skipped) + ". Nothing else to resume from that agrees with "
+                f"metrics.jsonl; to start over keeping the old records aside: dilbench train --resume {source.path} --restart"
+            )
+        if records:
+            raise CheckpointError(f"{source.path} has no checkpoint to resume its {len(records)} recorded epoch(s) from; "
+                                  f"to start over keeping them aside: dilbench train --resume {source.path} --restart")
+        log.info("no checkpoint yet (stopped during epoch 1): training from the start")
+
+    def _read(self, prefix: Path) -> str | None:
+        try:
+            self.checkpoint.read(str(prefix)).assert_existing_objects_matched()
+        except (tf.errors.OpError, AssertionError, ValueError) as err:
+            return f"is unreadable ({_first_line(err)})"
+        return None
+
+    def _disagreement(self, records: list[dict[str, Any]]) -> str | None:
+        """Why the checkpoint just read does not fit metrics.jsonl, or None when it does."""
+        epoch, step = int(self.progress.epoch), int(self.progress.step)
+        if epoch > len(records):
+            return f"is at the end of epoch {epoch} but metrics.jsonl records {len(records)} epoch(s)"
+        recorded = records[epoch - 1].get("updates_total") if epoch and step == 0 else None
+        updates = [int(o.updates.numpy()) for o in self.optimizers]
+        if recorded is not None and recorded != updates:
+            return f"holds {updates} updates per group but metrics.jsonl records {recorded} after epoch {epoch}"
+        return None
+
+    def _after_restore(self, source: RunDir, prefix: Path, candidates: list[Path], records: list[dict[str, Any]],
+                       skipped: list[str]) -> None:
+        epoch, step = int(self.progress.epoch), int(self.progress.step)
+        where = f"epoch {epoch + 1}, step {step}" if step else f"the end of epoch {epoch}"
+        if skipped:
+            log.warning("%s; resuming instead from %s (%s), which agrees with metrics.jsonl", "; ".join(skipped),
+                        _short(prefix, source), where)
+        if len(records) > epoch and source == self.run:
+            log.warning("epochs %d-%d are trained again; their old records are kept in %s", epoch + 1, len(records),
+                        self.run.set_aside(self.run.metrics_file, copy=True).name)
+        # new saves get numbers above every file present, so "highest number" stays "newest"
+        self.checkpoint.save_counter.assign(max(int(p.name.split("-")[1]) for p in candidates))
+        self.progress.best_acc.assign(max(float(self.progress.best_acc), self._best_bar(source)))
+        log.info("resumed from %s at %s", _short(prefix, source), where)
+
+    def _best_bar(self, source: RunDir) -> float:
+        """The accuracy best/ holds (saved with it), so a resumed run beats that, not an older value."""
+        for prefix in source.checkpoint_prefixes("best"):
+            try:
+                return float(tf.train.load_checkpoint(str(prefix)).get_tensor("progress/best_acc/.ATTRIBUTES/VARIABLE_VALUE"))
+            except (tf.errors.OpError, ValueError):
+                continue
+        return -1.0
+
+
+def _short(prefix: Path, run: RunDir) -> str:
+    try:
+        return str(prefix.relative_to(run.path))
+    except ValueError:
+        return str(prefix)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return f"{type(err).__name__}: {text[:200]}"
