@@ -49,8 +49,10 @@ def write_atomic(path: Path, text: str) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            err.filename = str(path)  # the file the user knows, not our temp name
         raise
     _fsync_dir(path.parent)
 
