@@ -3,7 +3,7 @@ PYTHON ?= python3
 # Real data for tests and examples: ../shared/data beside the checkout, unless already set.
 export DILBENCH_DATA ?= $(abspath $(CURDIR)/../shared/data)
 
-.PHONY: install test test-slow lint quickstart bench clean
+.PHONY: install test test-slow test-faults lint quickstart bench clean
 
 install:
 	$(PYTHON) -m pip install -e '.[dev]'
@@ -13,6 +13,10 @@ test:
 
 test-slow:
 	$(PYTHON) -m pytest -q -m slow
+
+# kill -9, full disk (a tmpfs), read-only and non-writable run dirs, racing writers; mounts need root
+test-faults:
+	$(PYTHON) -m pytest -q -m faults tests/faults
 
 lint:
 	$(PYTHON) -m ruff check dilbench tests benchmarks

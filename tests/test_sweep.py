@@ -23,6 +23,7 @@ import dilbench.sweep.execute as execute
 from dilbench.cli import cli
 from dilbench.config import ConfigError, dump_config
 from dilbench.runs.lock import RunLock, is_locked
+from dilbench.runs.owner import this_process
 from dilbench.runs.rundir import RunDir
 from dilbench.sweep.existing import decide, lock_path
 from dilbench.sweep.experiment import load_experiment
@@ -248,6 +249,33 @@ def test_skip_completed_resume_interrupted_or_dead_start_missing(experiment):
         assert [s.action for s in decide(plan)][2] == "busy"
     finally:
         lock.release()
+
+
+def test_a_crashed_run_is_resumed_a_live_or_unverifiable_one_left_alone(experiment, tmp_path):
+    """meta.json says `running` for all four: its owner's process is gone (crashed), alive and holding the
+    run's lock, or on another host (stale: cannot be checked, so left alone)."""
+    plan = make_plan(load_experiment(experiment))
+    a0, a1, c0, _ = (run.config for run in plan.runs)
+    gone = subprocess.run([sys.executable, "-c", "import json; from dilbench.runs.owner import this_process; "
+                           "print(json.dumps(this_process()))"], capture_output=True, text=True, check=True)
+    crashed = write_run(plan.runs_dir, a0, "running")
+    RunDir(crashed).update_meta(owner=json.loads(gone.stdout))
+    live = write_run(plan.runs_dir, a1, "running")
+    RunDir(live).update_meta(owner=this_process())
+    stale = write_run(plan.runs_dir, c0, "running")
+    RunDir(stale).update_meta(owner={**this_process(), "host": "elsewhere"})
+    lock = RunLock(RunDir(live).lock_file)
+    assert lock.acquire()
+    try:
+        steps = decide(plan)
+    finally:
+        lock.release()
+    assert [(s.action, s.detail) for s in steps[:3]] == [
+        ("resume", "crashed (its process is gone) after 1/2 epochs"),
+        ("busy", "running in another process"),
+        ("busy", "says running on another host, which cannot be checked from here; if that process is gone, "
+                 "resume it with dilbench train --resume"),
+    ]
 
 
 def test_a_changed_experiment_file_never_reuses_runs(experiment, fake):

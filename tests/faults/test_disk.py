@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import (
+from faultlib import (
     INJECT,
     REPO,
     RISING,

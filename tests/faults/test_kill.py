@@ -9,7 +9,7 @@ import signal
 import subprocess
 
 from click.testing import CliRunner
-from conftest import (
+from faultlib import (
     RISING,
     checkpoint_progress,
     meta,

@@ -7,7 +7,7 @@ import platform
 import signal
 
 import pytest
-from conftest import RISING, meta, one_line_error, resume, spawn, the_run, train, train_args, training_records, wait_for
+from faultlib import RISING, meta, one_line_error, resume, spawn, the_run, train, train_args, training_records, wait_for
 
 
 @pytest.mark.parametrize("first", ["new run", "resume"])
