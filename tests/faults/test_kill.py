@@ -79,4 +79,6 @@ def test_kill_9_at_random_moments(reference, tmp_path):
         if process.returncode == 0:
             break
         assert process.returncode == -signal.SIGKILL, stderr
+        if (the_run(tmp_path) / "meta.json").exists():  # else killed before it wrote anything: nothing to show
+            assert_crashed(the_run(tmp_path))
     assert_like_reference(the_run(tmp_path), reference)
