@@ -19,6 +19,7 @@ PROBLEMS = {
     errno.EACCES: ("permission denied", "make it writable for this user (chmod/chown) or use another place, then {retry}"),
     errno.EPERM: ("operation not permitted", "make it writable for this user (chmod/chown) or use another place, then {retry}"),
     errno.EIO: ("input/output error", "check the disk (dmesg), then {retry}"),
+    errno.ENOTDIR: ("not a directory", "a file stands where a directory should be: move it away, then {retry}"),
 }
 _TEXT = {  # the C library's messages, as TensorFlow quotes them
     "No space left on device": errno.ENOSPC, "Disk quota exceeded": errno.EDQUOT, "Read-only file system": errno.EROFS,

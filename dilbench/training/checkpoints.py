@@ -31,15 +31,17 @@ class CheckpointError(DilbenchError):
 
 
 class RunCheckpoints:
-    def __init__(self, checkpoint: tf.train.Checkpoint, progress: Any, optimizers: list[Any],
-                 named_variables: list[tuple[str, tf.Variable]], run: RunDir):
+    def __init__(self, checkpoint: tf.train.Checkpoint, progress: Any, model: Any, optimizers: list[Any], run: RunDir):
         self.checkpoint = checkpoint
         self.progress = progress  # the trainer's RunState: epoch, step, best_acc, ...
         self.optimizers = optimizers
         self.run = run
         self.latest = tf.train.CheckpointManager(checkpoint, run.checkpoints / "latest", max_to_keep=1)
         self.best = tf.train.CheckpointManager(checkpoint, run.checkpoints / "best", max_to_keep=1)
-        self.named = [(name, v) for name, v in named_variables if v.dtype.is_floating]
+        named = [(v.path, v.value) for v in model.variables]  # weights (and BN statistics) ...
+        seen = {id(v) for _, v in named}
+        named += [(f"{o.name}/{v.name}", v) for o in optimizers for v in o.variables if id(v) not in seen]  # ... and slots
+        self.named = [(name, v) for name, v in named if v.dtype.is_floating]
         variables = [v for _, v in self.named]
         self._all_finite = tf.function(lambda: tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in variables]))
 

@@ -99,10 +99,7 @@ class Trainer:
             weights=[v.value for v in self.model.variables], optimizers=self.optimizers,
             loss_scale=self.step.loss_scale, progress=self.progress,
         )
-        named = [(v.path, v.value) for v in self.model.variables]
-        seen = {id(v) for _, v in named}
-        named += [(f"{o.name}/{v.name}", v) for o in self.optimizers for v in o.variables if id(v) not in seen]
-        self.checkpoints = RunCheckpoints(self.checkpoint, self.progress, self.optimizers, named, run)
+        self.checkpoints = RunCheckpoints(self.checkpoint, self.progress, self.model, self.optimizers, run)
         self.writer = tf.summary.create_file_writer(str(run.events))
 
     # ---- public -------------------------------------------------------------------------------------

@@ -68,7 +68,8 @@ def test_kill_9_at_random_moments(reference, tmp_path):
     """Two kills at random times (seeded, so a failure can be replayed), then a resume to the end."""
     rng = random.Random(13)
     for attempt in range(3):
-        args = train_args(tmp_path) if attempt == 0 else ["train", "--resume", str(the_run(tmp_path))]
+        started = list(tmp_path.glob("tiny-*"))  # none if the first kill came before the run directory
+        args = ["train", "--resume", str(started[0])] if started else train_args(tmp_path)
         process = spawn(*args, specs=(RISING,))
         if attempt < 2:
             try:
@@ -79,6 +80,9 @@ def test_kill_9_at_random_moments(reference, tmp_path):
         if process.returncode == 0:
             break
         assert process.returncode == -signal.SIGKILL, stderr
-        if (the_run(tmp_path) / "meta.json").exists():  # else killed before it wrote anything: nothing to show
-            assert_crashed(the_run(tmp_path))
+        if not list(tmp_path.glob("tiny-*/meta.json")):
+            continue  # killed before it wrote anything: nothing to show
+        if meta(the_run(tmp_path))["status"] == "completed":
+            break  # killed on its way out, after recording completion
+        assert_crashed(the_run(tmp_path))
     assert_like_reference(the_run(tmp_path), reference)
