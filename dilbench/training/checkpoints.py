@@ -69,7 +69,7 @@ class RunCheckpoints:
         metrics.jsonl has no epochs then: launch refuses otherwise)."""
         records = source.read_metrics()
         candidates = [prefix for which in CHECKPOINT_SETS for prefix in source.checkpoint_prefixes(which)]
-        skipped: list[str] = []
+        skipped = [] if source.checkpoint_prefixes("latest") or not candidates else ["checkpoints/latest holds no checkpoint"]
         for prefix in candidates:
             problem = self._read(prefix) or self._disagreement(records)
             if problem:

@@ -66,12 +66,20 @@ def straight(tmp_path_factory):
     return the_run(runs)
 
 
-def test_a_truncated_latest_checkpoint_falls_back_to_best_and_says_so(copy, straight):
-    data = copy / "checkpoints" / "latest" / "ckpt-3.data-00000-of-00001"
+def truncate(run):
+    data = run / "checkpoints" / "latest" / "ckpt-3.data-00000-of-00001"
     data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+
+
+@pytest.mark.parametrize("damage, said", [
+    (truncate, "checkpoints/latest/ckpt-3 is unreadable ("),
+    (lambda run: shutil.rmtree(run / "checkpoints" / "latest"), "checkpoints/latest holds no checkpoint;"),
+])
+def test_a_damaged_latest_checkpoint_falls_back_to_best_and_says_so(copy, straight, damage, said):
+    damage(copy)
     resumed = resume(copy, specs=(FALLING,))
     assert resumed.returncode == 0, resumed.stderr
-    warning = next(line for line in resumed.stderr.splitlines() if line.startswith("checkpoints/latest/ckpt-3 is unreadable"))
+    warning = next(line for line in resumed.stderr.splitlines() if line.startswith(said))
     assert warning.endswith("resuming instead from checkpoints/best/ckpt-1 (the end of epoch 1), which agrees with metrics.jsonl")
     assert digest_and_training(copy) == digest_and_training(straight)
     (old,) = copy.glob("metrics.jsonl.old-*")  # epoch 2 was trained again; its first record is kept
