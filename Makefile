@@ -16,7 +16,7 @@ test-slow:
 
 # Sweeps and multi-worker runs on a real Slurm: the cluster that answers, else one `.ci/slurm up` starts (root).
 test-slurm:
-	$(PYTHON) -m pytest -q -m slurm tests/test_slurm.py
+	$(PYTHON) -m pytest -q -rs -m slurm tests/test_slurm.py
 
 lint:
 	$(PYTHON) -m ruff check dilbench tests benchmarks

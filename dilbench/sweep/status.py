@@ -38,8 +38,8 @@ def status_lines(plan: Plan) -> list[str]:
                 detail += f", final test acc {meta['final_test_acc']:.4f}"
             detail += f"  ({found.path.name})"
         tally[state] += 1
-        slurm = f"  Slurm job {job}" if job else f"  Slurm job {jobs[run.name]}" if run.name in jobs else ""
-        lines.append(f"  {state:<11} {run.name:<{width}}  {detail}{slurm}".rstrip())
+        slurm = f"Slurm job {job}" if job else f"Slurm job {jobs[run.name]}" if run.name in jobs else ""
+        lines.append("  ".join(part for part in (f"  {state:<11} {run.name:<{width}}", detail, slurm) if part))
     spec = plan.experiment.spec
     head = f"{spec.name}" + (f", profile {plan.profile}" if plan.profile else "") + f": {len(plan.runs)} runs in {plan.runs_dir}"
     page = plan.results_dir / "RESULTS.md"
