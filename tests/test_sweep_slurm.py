@@ -147,7 +147,8 @@ def test_submit_records_each_runs_array_task_and_queued_runs_are_not_submitted_t
         "  not started c-seed0  Slurm job 4242_2 CANCELLED",
         "  not started c-seed1  Slurm job 4242_3",
     ]
-    assert lines[5:] == ["queued 2, not started 2", f"results page: {experiment.parent / 'results' / 'quick' / 'RESULTS.md'} (not written yet)"]
+    page = experiment.parent / "results" / "quick" / "RESULTS.md"
+    assert lines[5:] == ["queued 2, not started 2", f"results page: {page} (not written yet)"]
 
 
 # An array task's child: `train CONFIG --runs-dir D` or `train --resume RUN`. The first start says
