@@ -150,6 +150,14 @@ def test_submit_records_each_runs_array_task_and_queued_runs_are_not_submitted_t
     page = experiment.parent / "results" / "quick" / "RESULTS.md"
     assert lines[5:] == ["queued 2, not started 2", f"results page: {page} (not written yet)"]
 
+    fake_commands(tmp_path / "bin", monkeypatch, squeue="echo 'slurm_load_jobs error: Unable to contact slurm controller' >&2; exit 1")
+    down = CliRunner().invoke(cli, ["sweep", str(experiment), "--launcher", "slurm", "--no-wait"])
+    assert down.exit_code == 1  # never "nothing is queued, submit everything again"
+    assert "Error: `squeue --me --array --noheader --states=all --format=%i|%T|%r` failed: cannot tell" in down.output
+    assert len(list(slurm_dir.glob("sweep-*.sh"))) == 1
+    status = sweep(experiment, "--status")
+    assert status.exit_code == 0 and status.output.splitlines()[-1].startswith("Slurm jobs unknown: `squeue")
+
 
 # An array task's child: `train CONFIG --runs-dir D` or `train --resume RUN`. The first start says
 # `running` and waits for SIGTERM (then `interrupted`, as the trainer does); a resume completes.

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from dilbench.errors import DilbenchError
 from dilbench.runs.rundir import write_atomic
 
 # States in which a job will still run (or runs): its run must not be submitted again.
@@ -57,30 +58,42 @@ def recorded_jobs(runs_dir: Path) -> dict[str, str]:
         return {}
 
 
+class SlurmQueryError(DilbenchError):
+    """squeue did not answer (controller down or busy): which jobs still run is unknown, not "none"."""
+
+
 def job_states(jobs: Iterable[str]) -> dict[str, JobState]:
-    """What Slurm knows about these array tasks (`123_4`), by job; jobs it no longer knows are left out."""
+    """What Slurm knows about these array tasks (`123_4`), by job; jobs it no longer knows are left out.
+
+    Without squeue on PATH, nothing is known (empty); SlurmQueryError if squeue is there but fails."""
     wanted = set(jobs)
     states: dict[str, JobState] = {}
     if not wanted or shutil.which("squeue") is None:
         return states
     # --me and all states: one call for every job of ours, including ones that ended minutes ago
-    for line in _lines(["squeue", "--me", "--array", "--noheader", "--states=all", "--format=%i|%T|%r"]):
+    squeue = ["squeue", "--me", "--array", "--noheader", "--states=all", "--format=%i|%T|%r"]
+    lines = _lines(squeue)
+    if lines is None:
+        raise SlurmQueryError(f"`{' '.join(squeue)}` failed: cannot tell which of the sweep's jobs are still queued or running")
+    for line in lines:
         job, state, reason = (line.split("|") + ["", ""])[:3]
         if job in wanted:
             states[job] = JobState(job, state, reason)
     missing = sorted(wanted - set(states))
     if missing and shutil.which("sacct"):  # older jobs, where accounting is on (else sacct fails: nothing to add)
         arrays = sorted({job.split("_")[0] for job in missing})
-        for line in _lines(["sacct", "--noheader", "--parsable2", "--allocations", "--format=JobID,State", "--jobs", ",".join(arrays)]):
+        sacct = ["sacct", "--noheader", "--parsable2", "--allocations", "--format=JobID,State", "--jobs", ",".join(arrays)]
+        for line in _lines(sacct) or []:
             job, state = (line.split("|") + [""])[:2]
             if job in wanted and job not in states:
                 states[job] = JobState(job, state.split(" ")[0])  # `CANCELLED by 0` -> CANCELLED
     return states
 
 
-def _lines(command: list[str]) -> list[str]:
+def _lines(command: list[str]) -> list[str] | None:
+    """The command's non-empty output lines; None if it failed."""
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_SECONDS)
     except (OSError, subprocess.TimeoutExpired):
-        return []
-    return [line.strip() for line in result.stdout.splitlines() if line.strip()] if result.returncode == 0 else []
+        return None
+    return [line.strip() for line in result.stdout.splitlines() if line.strip()] if result.returncode == 0 else None

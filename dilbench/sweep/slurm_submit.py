@@ -29,7 +29,7 @@ from dilbench.runs.rundir import RunDir, utc_now, write_atomic
 from dilbench.sweep.execute import Outcome, SweepInterrupted
 from dilbench.sweep.existing import Step, latest_same
 from dilbench.sweep.plan import Plan
-from dilbench.sweep.slurm_queue import JobState, job_states, record_jobs, recorded_jobs, slurm_dir
+from dilbench.sweep.slurm_queue import JobState, SlurmQueryError, job_states, record_jobs, recorded_jobs, slurm_dir
 from dilbench.sweep.slurm_resources import SlurmResources
 
 # Slurm's warning before the time limit: SIGUSR1 to the job script (B:) 90 s ahead, which checkpoints
@@ -136,9 +136,18 @@ def wait_for(submission: Submission, plan: Plan, status_command: str, echo: Call
     Ctrl-C stops waiting, not the jobs."""
     left = dict(enumerate(submission.steps))
     outcomes: list[Outcome] = []
+    failing = False  # squeue failing now: say so once, and keep asking
     try:
         while left:
-            states = job_states(submission.job(i) for i in left)
+            try:
+                states = job_states(submission.job(i) for i in left)
+            except SlurmQueryError as err:
+                if not failing:
+                    echo(f"{err}; asking again every {POLL_SECONDS:g} s")
+                failing = True
+                time.sleep(POLL_SECONDS)
+                continue
+            failing = False
             for i, step in list(left.items()):
                 state = states.get(submission.job(i))
                 if state is None or not state.active:

@@ -13,13 +13,16 @@ from dilbench.runs.rundir import RunDir
 from dilbench.sweep.existing import latest_same, lock_path
 from dilbench.sweep.locks import is_locked
 from dilbench.sweep.plan import Plan
-from dilbench.sweep.slurm_queue import job_states, recorded_jobs
+from dilbench.sweep.slurm_queue import SlurmQueryError, job_states, recorded_jobs
 
 
 def status_lines(plan: Plan) -> list[str]:
     """One line per run: its state, epochs done, final accuracy and run directory, then its Slurm job."""
     jobs = recorded_jobs(plan.runs_dir)
-    states = job_states(jobs[run.name] for run in plan.runs if run.name in jobs)
+    try:
+        states, problem = job_states(jobs[run.name] for run in plan.runs if run.name in jobs), None
+    except SlurmQueryError as err:
+        states, problem = {}, f"Slurm jobs unknown: {err}"
     width = max(len(run.name) for run in plan.runs)
     lines, tally = [], Counter()
     for run in plan.runs:
@@ -44,4 +47,5 @@ def status_lines(plan: Plan) -> list[str]:
     head = f"{spec.name}" + (f", profile {plan.profile}" if plan.profile else "") + f": {len(plan.runs)} runs in {plan.runs_dir}"
     page = plan.results_dir / "RESULTS.md"
     summary = ", ".join(f"{state} {count}" for state, count in tally.most_common())
-    return [head, *lines, summary, f"results page: {page}" + ("" if page.is_file() else " (not written yet)")]
+    return [head, *lines, summary, f"results page: {page}" + ("" if page.is_file() else " (not written yet)"),
+            *([problem] if problem else [])]
