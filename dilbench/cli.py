@@ -85,15 +85,21 @@ set_option = click.option(
 @click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False), help="Where run directories go.")
 @click.option("--name", help="Run name (default: the config's `name`).")
 @click.option("--dry-run", is_flag=True, help="Validate and print the resolved config; train nothing.")
-@click.option("--resume", "resume_dir", type=click.Path(file_okay=False), help="Continue an interrupted run directory.")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False),
+              help="Continue an interrupted run directory; with --set train.epochs=N, extend a run to N epochs.")
 @click.pass_context
 def train(ctx: click.Context, config: str | None, overrides: tuple[str, ...], runs_dir: str, name: str | None,
           dry_run: bool, resume_dir: str | None) -> None:
     """Train CONFIG into a new run directory under --runs-dir."""
     command = [Path(sys.argv[0]).name, *sys.argv[1:]]
     if resume_dir:
-        if config or overrides or name or dry_run:
-            raise click.UsageError("--resume takes only the run directory; its config.yaml is reused as it is")
+        if config or name or dry_run:
+            raise click.UsageError("--resume takes the run directory (and --set train.epochs=N to extend it); "
+                                   "its config.yaml is reused")
+        if overrides:
+            from dilbench.training.extend import extend_run
+
+            extend_run(resume_dir, overrides)
         from dilbench.training.launch import resume_run
 
         run = resume_run(resume_dir, command, debug=ctx.obj["debug"])
@@ -287,6 +293,30 @@ def show(run_dir: str) -> None:
     from dilbench.report.show import show as describe_run
 
     click.echo(describe_run(run_dir), nl=False)
+
+
+@cli.command("tensorboard")
+@click.argument("runs", nargs=-1, type=click.Path(file_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port (default: the first free one from 6006 up; 0: any free port).")
+def tensorboard_command(runs: tuple[str, ...], host: str, port: int | None) -> None:
+    """Start TensorBoard on RUNS (run directories or directories of runs; default: runs/) until Ctrl-C.
+
+    Prints the URL. Each run shows as <run>/events/train and <run>/events/eval (the same tags, so
+    train and evaluation curves share a chart), with its hyperparameters in the HParams tab.
+    Ctrl-C stops it with exit code 0.
+    """
+    import threading
+
+    from dilbench.report.tensorboard_server import start_tensorboard
+
+    url = start_tensorboard([Path(r) for r in runs or ("runs",)], host, port)
+    click.echo(url)
+    click.echo("TensorBoard is running; Ctrl-C to stop", err=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        click.echo("TensorBoard stopped", err=True)
 
 
 @cli.command()

@@ -449,7 +449,8 @@ def test_broken_and_unfinished_runs_are_listed_and_reported(tmp_path):
 def test_show_summarises_one_run(runs):
     path = runs / "ub-s0"
     (path / "plots" / "curves.png").write_bytes(PNG)
-    (path / "events" / "events.out.tfevents.1.host.1.0.v2").write_bytes(b"")
+    (path / "events" / "train").mkdir()
+    (path / "events" / "train" / "events.out.tfevents.1.host.1.0.v2").write_bytes(b"")
     text = invoke("show", path).stdout
     assert text.startswith(f"run     {path}\nstatus  completed (3/3 epochs)\ngit     abc123\nhost    lab1  devices: -\n\n")
     assert "  schedule      name=unfair_back\n" in text and "  optimizer     name=adam lr=0.001\n" in text
@@ -461,7 +462,7 @@ def test_show_summarises_one_run(runs):
     ) in text
     assert "updates per group (epoch 3 / total)\n  group1  5 / 15\n  group2  10 / 30\n" in text
     assert f"  plots        {path}/plots/curves.png\n" in text
-    assert f"  events       {path}/events/events.out.tfevents.1.host.1.0.v2\n               tensorboard --logdir {path}/events\n" in text
+    assert f"  events       {path}/events (TensorBoard runs: train)\n               dilbench tensorboard {path}\n" in text
     assert "updates per group (epoch 3 / total)\n  group1-2  5 / 15\n" in invoke("show", runs / "std-s0").stdout
 
 

@@ -93,7 +93,7 @@ def build(cfg: ContextModuleConfig, input_shape: tuple[int, int, int], num_class
             c_out, size, padding="same", dilation_rate=dilation, activation="relu",
             kernel_initializer=keras.initializers.Constant(kernel), dtype=dtype, name=f"conv{index}_d{dilation}",
         )
-        groups.append(keras.Sequential([conv], name=f"group{index}"))
+        groups.append(keras.Sequential([conv], name=f"layer{index}_d{dilation}" if size > 1 else f"layer{index}_1x1"))
         c_in = c_out
     head_layers = [keras.layers.Flatten(dtype=dtype) if cfg.head == "flatten" else keras.layers.GlobalAveragePooling2D(dtype=dtype)]
     head_layers += [
