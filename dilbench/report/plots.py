@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
 WEIGHT_BINS = 100
 
@@ -40,7 +40,7 @@ def plural(count: int, noun: str) -> str:
 
 def epoch_axis(ax, last_epoch: int) -> None:
     """Whole epochs on the x axis, with room around the first and last point (one epoch is a dot in the middle)."""
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.set_xlim(0.5, max(1, last_epoch) + 0.5)
 
 
@@ -58,6 +58,7 @@ def curves_figure(records: list[dict[str, Any]], title: str) -> Figure:
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     for ax in (ax_loss, ax_acc):
         epoch_axis(ax, max(epochs, default=1))
+        ax.ticklabel_format(axis="y", useOffset=False)  # 2.30258, not 84 with an offset of 1e-6+2.3025
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(f"{title}: {plural(len(records), 'epoch')}")
@@ -70,15 +71,16 @@ def plot_curves(records: list[dict[str, Any]], path: Path, title: str) -> None:
 
 # ---- weights_before.png, weights_after.png ------------------------------------------------------------
 def weight_bins(*snapshots: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Per layer group, WEIGHT_BINS equal bins spanning its weights in every snapshot (before and after
-    share them, so their histograms compare bar for bar)."""
+    """Per layer group, equal bins spanning its weights in every snapshot (before and after share them, so
+    their histograms compare bar for bar): 2 sqrt(n) of them, 20 to WEIGHT_BINS, so 80 weights are not noise."""
     bins = {}
     for name in snapshots[0]:
+        count = int(np.clip(2 * math.sqrt(snapshots[0][name].size), 20, WEIGHT_BINS))
         low = min(float(s[name].min()) for s in snapshots if s[name].size)
         high = max(float(s[name].max()) for s in snapshots if s[name].size)
         if high <= low:
             low, high = low - 0.5, high + 0.5
-        bins[name] = np.linspace(low, high, WEIGHT_BINS + 1)
+        bins[name] = np.linspace(low, high, count + 1)
     return bins
 
 
@@ -97,7 +99,8 @@ def weights_figure(weights: dict[str, np.ndarray], bins: dict[str, np.ndarray], 
         if reference is not None:
             ax.hist(reference[name], bins=bins[name], histtype="step", color="black", lw=0.9, label=reference_label)
         ax.set_yscale("log")
-        ax.set_ylim(bottom=0.7)
+        ax.set_ylim(0.7, max(10.0, ax.get_ylim()[1]))  # at least one decade: labels 1 and 10, never 2x10^0
+        ax.yaxis.set_minor_formatter(NullFormatter())
         spread = f"sd {values.std():.3g}" + (f" (init {reference[name].std():.3g})" if reference is not None else "")
         ax.set_title(f"{name}\n{values.size:,} weights, {spread}", fontsize=8)
         ax.tick_params(labelsize=7)

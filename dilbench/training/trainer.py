@@ -25,7 +25,7 @@ from dilbench.augment.pipeline import BatchAugmenter
 from dilbench.config import Config
 from dilbench.data import Dataset
 from dilbench.errors import DilbenchError
-from dilbench.report.plots import plot_curves, plot_weight_histograms, weight_bins
+from dilbench.report.plots import plot_curves, plot_weight_histograms, plural, weight_bins
 from dilbench.runs.rundir import RunDir
 from dilbench.training.batches import epoch_batches, epoch_order, eval_batches, steps_per_epoch
 from dilbench.training.distributed import distribute_batches
@@ -243,8 +243,9 @@ class Trainer:
         bins = weight_bins(self.initial_weights, final)
         plot_weight_histograms(self.run.plots / "weights_before.png", f"{name}: weights at initialisation",
                                self.initial_weights, "at initialisation", bins)
-        plot_weight_histograms(self.run.plots / "weights_after.png", f"{name}: weights after {epochs} epochs (outline: at initialisation)",
-                               final, f"after {epochs} epochs", bins, self.initial_weights, "at initialisation")
+        plot_weight_histograms(self.run.plots / "weights_after.png", f"{name}: weights after {plural(epochs, 'epoch')} "
+                               "(outline: at initialisation)", final, f"after {plural(epochs, 'epoch')}", bins,
+                               self.initial_weights, "at initialisation")
 
     def _plot_augmentation(self) -> None:
         """plots/augmentation.png: training images next to augmented versions, to check the pipeline by eye."""
