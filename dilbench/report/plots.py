@@ -1,7 +1,7 @@
-"""Run plots with matplotlib (Agg backend, no display, no TensorFlow).
+"""Run plots with matplotlib (no display, no TensorFlow).
 
-The `*_figure` functions build a `matplotlib.figure.Figure` (no pyplot state, so tests can inspect one
-and nothing needs closing); the `plot_*` functions save them into a run directory.
+The `*_figure` functions build a `matplotlib.figure.Figure` directly, without pyplot: no global state or
+backend to pick, nothing to close, and tests can inspect what a plot shows; `_save` writes one as PNG.
 """
 
 from __future__ import annotations
@@ -15,15 +15,6 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
 WEIGHT_BINS = 100
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _save(fig, path: Path) -> None:
