@@ -110,7 +110,7 @@ def test_tensorboard_serves_a_sweep(sweep):
 
         board.wait_until(loaded)
         tags = board.get("/data/plugin/scalars/tags")
-        for name, path in runs.items():
+        for path in runs.values():
             records = metrics(path)
             train, evaluation = f"{path.name}/events/train", f"{path.name}/events/eval"
             assert set(tags[evaluation]) == {"epoch_loss", "epoch_accuracy"}  # the same tags: one chart each
