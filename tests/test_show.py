@@ -42,7 +42,6 @@ LAYERS = ["layer1_d1", "layer2_d1", "layer3_d2", "layer4_d4", "layer5_d8", "laye
 def test_events_open_in_tensorboard(run):
     """TensorBoard's own reader (the one behind its dashboards) finds train and eval as sibling runs with the
     same scalar tags, histograms named by layer group, and the hyperparameters and config one level up."""
-    pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import metadata as hparams_metadata
     from tensorboard.util import tensor_util

@@ -19,8 +19,6 @@ from click.testing import CliRunner
 
 from dilbench.cli import cli
 
-pytest.importorskip("tensorboard")
-
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
     "data.dataset=mnist_bundled", "data.train_subset=300", "data.test_subset=100", "model.channels=4",
