@@ -25,7 +25,7 @@ def test_version():
 
 
 def test_dry_run_prints_resolved_config_with_overrides():
-    result = invoke("train", "dilbench/configs/quickstart.yaml", "--dry-run", "--set", "model.channels=8", "--name", "tiny")
+    result = invoke("train", "quickstart", "--dry-run", "--set", "model.channels=8", "--name", "tiny")
     assert result.exit_code == 0
     assert "name: tiny\n" in result.output and "  channels: 8\n" in result.output
 
@@ -44,9 +44,9 @@ def test_config_error_is_one_line_with_exit_code_2(tmp_path):
 def test_validate_reports_each_file(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("seed: x\n")
-    result = invoke("validate", "dilbench/configs/quickstart.yaml", str(bad))
+    result = invoke("validate", "quickstart", str(bad))
     assert result.exit_code == 2
-    assert "ok: dilbench/configs/quickstart.yaml" in result.output
+    assert "ok: " + str(REPO / "dilbench" / "configs" / "quickstart.yaml") in result.output
     assert f"Error: {bad}:1: seed: expected int, got 'x'" in result.output
 
 
@@ -62,7 +62,7 @@ def test_resume_of_a_non_run_directory(tmp_path):
 
 
 NO_TF_COMMANDS = [
-    ["--help"], ["train", "--help"], ["train", "dilbench/configs/quickstart.yaml", "--dry-run"], ["validate", "dilbench/configs/quickstart.yaml"],
+    ["--help"], ["train", "--help"], ["train", "quickstart", "--dry-run"], ["validate", "quickstart"],
 ]
 
 
@@ -82,11 +82,11 @@ def test_python_dash_m():
 
 
 def test_distribution_config_errors(tmp_path, monkeypatch):
-    result = invoke("train", "dilbench/configs/quickstart.yaml", "--dry-run", "--set", "train.devices=[TPU:0]")
+    result = invoke("train", "quickstart", "--dry-run", "--set", "train.devices=[TPU:0]")
     assert result.exit_code == 2 and "train.devices[0]: expected a device like GPU:0 or CPU:1, got 'TPU:0'" in result.output
-    result = invoke("train", "dilbench/configs/quickstart.yaml", "--dry-run", "--set", "train.xla=true", "--set", "train.distribute=mirrored")
+    result = invoke("train", "quickstart", "--dry-run", "--set", "train.xla=true", "--set", "train.distribute=mirrored")
     assert result.exit_code == 2 and "XLA compilation is supported on one device only" in result.output
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    result = invoke("train", "dilbench/configs/quickstart.yaml", "--runs-dir", str(tmp_path), "--set", "train.distribute=multi_worker")
+    result = invoke("train", "quickstart", "--runs-dir", str(tmp_path), "--set", "train.distribute=multi_worker")
     assert result.exit_code == 2 and "$TF_CONFIG is missing" in result.output
     assert not any(tmp_path.iterdir())  # refused before any run directory exists

@@ -114,6 +114,7 @@ def test_shipped_configs_are_valid(path):
 
 
 def test_config_loading_does_not_import_tensorflow():
-    code = "import sys; from dilbench.config import load_config; load_config('dilbench/configs/quickstart.yaml'); print('tensorflow' in sys.modules)"
+    code = ("import sys; from dilbench.config import load_config; load_config('dilbench/configs/quickstart.yaml'); "
+            "print('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -373,18 +373,16 @@ def test_ctrl_c_checkpoints_the_children_and_rerunning_resumes(experiment, fake,
 
 
 def test_real_tiny_sweep_on_the_bundled_mnist_sample(tmp_path):
-    """Two real runs (context module, 4 channels, 1 epoch) side by side, and one whose data is missing."""
+    """Two real runs (context module, 4 channels, 1 epoch) side by side (missing data: test_user_path.py)."""
     path = tmp_path / "experiment.yaml"
     path.write_text(yaml.safe_dump({
         "name": "tiny", "base": str(BASE),
-        "cases": {"a": {"schedule": "standard"}, "c": {"schedule": "unfair_back"},
-                  "broken": {"data.dataset": "mnist", "data.root": str(tmp_path / "no_data_here")}},
+        "cases": {"a": {"schedule": "standard"}, "c": {"schedule": "unfair_back"}},
         "profiles": {"smoke": {"data.train_subset": 256, "data.test_subset": 128, "model.channels": 4, "model.hidden": [16],
                                "train.epochs": 1, "precision": "float32"}},
     }))
     result = sweep(path, "--jobs", 2)
-    assert result.exit_code == 1, result.output
-    assert "  broken: " in result.output and "no_data_here" in result.output
+    assert result.exit_code == 0, result.output
     runs_dir = tmp_path / "runs" / "smoke"
     assert statuses(runs_dir) == {"a": "completed", "c": "completed"}
     page = (tmp_path / "results" / "smoke" / "RESULTS.md").read_text()

@@ -159,6 +159,7 @@ class ExperimentFile:
     path: Path
     spec: Experiment
     lines: dict[str, int]
+    output_directory: Path | None = None  # where runs_dir and results_dir are taken from; None: beside the file
 
     @property
     def directory(self) -> Path:
@@ -172,9 +173,15 @@ class ExperimentFile:
         """A path written in the file, relative to the file's directory, normalised for messages."""
         return Path(os.path.normpath(self.directory / relative))
 
+    def output(self, relative: str) -> Path:
+        """A runs or results directory written in the file, under the output directory."""
+        return Path(os.path.normpath((self.output_directory or self.directory) / relative))
 
-def load_experiment(path: str | Path) -> ExperimentFile:
-    """Read and validate an experiment file; ConfigError naming the file, line and key if it is wrong."""
+
+def load_experiment(path: str | Path, output_directory: Path | None = None) -> ExperimentFile:
+    """Read and validate an experiment file; ConfigError naming the file, line and key if it is wrong.
+
+    Runs and results go beside the file, or under `output_directory` when given (a bundled experiment)."""
     path = Path(path)
     raw, lines = read_yaml(path, "experiment file")
     if not isinstance(raw, dict):
@@ -183,7 +190,7 @@ def load_experiment(path: str | Path) -> ExperimentFile:
         spec = build(Experiment, raw)
     except FieldError as err:
         raise ConfigError(f"{path}:{line_of(err.path, lines)}: {err.path}: {err.message}") from None
-    experiment = ExperimentFile(path, spec, lines)
+    experiment = ExperimentFile(path, spec, lines, output_directory)
     for key, relative in (("base", spec.base), ("notes", spec.notes)):
         if relative is not None and not experiment.resolve(relative).is_file():
             raise ConfigError(f"{experiment.where(key)}: {key}: {experiment.resolve(relative)} is not a file "

@@ -72,7 +72,7 @@ def make_plan(experiment: ExperimentFile, profile: str | None = None) -> Plan:
             runs.append(PlannedRun(name, case, spec.group(case, labels), grid, config))
     _check_distinct(runs, experiment.path)
     subdir = profile or ""
-    return Plan(experiment, profile, runs, experiment.resolve(spec.runs_dir) / subdir, experiment.resolve(spec.results_dir) / subdir)
+    return Plan(experiment, profile, runs, experiment.output(spec.runs_dir) / subdir, experiment.output(spec.results_dir) / subdir)
 
 
 def _overrides(experiment: ExperimentFile, values: dict[str, Any], path: str) -> list[Override]:
