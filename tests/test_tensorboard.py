@@ -159,3 +159,14 @@ def test_tensorboard_refuses_a_missing_directory(tmp_path):
     result = CliRunner().invoke(cli, ["tensorboard", str(tmp_path / "nope")])
     assert result.exit_code == 2
     assert result.output == f"Error: {tmp_path / 'nope'}: no such directory; pass run directories or directories of runs (e.g. runs/)\n"
+
+
+def test_several_directories_get_unique_short_names(tmp_path):
+    from dilbench.report.tensorboard_server import logdir_flags
+
+    first, second, other = tmp_path / "a" / "runs" / "quick", tmp_path / "b" / "runs" / "quick", tmp_path / "c" / "full"
+    for path in (first, second, other):
+        path.mkdir(parents=True)
+    assert logdir_flags([first, first]) == ["--logdir", str(first)]
+    assert logdir_flags([first, second, other]) == [
+        "--logdir_spec", f"a/runs/quick:{first},b/runs/quick:{second},full:{other}"]

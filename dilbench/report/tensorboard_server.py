@@ -13,23 +13,25 @@ from dilbench.errors import UsageError
 
 
 def logdir_flags(paths: list[Path]) -> list[str]:
-    """`--logdir DIR` for one directory, `--logdir_spec name:DIR,...` for several."""
+    """`--logdir DIR` for one directory; for several, `--logdir_spec name:DIR,...`, each named by as few
+    trailing path parts as tell it from the others (`a/runs/quick`, `b/runs/quick`, `full`)."""
     for path in paths:
         if not path.is_dir():
             raise UsageError(f"{path}: no such directory; pass run directories or directories of runs (e.g. runs/)")
-    if len(paths) == 1:
-        return ["--logdir", str(paths[0])]
-    names: list[str] = []
-    for path in paths:
-        parts = path.resolve().parts
-        depth = 1
-        while "/".join(parts[-depth:]) in names and depth < len(parts):
-            depth += 1
-        names.append("/".join(parts[-depth:]))
-    for path in paths:
+    resolved = list(dict.fromkeys(path.resolve() for path in paths))
+    if len(resolved) == 1:
+        return ["--logdir", str(resolved[0])]
+    for path in resolved:
         if "," in str(path) or ":" in str(path):
             raise UsageError(f"{path}: TensorBoard cannot take a path with ',' or ':' among several; pass it alone")
-    return ["--logdir_spec", ",".join(f"{name}:{path}" for name, path in zip(names, paths))]
+
+    def short_name(path: Path) -> str:
+        others = [other for other in resolved if other != path]
+        depth = next(d for d in range(1, len(path.parts) + 1) if all(path.parts[-d:] != o.parts[-d:] for o in others))
+        return "/".join(path.parts[-depth:]).lstrip("/")
+
+    names = [short_name(path) for path in resolved]
+    return ["--logdir_spec", ",".join(f"{name}:{path}" for name, path in zip(names, resolved))]
 
 
 def start_tensorboard(paths: list[Path], host: str, port: int | None) -> str:
