@@ -31,13 +31,19 @@ class DilbenchGroup(click.Group):
         except DilbenchError as err:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(f"Error: {err}", err=True)
+            echo_error(err)
             ctx.exit(err.exit_code)
         except KeyboardInterrupt:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             click.echo("Error: interrupted", err=True)
             ctx.exit(130)
+
+
+def echo_error(err: DilbenchError) -> None:
+    """`Error: ...` on stderr, once per line: a config with several problems shows each on a line of its own."""
+    for line in str(err).splitlines() or [""]:
+        click.echo(f"Error: {line}", err=True)
 
 
 @click.group(cls=DilbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -125,7 +131,7 @@ def validate(configs: tuple[str, ...], overrides: tuple[str, ...]) -> None:
             click.echo(f"ok: {path}")
         except DilbenchError as err:
             failed += 1
-            click.echo(f"Error: {err}", err=True)
+            echo_error(err)
     if failed:
         sys.exit(2)
 
