@@ -201,7 +201,8 @@ def check_dilation(ctx: click.Context, seed: int) -> None:
 
 @cli.command()
 @click.argument("runs", nargs=-1, required=True, metavar="RUNS_DIR_OR_GLOB...")
-@click.option("--columns", "-c", metavar="COL,...", help="Columns to show (see COLUMNS); `+COL,...` adds to the default ones.")
+@click.option("--columns", "-c", metavar="COL,...",
+              help="Columns to show (see COLUMNS); a leading `+` adds the whole list to the default ones (+optimizer.lr,path).")
 @click.option("--where", "-w", multiple=True, metavar="KEY=VALUE",
               help="Keep runs where KEY=V1,V2 (any of), KEY!=V, KEY>V, KEY>=V, KEY<V or KEY<=V; repeat to require all.")
 @click.option("--sort", "-s", metavar="[-]COL,...", help="Sort by these columns, `-` for descending (e.g. -max:test_acc).")
@@ -237,9 +238,11 @@ def compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], 
                            key (test_acc, test_loss, train_acc, train_loss, seconds, images_per_s, ...)
       a.b.c                any config.yaml key, e.g. optimizer.lr, model.channels, train.epochs
       meta.a.b             any meta.json key, e.g. meta.host, meta.git.commit
-    Default: name, status, model, schedule, augmentation, seed, epochs, final_test_acc,
-    best_test_acc, best_epoch, final_train_acc, gap, wall_time, images_per_s.
+    Default: run, name, status, model, schedule, augmentation, seed, epochs, final_test_acc,
+    best_test_acc, best_epoch, final_train_acc, gap, wall_time, images_per_s (in CSV and JSON too).
     An unknown name is an error (exit 2) listing close matches; a key only some runs have is `-`.
+    A --where that cannot match as written (`seed==1`, `seed>`, `seed>abc` when seeds are numbers)
+    is an error (exit 2) showing the accepted forms.
 
     \b
     GROUPS (--group-by schedule.name,augmentation.mode)
