@@ -136,6 +136,22 @@ def validate(configs: tuple[str, ...], overrides: tuple[str, ...]) -> None:
         sys.exit(2)
 
 
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of a run config: every key with its type, default, allowed values and description.
+
+    The shipped configs name a copy of it on their first line, so editors with a YAML language server
+    (e.g. VS Code's YAML extension) complete and check keys; start your own configs with the same line:
+
+    \b
+      # yaml-language-server: $schema=dilbench.schema.json
+      dilbench schema > dilbench.schema.json
+    """
+    from dilbench.config.json_schema import schema_text
+
+    click.echo(schema_text(), nl=False)
+
+
 def _parse_shape(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
     if value is None:
         return None

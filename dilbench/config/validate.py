@@ -112,11 +112,11 @@ def type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def _union_members(tp: Any) -> tuple[Any, ...]:
+def union_members(tp: Any) -> tuple[Any, ...]:
     return typing.get_args(tp) if typing.get_origin(tp) in (Union, types.UnionType) else ()
 
 
-def _named_variants(members: tuple[Any, ...]) -> dict[str, type]:
+def named_variants(members: tuple[Any, ...]) -> dict[str, type]:
     """Dataclasses in a union that are told apart by their `name: Literal[...]` field."""
     variants = {}
     for member in members:
@@ -129,10 +129,10 @@ def _named_variants(members: tuple[Any, ...]) -> dict[str, type]:
 
 def convert(tp: Any, value: Any, path: str) -> Any:
     """Check `value` against annotation `tp` and return the typed value."""
-    members = _union_members(tp)
+    members = union_members(tp)
     if value is None and type(None) in members:
         return None
-    variants = _named_variants(members or (tp,))
+    variants = named_variants(members or (tp,))
     if variants and all(issubclass(cls, OneKey) for cls in variants.values()):
         return _convert_one_key(variants, value, path)
     if variants:  # a registry section (model, schedule, optimizer): the `name` picks the dataclass
