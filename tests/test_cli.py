@@ -101,7 +101,7 @@ def test_resume_of_a_non_run_directory(tmp_path):
 
 NO_TF_COMMANDS = [
     ["--help"], ["train", "--help"], ["train", "dilbench/configs/quickstart.yaml", "--dry-run"],
-    ["validate", "dilbench/configs/quickstart.yaml"], ["schema"], ["compare", "--help"],
+    ["validate", "dilbench/configs/quickstart.yaml"], ["schema"],
 ]
 
 
