@@ -278,3 +278,11 @@ def test_a_file_that_is_not_utf8_names_the_byte(tmp_path):
                               "save the config as UTF-8")
     path.write_bytes(b"\xef\xbb\xbfname: bom\n")  # a UTF-8 byte-order mark is UTF-8
     assert load_config(path).name == "bom"
+
+
+def test_values_python_cannot_make_are_one_line_not_a_traceback(tmp_path):
+    path = write(tmp_path, "name: a\nseed: 2026-13-45\n")  # YAML reads this as a date
+    assert error_of(path) == (f"{path}:2: invalid YAML: cannot read '2026-13-45' (month must be in 1..12); "
+                              "fix the syntax (indentation, colons, quotes)")
+    path = write(tmp_path, "seed: " + "9" * 5000 + "\n")
+    assert error_of(path).startswith(f"{path}:1: invalid YAML: cannot read '999999999999999999999999' (Exceeds the limit")

@@ -179,7 +179,7 @@ def convert(tp: Any, value: Any, path: str) -> Any:
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             if not -INT64 <= value < INT64:
-                raise FieldError(path, f"{value} is too large: integers must fit in 64 bits")
+                raise FieldError(path, f"{_long(value)} is too large: integers must fit in 64 bits")
             return value
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -199,9 +199,14 @@ def _finite(value: int | float, path: str) -> float:
     except OverflowError:
         number = math.inf
     if not math.isfinite(number):
-        shown = value if isinstance(value, float) else f"{str(value)[:12]}... ({len(str(value))} digits)"
-        raise FieldError(path, f"expected a finite number, got {shown}")
+        raise FieldError(path, f"expected a finite number, got {value if isinstance(value, float) else _long(value)}")
     return number
+
+
+def _long(value: int) -> str:
+    """An integer as written, or its first digits and length when it is too long to show."""
+    text = str(value)
+    return text if len(text) <= 24 else f"{text[:12]}... ({len(text.lstrip('-'))} digits)"
 
 
 def _convert_variant(variants: dict[str, type], value: Any, path: str) -> Any:

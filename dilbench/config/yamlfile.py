@@ -33,6 +33,14 @@ class InvalidYaml(ConfigError):
 class _Loader(yaml.SafeLoader):
     """SafeLoader that also reads `1e-4` as a float (YAML 1.1 wants `1.0e-4`, a classic trap)."""
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """A value Python cannot make (`2026-13-45` as a date, an integer of 5,000 digits) is a YAML error at its line."""
+        try:
+            return super().construct_object(node, deep)
+        except ValueError as err:
+            problem = f"cannot read {str(node.value)[:24]!r} ({str(err).split(';')[0]})"
+            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
+
 
 _FLOAT = re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?[eE][-+]?\d+$|^[-+]?(?:\d[\d_]*)?\.\d*(?:[eE][-+]?\d+)?$")
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
@@ -86,6 +94,7 @@ def parse_yaml(text: str, source: str) -> YamlFile:
         raise InvalidYaml(f"{where}: invalid YAML: {problem}; fix the syntax (indentation, colons, quotes)") from None
     except RecursionError:
         raise ConfigError(f"{source}: nested too deeply for a config; a config nests a few levels") from None
+
     finally:
         loader.dispose()
 
