@@ -286,3 +286,6 @@ def test_values_python_cannot_make_are_one_line_not_a_traceback(tmp_path):
                               "fix the syntax (indentation, colons, quotes)")
     path = write(tmp_path, "seed: " + "9" * 5000 + "\n")
     assert error_of(path).startswith(f"{path}:1: invalid YAML: cannot read '999999999999999999999999' (Exceeds the limit")
+    path.write_bytes(b"name: a\nseed: 1\x00\n")  # UTF-8, but a control character YAML refuses
+    assert error_of(path) == (f"{path}:2: invalid YAML: unacceptable character #x0000: special characters are not allowed; "
+                              "fix the syntax (indentation, colons, quotes)")

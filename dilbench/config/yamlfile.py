@@ -78,7 +78,10 @@ def read_yaml(path: Path, what: str = "config") -> YamlFile:
 
 def parse_yaml(text: str, source: str) -> YamlFile:
     """Parse one YAML document from text; `source` names it in messages (a file, or `--set KEY`)."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # refuses control characters such as NUL right away
+    except yaml.YAMLError as err:
+        raise _invalid(err, text, source) from None
     try:
         root = loader.get_single_node()
         if root is None:
@@ -88,15 +91,19 @@ def parse_yaml(text: str, source: str) -> YamlFile:
         duplicates = _duplicates(root)
         return YamlFile(source, loader.construct_document(root), lines, duplicates)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark else source
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise InvalidYaml(f"{where}: invalid YAML: {problem}; fix the syntax (indentation, colons, quotes)") from None
+        raise _invalid(err, text, source) from None
     except RecursionError:
         raise ConfigError(f"{source}: nested too deeply for a config; a config nests a few levels") from None
-
     finally:
         loader.dispose()
+
+
+def _invalid(err: yaml.YAMLError, text: str, source: str) -> InvalidYaml:
+    mark = getattr(err, "problem_mark", None)
+    position = getattr(err, "position", None)  # a ReaderError's character offset
+    line = mark.line + 1 if mark else text.count("\n", 0, position) + 1 if position is not None else None
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return InvalidYaml(f"{source}{f':{line}' if line else ''}: invalid YAML: {problem}; fix the syntax (indentation, colons, quotes)")
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
