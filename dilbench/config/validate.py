@@ -57,7 +57,7 @@ class FieldErrors(FieldError):
 INT64 = 2**63  # ints are handed to NumPy and TensorFlow: a value that does not fit is a config error
 
 
-def convert_all(steps: Iterable[Callable[[], Any]]) -> list[Any]:
+def _convert_all(steps: Iterable[Callable[[], Any]]) -> list[Any]:
     """Run every conversion step, collecting the errors of all instead of stopping at the first."""
     results, errors = [], []
     for step in steps:
@@ -160,13 +160,13 @@ def convert(tp: Any, value: Any, path: str) -> Any:
             args = (args[0],) * len(value)
         elif not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise FieldError(path, f"expected a {type_name(tp)}, got {value!r}")
-        return tuple(convert_all(lambda t=item_type, v=item, i=i: convert(t, v, join(path, i))
+        return tuple(_convert_all(lambda t=item_type, v=item, i=i: convert(t, v, join(path, i))
                                  for i, (item_type, item) in enumerate(zip(args, value))))
     if origin is dict:  # a mapping whose keys the user names (experiment cases, profiles)
         key_type, value_type = typing.get_args(tp)
         if not isinstance(value, dict):
             raise FieldError(path, f"expected a mapping, got {value!r}")
-        pairs = convert_all(lambda k=key, v=item: (convert(key_type, k, join(path, str(k))), convert(value_type, v, join(path, str(k))))
+        pairs = _convert_all(lambda k=key, v=item: (convert(key_type, k, join(path, str(k))), convert(value_type, v, join(path, str(k))))
                             for key, item in value.items())
         return dict(pairs)
     if dataclasses.is_dataclass(tp):

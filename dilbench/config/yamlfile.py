@@ -19,7 +19,7 @@ from dilbench.config.validate import join
 from dilbench.errors import UsageError
 
 MAX_NODES = 100_000  # values after alias expansion; a config has a few hundred
-MAX_DEPTH = 100  # nesting after alias expansion; the deepest shipped file nests 6 levels
+MAX_DEPTH = 100  # nesting after alias expansion; a config nests a few levels
 
 
 class ConfigError(UsageError):
