@@ -154,6 +154,30 @@ def test_experiment_errors_name_file_line_and_key(experiment, edit, message):
     assert message in str(err.value)
 
 
+def test_experiment_files_are_read_like_configs(experiment):
+    """Every problem at once, duplicate keys, NaN, alias bombs and non-UTF-8 text, as for run configs."""
+    experiment.write_text(EXPERIMENT.replace("cases:", "casez: {}\ncases:").replace("0.83", "high")
+                          .replace("  full: {}", "  full: {}\n  quick: {}"))
+    with pytest.raises(ConfigError) as err:
+        load_experiment(experiment)
+    assert str(err.value).splitlines() == [
+        f"{experiment}:3: casez: unknown key (did you mean 'cases'?); valid keys: name, base, about, runs_dir, results_dir, "
+        "notes, cases, grid, group_over, profiles, published, claims",
+        f"{experiment}:12: profiles.quick: duplicate key (first at line 10); keep one of them",
+        f"{experiment}:15: published.c.final_test_acc: expected float or null, got 'high'",
+    ]
+    experiment.write_text(EXPERIMENT.replace("final_test_acc: 0.83", "final_test_acc: .nan"))
+    with pytest.raises(ConfigError, match=r"experiment.yaml:13: published.c.final_test_acc: expected float or null, got nan$"):
+        load_experiment(experiment)
+    experiment.write_bytes(EXPERIMENT.encode() + "# na\xefve\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"experiment.yaml:17: not UTF-8 text: byte 0xef at byte offset \d+ cannot be decoded; "
+                                          "save the experiment file as UTF-8"):
+        load_experiment(experiment)
+    experiment.write_text(EXPERIMENT + "".join(f"x{i}: &x{i} [{', '.join([f'*x{i - 1}' if i else '0'] * 10)}]\n" for i in range(9)))
+    with pytest.raises(ConfigError, match="once aliases are expanded"):
+        load_experiment(experiment)
+
+
 @pytest.mark.parametrize("edit, message", [
     (("optimizer.lr: 3.0e-4", "optimizer.lr: fast"),
      "experiment.yaml:5: optimizer.lr: expected float, got 'fast' (run c-seed0, profile quick)"),
