@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -55,6 +56,12 @@ claims:
 # The fake trainer: `train CONFIG --runs-dir D` or `train --resume RUN`, like `python -m dilbench`.
 # test_acc = 0.5, +0.1 for unfair_back, +0.01 per seed. FAKE_FAIL names runs that fail; FAKE_SLEEP
 # makes each run wait (a Ctrl-C then interrupts it); FAKE_TRACE collects start/end lines.
+
+def squeeze(markdown: str) -> str:
+    """Markdown tables with each cell's padding removed (`|  a |` -> `| a |`), to assert on cells."""
+    return "\n".join(re.sub(r" *\| *", " | ", line).strip() if line.startswith("|") else line for line in markdown.splitlines()) + "\n"
+
+
 FAKE_TRAINER = r'''
 import json, os, secrets, signal, sys, time
 from datetime import datetime, timezone
@@ -286,7 +293,7 @@ def test_a_changed_experiment_file_never_reuses_runs(experiment, fake):
     assert result.exit_code == 0, result.output
     runs = sorted(plan.runs_dir.glob("a-seed0-*"))
     assert len(runs) == 2 and runs[0] == old  # the old run stays, a new one was made beside it
-    assert "| a-seed0 | a | 0 | completed | 2 |" in (plan.results_dir / "RESULTS.md").read_text()
+    assert "| a-seed0 | a | 0 | completed | 2 |" in squeeze((plan.results_dir / "RESULTS.md").read_text())
 
 
 def test_locks_live_as_long_as_the_process_holding_them(tmp_path):
@@ -332,7 +339,7 @@ def test_results_page(experiment, fake):
     assert result.exit_code == 0, result.output
     results = experiment.parent / "results" / "quick"
     assert (results / "curves.png").read_bytes()[:8] == PNG
-    page = (results / "RESULTS.md").read_text()
+    page = squeeze((results / "RESULTS.md").read_text())
     assert f"- Command: `dilbench sweep {experiment} --profile quick`" in page
     assert "Profile `quick`: `{train.epochs: 2, model.channels: 4}`" in page
     assert "| c | {schedule: unfair_back, optimizer.lr: 0.0003} |" in page
@@ -354,7 +361,7 @@ def test_results_page(experiment, fake):
     again = sweep(experiment, "--report-only")  # the same runs give the same page, apart from its time stamp
     assert again.exit_code == 0 and "report only, not running: skip 4" in again.output
     strip = lambda text: [line for line in text.splitlines() if "this page was written by" not in line]  # noqa: E731
-    assert strip((results / "RESULTS.md").read_text()) == strip(page)
+    assert strip(squeeze((results / "RESULTS.md").read_text())) == strip(page)
 
 
 def test_jobs_run_side_by_side_with_their_share_of_threads(experiment, fake, monkeypatch, tmp_path):
@@ -409,7 +416,7 @@ def test_real_tiny_sweep_on_the_bundled_mnist_sample(tmp_path):
     assert result.exit_code == 0, result.output
     runs_dir = tmp_path / "runs" / "smoke"
     assert statuses(runs_dir) == {"a": "completed", "c": "completed"}
-    page = (tmp_path / "results" / "smoke" / "RESULTS.md").read_text()
+    page = squeeze((tmp_path / "results" / "smoke" / "RESULTS.md").read_text())
     assert "| a | schedule=standard | 1 | 1 completed | - | 1 |" in page
     assert "| c | schedule=unfair_back | 1 | 1 completed | - | 1 |" in page
     assert (tmp_path / "results" / "smoke" / "curves.png").read_bytes()[:8] == PNG
