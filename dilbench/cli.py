@@ -54,7 +54,7 @@ class DilbenchGroup(click.Group):
 def _fail(ctx: click.Context, message: str, code: int) -> None:
     if ctx.obj and ctx.obj.get("debug"):
         raise
-    click.echo(f"Error: {message}", err=True)
+    echo_error(message)
     ctx.exit(code)
 
 
@@ -73,6 +73,12 @@ def _debug_option(cmd: click.Command) -> click.Option:
 def _quiet_option(cmd: click.Command) -> click.Option:
     return click.Option(["--quiet", "-q"], is_flag=True, expose_value=False, callback=_set_global_flag,
                         help="Only warnings and errors on the console (log.txt keeps everything).")
+
+
+def echo_error(message: str) -> None:
+    """`Error: ...` on stderr, once per line: a config with several problems shows each on a line of its own."""
+    for line in message.splitlines() or [""]:
+        click.echo(f"Error: {line}", err=True)
 
 
 @click.group(cls=DilbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -142,7 +148,8 @@ def config_options(function):
 @click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False), help="Where run directories go.")
 @click.option("--name", help="Run name (default: the config's `name`).")
 @click.option("--dry-run", is_flag=True, help="Validate and print the resolved config; train nothing.")
-@click.option("--resume", "resume_dir", type=click.Path(file_okay=False), help="Continue an interrupted run directory.")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False),
+              help="Continue an interrupted run directory; with --set train.epochs=N, extend a run to N epochs.")
 @click.pass_context
 def train(ctx: click.Context, config: Path | None, overrides: tuple[str, ...], runs_dir: str, name: str | None,
           dry_run: bool, resume_dir: str | None) -> None:
@@ -150,8 +157,13 @@ def train(ctx: click.Context, config: Path | None, overrides: tuple[str, ...], r
     directory under --runs-dir; prints the run directory (the only output on stdout)."""
     command = [Path(sys.argv[0]).name, *sys.argv[1:]]
     if resume_dir:
-        if config or overrides or name or dry_run:
-            raise click.UsageError("--resume takes only the run directory; its config.yaml is reused as it is")
+        if config or name or dry_run:
+            raise click.UsageError("--resume takes the run directory (and --set train.epochs=N to extend it); "
+                                   "its config.yaml is reused")
+        if overrides:
+            from dilbench.training.extend import extend_run
+
+            extend_run(resume_dir, overrides)
         from dilbench.training.launch import resume_run
 
         run = resume_run(resume_dir, command, debug=ctx.obj["debug"])
@@ -183,9 +195,25 @@ def validate(configs: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
             click.echo(f"ok: {path}")
         except DilbenchError as err:
             failed += 1
-            click.echo(f"Error: {err}", err=True)
+            echo_error(str(err))
     if failed:
         sys.exit(2)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of a run config: every key with its type, default, allowed values and description.
+
+    The shipped configs name a copy of it on their first line, so editors with a YAML language server
+    (e.g. VS Code's YAML extension) complete and check keys; start your own configs with the same line:
+
+    \b
+      # yaml-language-server: $schema=dilbench.schema.json
+      dilbench schema > dilbench.schema.json
+    """
+    from dilbench.config.json_schema import schema_text
+
+    click.echo(schema_text(), nl=False)
 
 
 def _parse_shape(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
@@ -252,7 +280,8 @@ def check_dilation(ctx: click.Context, seed: int) -> None:
 
 @cli.command()
 @click.argument("runs", nargs=-1, required=True, metavar="RUNS_DIR_OR_GLOB...")
-@click.option("--columns", "-c", metavar="COL,...", help="Columns to show (see COLUMNS); `+COL,...` adds to the default ones.")
+@click.option("--columns", "-c", metavar="COL,...",
+              help="Columns to show (see COLUMNS); a leading `+` adds the whole list to the default ones (+optimizer.lr,path).")
 @click.option("--where", "-w", multiple=True, metavar="KEY=VALUE",
               help="Keep runs where KEY=V1,V2 (any of), KEY!=V, KEY>V, KEY>=V, KEY<V or KEY<=V; repeat to require all.")
 @click.option("--sort", "-s", metavar="[-]COL,...", help="Sort by these columns, `-` for descending (e.g. -max:test_acc).")
@@ -288,9 +317,11 @@ def compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], 
                            key (test_acc, test_loss, train_acc, train_loss, seconds, images_per_s, ...)
       a.b.c                any config.yaml key, e.g. optimizer.lr, model.channels, train.epochs
       meta.a.b             any meta.json key, e.g. meta.host, meta.git.commit
-    Default: name, status, model, schedule, augmentation, seed, epochs, final_test_acc,
-    best_test_acc, best_epoch, final_train_acc, gap, wall_time, images_per_s.
+    Default: run, name, status, model, schedule, augmentation, seed, epochs, final_test_acc,
+    best_test_acc, best_epoch, final_train_acc, gap, wall_time, images_per_s (in CSV and JSON too).
     An unknown name is an error (exit 2) listing close matches; a key only some runs have is `-`.
+    A --where that cannot match as written (`seed==1`, `seed>`, `seed>abc` when seeds are numbers)
+    is an error (exit 2) showing the accepted forms.
 
     \b
     GROUPS (--group-by schedule.name,augmentation.mode)
@@ -344,6 +375,30 @@ def show(run_dir: str) -> None:
     from dilbench.report.show import show as describe_run
 
     click.echo(describe_run(run_dir), nl=False)
+
+
+@cli.command("tensorboard")
+@click.argument("runs", nargs=-1, type=click.Path(file_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port (default: the first free one from 6006 up; 0: any free port).")
+def tensorboard_command(runs: tuple[str, ...], host: str, port: int | None) -> None:
+    """Start TensorBoard on RUNS (run directories or directories of runs; default: runs/) until Ctrl-C.
+
+    Prints the URL. Each run shows as <run>/events/train and <run>/events/eval (the same tags, so
+    train and evaluation curves share a chart), with its hyperparameters in the HParams tab.
+    Ctrl-C stops it with exit code 0.
+    """
+    import threading
+
+    from dilbench.report.tensorboard_server import start_tensorboard
+
+    url = start_tensorboard([Path(r) for r in runs or ("runs",)], host, port)
+    click.echo(url)
+    click.echo("TensorBoard is running; Ctrl-C to stop", err=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        click.echo("TensorBoard stopped", err=True)
 
 
 @cli.command()

@@ -73,6 +73,14 @@ def test_readme_and_licence_agree_with_metadata():
         assert re.search(rf"^{target}:", (REPO / "Makefile").read_text(), re.M), f"README names `make {target}`: no rule"
 
 
+def test_files_the_readme_names_exist():
+    readme = (REPO / "README.md").read_text()
+    named = set(re.findall(r"`((?:[A-Za-z0-9_.-]+/)*[A-Z][A-Za-z0-9_.-]*\.md|(?:[a-z0-9_.-]+/)+[a-z0-9_.-]+\.(?:py|json|sh))`", readme))
+    assert "DESIGN.md" in named
+    missing = sorted(name for name in named if not (REPO / name).exists())
+    assert not missing, f"README names files that are not in the repository: {missing}"
+
+
 def test_wheel_carries_examples_data_and_licence(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
                    check=True, capture_output=True)

@@ -67,7 +67,8 @@ def make_plan(experiment: ExperimentFile, profile: str | None = None) -> Plan:
             try:
                 config = load_config(base, overrides)
             except ConfigError as err:
-                raise ConfigError(f"{err} (run {name}{f', profile {profile}' if profile else ''})") from None
+                run = f" (run {name}{f', profile {profile}' if profile else ''})"
+                raise ConfigError("\n".join(line + run for line in str(err).splitlines())) from None
             grid = {key: value for key, (_, value, _) in zip(spec.grid, combo)}
             runs.append(PlannedRun(name, case, spec.group(case, labels), grid, config))
     _check_distinct(runs, experiment.path)

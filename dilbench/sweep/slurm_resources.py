@@ -57,8 +57,7 @@ class SlurmResources:
         try:
             return build(SlurmResources, {**dataclasses.asdict(self), **values})
         except FieldError as err:
-            flag = "--sbatch-option" if err.path.startswith("sbatch_options") else f"--{err.path.replace('_', '-')}"
-            raise UsageError(f"{flag}: {err.message}") from None
+            raise UsageError("; ".join(f"{_flag(e.path)}: {e.message}" for e in err.errors)) from None
 
     def directives(self) -> list[str]:
         """The sbatch options these resources make, in the order they are written (a later one wins)."""
@@ -70,3 +69,8 @@ class SlurmResources:
             f"--mem={self.mem}" if self.mem else None,
         ]
         return [option for option in options if option] + list(self.sbatch_options)
+
+
+def _flag(path: str) -> str:
+    """The command-line option of a key: `cpus_per_run` -> `--cpus-per-run`, `sbatch_options[0]` -> `--sbatch-option`."""
+    return "--sbatch-option" if path.startswith("sbatch_options") else f"--{path.replace('_', '-')}"
