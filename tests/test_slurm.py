@@ -3,7 +3,8 @@
 The cluster is the one that answers (`scontrol ping`), else the single-node one `.ci/slurm up` starts
 on this machine (root; Debian's slurm-wlm + munge), stopped again when the session ends. Without
 either, every test skips and says why. Runs are tiny (the quickstart config with 2 channels on a few
-hundred MNIST images), and every wait polls squeue or the run directory with a deadline.
+hundred MNIST images, or 1,280 for the runs stopped halfway), and every wait polls squeue or the
+run directory with a deadline.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ BASE = REPO / "dilbench" / "configs" / "quickstart.yaml"
 DEADLINE = 600  # seconds for any one wait: generous, as a requeued job waits out the cluster's cred_expire
 pytestmark = pytest.mark.slurm
 
-TINY = "model.channels: 2, model.hidden: [8], data.test_subset: 200, precision: float32"
+TINY = "model.hidden: [8], data.test_subset: 200, precision: float32"
 SMOKE = f"""\
 name: smoke
 base: {BASE}
@@ -36,7 +37,7 @@ cases:
 grid:
   seed: [0, 1]
 profiles:
-  tiny: {{{TINY}, data.train_subset: 256, train.epochs: 1}}
+  tiny: {{{TINY}, model.channels: 2, data.train_subset: 256, train.epochs: 1}}
 slurm:
   cpus_per_run: 1
 """
