@@ -3,7 +3,7 @@
 The cluster is the one that answers (`scontrol ping`), else the single-node one `.ci/slurm up` starts
 on this machine (root; Debian's slurm-wlm + munge), stopped again when the session ends. Without
 either, every test skips and says why. Runs are tiny (the quickstart config with 2 channels on a few
-hundred MNIST images, or 1,280 for the runs stopped halfway), and every wait polls squeue or the
+hundred MNIST images; 8 channels on 1,280 for the runs stopped halfway), and every wait polls squeue or the
 run directory with a deadline.
 """
 
