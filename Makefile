@@ -3,7 +3,7 @@ PYTHON ?= python3
 # Real data for tests and examples: ../shared/data beside the checkout, unless already set.
 export DILBENCH_DATA ?= $(abspath $(CURDIR)/../shared/data)
 
-.PHONY: install test test-slow test-faults lint quickstart bench clean
+.PHONY: install test test-slow test-faults test-slurm lint quickstart bench wheel-check clean
 
 install:
 	$(PYTHON) -m pip install -e '.[dev]'
@@ -16,13 +16,25 @@ test-slow:
 
 # kill -9, full disk (a tmpfs), read-only and non-writable run dirs, racing writers; mounts need root
 test-faults:
-	$(PYTHON) -m pytest -q -m faults tests/faults
+	$(PYTHON) -m pytest -q -rs -m faults tests/faults
+
+# Sweeps and multi-worker runs on a real Slurm: the cluster that answers, else one `.ci/slurm up` starts (root).
+test-slurm:
+	$(PYTHON) -m pytest -q -rs -m slurm tests/test_slurm.py
 
 lint:
 	$(PYTHON) -m ruff check dilbench tests benchmarks
 
 quickstart:
 	$(PYTHON) -m dilbench train quickstart
+
+# The schedule/precision benchmarks of benchmarks/RESULTS.md (about 20 minutes on 2 cores; prints to stdout).
+bench:
+	PYTHON=$(PYTHON) bash benchmarks/bench_schedules.sh
+
+# What a user gets from `pip install <wheel>` (no extras, empty directory, no network): CI runs it.
+wheel-check:
+	bash .ci/wheel-check $(PYTHON)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache

@@ -4,9 +4,9 @@ A run is found by the `name` in its config.yaml (the directory name adds a time 
 exactly the planned config: a run made from an older version of the experiment file is never reused.
 
     completed                                          -> skip
-    interrupted, failed, crashed (its owner is gone)   -> resume from its last checkpoint
-    locked by a live process, or `stale` (says running
-      on another host, which cannot be checked)        -> busy (left alone)
+    interrupted, failed, crashed or stale (its owner
+      is gone, or on another host, and its lock free)  -> resume from its last checkpoint
+    locked by a live process                           -> busy (left alone)
     only runs of this name with another config -> changed (an error unless --rerun-changed)
     nothing                                    -> start
 """
@@ -123,10 +123,8 @@ def _decide(run: PlannedRun, existing: list[Existing], runs_dir: Path) -> Step:
         last = resumable[-1]
         if is_locked(lock_path(runs_dir, run.name)) or is_locked(RunDir(last.path).lock_file):
             return Step(run, "busy", last.path, "running in another process", others)
-        if last.status == "stale":
-            return Step(run, "busy", last.path, "says running on another host, which cannot be checked from here; "
-                        "if that process is gone, resume it with dilbench train --resume", others)
-        state = {"running": "running, but its process is gone", "crashed": "crashed (its process is gone)"}.get(last.status, last.status)
+        state = {"running": "running, but its process is gone", "crashed": "crashed (its process is gone)",
+                 "stale": "running on another host, but its lock is free"}.get(last.status, last.status)
         return Step(run, "resume", last.path, f"{state} after {_epochs_done(last.path)}/{run.config.train.epochs} epochs", others)
     if others:
         detail = "; ".join(f"{e.path.name} has another config: {e.difference}" for e in others)

@@ -6,24 +6,25 @@ TensorFlow is imported only here, inside `_train`, after the run directory exist
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
 import platform
 import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
 from dilbench import __version__
 from dilbench.config import Config, dump_config, load_config
 from dilbench.data import Dataset, load_dataset
-from dilbench.errors import DilbenchError, UsageError
+from dilbench.errors import DilbenchError
 from dilbench.runs.rundir import RunDir, utc_now, write_atomic
 from dilbench.runs.writer import RunWriter, explain
 from dilbench.tfquiet import import_tensorflow
+from dilbench.training.cluster import is_chief_task, worker_task
+from dilbench.training.extend import extend_run
 
 log = logging.getLogger("dilbench")
 
@@ -54,24 +55,16 @@ def start_run(config: Config, runs_dir: str | Path, command: list[str], debug: b
 
 
 def multi_worker_task(config: Config) -> tuple[str, int] | None:
-    """(task type, index) of this process in $TF_CONFIG for a multi-worker run, else None."""
+    """(task type, index) of this process in a multi-worker run ($TF_CONFIG or the Slurm step), else None."""
     if config.train.distribute != "multi_worker":
         return None
-    try:
-        task = json.loads(os.environ["TF_CONFIG"])["task"]
-        return str(task["type"]), int(task["index"])
-    except (KeyError, ValueError, TypeError):
-        raise UsageError("train.distribute is multi_worker but $TF_CONFIG is missing or has no task "
-                         "{type, index}; see README 'Several hosts'") from None
+    return worker_task()
 
 
 def is_chief(config: Config) -> bool:
     """Whether this process owns the run directory: all but multi-worker workers other than the chief."""
     task = multi_worker_task(config)
-    if task is None:
-        return True
-    cluster = json.loads(os.environ["TF_CONFIG"]).get("cluster", {})
-    return task[0] == "chief" or (task == ("worker", 0) and "chief" not in cluster)
+    return task is None or is_chief_task(task)
 
 
 @contextlib.contextmanager
@@ -90,14 +83,17 @@ def load_config_data(config: Config) -> Dataset:
                         validation=c.validation, seed=config.seed)
 
 
-def resume_run(path: str | Path, command: list[str], debug: bool = False, restart: bool = False) -> RunDir:
+def resume_run(path: str | Path, command: list[str], debug: bool = False, restart: bool = False,
+               overrides: Sequence[str] = ()) -> RunDir:
     """Continue an interrupted, failed or crashed run from its latest checkpoint up to the configured
-    epochs; with `restart`, start it over, its old records set aside. Refused while another process
-    writes the run, and when its checkpoints are gone but metrics.jsonl has epochs (resuming would
-    silently start over)."""
+    epochs (extended first by `overrides`, see extend.py); with `restart`, start it over, its old
+    records set aside. Refused while another process writes the run, and when its checkpoints are gone
+    but metrics.jsonl has epochs (resuming would silently start over)."""
     run = RunDir.open(path)
     config = load_config(run.config)
     if not is_chief(config):  # read the chief's checkpoint, write only to a temporary directory
+        if overrides:
+            extend_run(str(run.path), overrides)  # refuses: a multi-worker run is not extended
         data = load_config_data(config)
         with _worker_dir(config, "") as where, RunWriter.create(where, config.name) as writer:
             write_atomic(writer.run.config, dump_config(config))
@@ -105,9 +101,13 @@ def resume_run(path: str | Path, command: list[str], debug: bool = False, restar
             _train(writer, config, data, resume_from=run, debug=debug)
         return run
     with RunWriter.claim(run) as writer:
+        if overrides:  # under the lock: it rewrites config.yaml
+            extend_run(str(run.path), overrides)
+            config = load_config(run.config)
         meta = _read_meta(run)
-        if meta.get("status") == "completed":
-            raise DilbenchError(f"{run.path} already completed all {config.train.epochs} epochs; start a new run instead")
+        if meta.get("status") == "completed" and len(run.read_metrics()) >= config.train.epochs:  # else extended
+            raise DilbenchError(f"{run.path} already completed all {config.train.epochs} epochs; "
+                                "extend it with --set train.epochs=N, or start a new run")
         if restart:
             _set_aside_records(writer)
         elif not run.has_checkpoints() and run.read_metrics():
