@@ -173,3 +173,18 @@ def explain(err: BaseException, where: Path, retry: str) -> RunDirError | None:
 def _error(err: OSError, doing: str, where: Path, retry: str) -> DilbenchError:
     message = oserrors.describe(err, doing, where, retry)
     return RunDirError(message or f"{doing} {where}: {err.strerror or err}")
+
+
+def update_meta_if_idle(run: RunDir, **changes: Any) -> bool:
+    """Update meta.json of a run no process is writing, holding its lock meanwhile; False (nothing
+    written) while another process writes it or its directory cannot be written."""
+    lock = RunLock(run.lock_file)
+    try:
+        if not lock.acquire(json.dumps({**this_process(), "since": utc_now()})):
+            return False
+        run.update_meta(**changes)
+        return True
+    except OSError:
+        return False
+    finally:
+        lock.release()

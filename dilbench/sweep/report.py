@@ -21,6 +21,7 @@ from dilbench.report.columns import BUILTINS
 from dilbench.report.compare import Table, compare
 from dilbench.report.formats import number, render
 from dilbench.runs.rundir import RunDir, utc_now, write_atomic
+from dilbench.runs.writer import update_meta_if_idle
 from dilbench.sweep.plan import Plan, PlannedRun
 from dilbench.sweep.verdict import RULE, VERDICTS, judge
 
@@ -49,7 +50,7 @@ def tag_runs(plan: Plan, chosen: dict[str, Path]) -> None:
         tag = {"experiment": plan.experiment.spec.name, "profile": plan.profile, "case": run.case,
                "group": run.group, "grid": run.grid}
         if meta.get("status") != "running" and meta.get("sweep") != tag:
-            RunDir(path).update_meta(sweep=tag)
+            update_meta_if_idle(RunDir(path), sweep=tag)  # under the run's lock: one writer at a time
 
 
 def write_report(plan: Plan, chosen: dict[str, Path], command: str) -> Report:
