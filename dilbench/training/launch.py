@@ -39,13 +39,14 @@ def start_run(config: Config, runs_dir: str | Path, command: list[str], debug: b
     data = load_config_data(config)
     with _worker_dir(config, runs_dir) as where, RunWriter.create(where, config.name) as writer:
         run = writer.run
+        meta = {
+            "status": "running", "name": config.name, "seed": config.seed, "created": utc_now(), "started": utc_now(),
+            "command": command, "git": _git_state(), "versions": _versions(), "host": platform.node(),
+            "python": platform.python_version(), "platform": platform.platform(), "resumes": [], "owner": writer.owner,
+        }
         try:
             write_atomic(run.config, dump_config(config))
-            run.write_meta({
-                "status": "running", "name": config.name, "seed": config.seed, "created": utc_now(), "started": utc_now(),
-                "command": command, "git": _git_state(), "versions": _versions(), "host": platform.node(),
-                "python": platform.python_version(), "platform": platform.platform(), "resumes": [], "owner": writer.owner,
-            })
+            run.write_meta(meta)
         except OSError as err:  # no meta.json yet: nothing worth keeping
             writer.close()
             shutil.rmtree(run.path, ignore_errors=True)
@@ -127,6 +128,8 @@ def resume_run(path: str | Path, command: list[str], debug: bool = False, restar
 
 
 def _read_meta(run: RunDir) -> dict:
+    if not run.meta_file.exists():
+        return {}  # killed between writing config.yaml and meta.json: nothing trained yet
     try:
         meta = run.read_meta()
     except (OSError, ValueError) as err:
