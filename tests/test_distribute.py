@@ -92,7 +92,8 @@ def test_multi_worker_on_localhost(tmp_path):
         for worker in workers:
             worker.kill()
     run = only_run(tmp_path / "runs")  # the chief's; the other worker's temporary directory is gone
-    assert {p.name for p in run.iterdir()} == {"config.yaml", "meta.json", "metrics.jsonl", "events", "plots", "checkpoints", "log.txt"}
+    assert {p.name for p in run.iterdir()} == {"config.yaml", "meta.json", "metrics.jsonl", "events", "plots", "checkpoints", "log.txt",
+                                              ".lock"}
     meta = json.loads((run / "meta.json").read_text())
     assert meta["status"] == "completed"
     assert meta["distribute"] == {"strategy": "multi_worker", "replicas": 2, "global_batch_size": 16, "per_replica_batch_size": 8.0}
