@@ -300,7 +300,9 @@ def bench(ctx: click.Context, config: str, overrides: tuple[str, ...], steps: in
     """Time a training step of every schedule, and Keras model.fit, on CONFIG's model, batch and precision.
 
     Prints images/s, each schedule's time relative to standard, and the ratio a FLOP model of the work
-    predicts. Uses random images of the data set's shape, so it needs no data.
+    predicts. Also times CONFIG's own schedule when it is custom, and under FreezeOut when it has one
+    (weighted over the run's phases: its saving against the model). Uses random images of the data
+    set's shape, so it needs no data.
     """
     resolved = load_config(config, overrides)
     import_tensorflow(ctx.obj["debug"])

@@ -13,10 +13,12 @@ import dilbench.augment.ops as augment_ops  # a module import: ops.py imports co
 from dilbench.config.checks import in_unit_interval, non_negative, positive
 from dilbench.config.validate import FieldError
 from dilbench.models import MODELS
-from dilbench.schedules import SCHEDULES
+from dilbench.schedules import ScheduleConfig
+from dilbench.schedules.plan import Selector, check_group_values
 
 ModelConfig = Union[tuple(entry.config for entry in MODELS.values())]  # type: ignore[valid-type]
-ScheduleConfig = Union[tuple(entry.config for entry in SCHEDULES.values())]  # type: ignore[valid-type]
+# per-group learning-rate factors: a list (one per group, bottom to top) or {group or 'A..B': factor}
+GroupLr = Union[tuple[float, ...], dict[Selector, float], None]
 
 
 @dataclass(frozen=True)
@@ -41,10 +43,20 @@ class AdamConfig:
     beta1: float = 0.9
     beta2: float = 0.999
     epsilon: float = 1e-7
+    group_lr: GroupLr = None  # each group's lr = lr x its factor (README: Schedules)
 
     def __post_init__(self) -> None:
         positive(self, "lr", "epsilon")
         in_unit_interval(self, "beta1", "beta2")
+        check_group_values(self.group_lr, "group_lr")
+
+
+@dataclass(frozen=True)
+class AdamPublishedConfig(AdamConfig):
+    """The published unfair-backprop scripts' hand-written Adam, as a control: a constant bias correction
+    (m/(1-beta1), v/(1-beta2) at every step) and epsilon added after it (README: Schedules)."""
+
+    name: Literal["adam_published"] = "adam_published"  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -53,10 +65,12 @@ class SGDConfig:
     lr: float = 0.01
     momentum: float = 0.0
     nesterov: bool = False
+    group_lr: GroupLr = None  # each group's lr = lr x its factor (README: Schedules)
 
     def __post_init__(self) -> None:
         positive(self, "lr")
         in_unit_interval(self, "momentum")
+        check_group_values(self.group_lr, "group_lr")
 
 
 @dataclass(frozen=True)
@@ -106,8 +120,8 @@ class Config:
     precision: Literal["float32", "bfloat16", "float16"] = "float32"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=lambda: next(iter(MODELS.values())).config())
-    schedule: ScheduleConfig = field(default_factory=lambda: next(iter(SCHEDULES.values())).config())
-    optimizer: Union[AdamConfig, SGDConfig] = field(default_factory=AdamConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    optimizer: Union[AdamConfig, AdamPublishedConfig, SGDConfig] = field(default_factory=AdamConfig)
     augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -117,5 +131,8 @@ class Config:
         if self.augmentation.mode == "paired" and self.train.batch_size % 2:
             raise FieldError("train.batch_size", f"must be even with augmentation.mode: paired (half originals, half "
                                                  f"their augmented copies), got {self.train.batch_size}")
+        if self.schedule.freezeout and self.train.lr_schedule != "constant":
+            raise FieldError("train.lr_schedule", f"is {self.train.lr_schedule!r}, but schedule.freezeout anneals every group's "
+                                                  "learning rate itself (a cosine to zero at its freezing point); set constant")
         if self.train.eval == "validation" and not self.data.validation:
             raise FieldError("train.eval", "is 'validation' but data.validation is 0; set data.validation (e.g. 0.1)")
