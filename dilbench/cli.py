@@ -207,8 +207,13 @@ def check_dilation(ctx: click.Context, seed: int) -> None:
 @click.option("--plot", type=click.Path(dir_okay=False), metavar="FILE.png",
               help="Also draw loss and accuracy curves of the rows (groups: mean with a min-max band).")
 @click.option("--list-columns", is_flag=True, help="List every column the runs offer, then exit.")
+@click.option("--x", "x_axis", type=click.Choice(["epoch", "flops", "seconds"]), default="epoch", show_default=True,
+              help="x-axis of --plot: epochs, cumulative training FLOPs (cost model) or training seconds.")
+@click.option("--at-flops", type=float, metavar="FLOPS",
+              help="Add each run's test accuracy at this many training FLOPs (interpolated between epochs).")
 def compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], sort: str | None, top: int | None, diff: bool,
-            group_by: str | None, fmt: str, output: str | None, plot: str | None, list_columns: bool) -> None:
+            group_by: str | None, fmt: str, output: str | None, plot: str | None, list_columns: bool,
+            x_axis: str, at_flops: float | None) -> None:
     """Compare runs: one row per run (or per group of runs), from their run directories.
 
     RUNS_DIR_OR_GLOB are run directories, directories holding runs (searched 3 levels deep, e.g.
@@ -231,6 +236,8 @@ def compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], 
                            key (test_acc, test_loss, train_acc, train_loss, seconds, images_per_s, ...)
       a.b.c                any config.yaml key, e.g. optimizer.lr, model.channels, train.epochs
       meta.a.b             any meta.json key, e.g. meta.host, meta.git.commit
+      at:AXIS=N:KEY        KEY at N on the epoch, flops or seconds axis, interpolated linearly between
+                           the epochs around it (e.g. at:flops=1e12:test_acc; --at-flops N adds it)
     Default: name, status, model, schedule, augmentation, seed, epochs, final_test_acc,
     best_test_acc, best_epoch, final_train_acc, gap, wall_time, images_per_s.
     An unknown name is an error (exit 2) listing close matches; a key only some runs have is `-`.
@@ -253,6 +260,7 @@ def compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], 
       dilbench compare runs/ --group-by schedule.name,augmentation.mode --plot groups.png
       dilbench compare runs/ --columns run,optimizer.lr,last:test_loss --format csv -o runs.csv
       dilbench compare runs/ --diff
+      dilbench compare runs/ --group-by schedule.name --at-flops 1e13 --plot flops.png --x flops
     """
     from dilbench.report.compare import catalog_of
     from dilbench.report.compare import compare as compare_runs
@@ -262,7 +270,8 @@ def compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], 
     if list_columns:
         click.echo(catalog_of(runs).describe(), nl=False)
         return
-    table = compare_runs(runs, columns=columns, where=where, sort=sort, top=top, diff=diff, group_by=group_by)
+    table = compare_runs(runs, columns=columns, where=where, sort=sort, top=top, diff=diff, group_by=group_by,
+                         at_flops=at_flops)
     for path, problem in table.problems:
         click.echo(f"warning: {path}: {problem}", err=True)
     text = render(table, fmt)
@@ -275,7 +284,7 @@ def compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], 
     if plot:
         from dilbench.report.curves import plot_table
 
-        plot_table(table, Path(plot))
+        plot_table(table, Path(plot), x_axis)
         click.echo(f"wrote {plot}", err=True)
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dilbench.report.columns import metric_series
+from dilbench.report.budget import AXIS_LABELS, axis_values
+from dilbench.report.columns import is_number
 from dilbench.report.compare import Table
 from dilbench.report.plots import _pyplot, _save
 from dilbench.report.runs_index import RunRecord
@@ -19,18 +20,21 @@ MAX_LEGEND = 20
 PANELS = (("loss", "loss"), ("acc", "accuracy"))
 
 
-def epoch_stats(runs: list[RunRecord], key: str) -> tuple[list[int], list[float], list[float], list[float]]:
-    """Per epoch reached by any run: epochs, mean, min and max of `key` over the runs that have it."""
-    by_epoch: dict[int, list[float]] = {}
+def epoch_stats(runs: list[RunRecord], key: str, axis: str = "epoch") -> tuple[list[float], list[float], list[float], list[float]]:
+    """Per epoch reached by any run: its x on `axis` (the mean over the runs: FLOPs agree between seeds,
+    seconds do not), then mean, min and max of `key` over the runs that have it."""
+    by_epoch: dict[int, list[tuple[float, float]]] = {}
     for run in runs:
-        for epoch, value in metric_series(run, key):
-            by_epoch.setdefault(epoch, []).append(value)
-    epochs = sorted(by_epoch)
-    return (epochs, [sum(by_epoch[e]) / len(by_epoch[e]) for e in epochs],
-            [min(by_epoch[e]) for e in epochs], [max(by_epoch[e]) for e in epochs])
+        for i, (position, record) in enumerate(zip(axis_values(run, axis), run.metrics)):
+            if position is not None and is_number(record.get(key)):
+                by_epoch.setdefault(record.get("epoch", i + 1), []).append((position, record[key]))
+    points = [by_epoch[epoch] for epoch in sorted(by_epoch)]
+    return ([sum(x for x, _ in p) / len(p) for p in points], [sum(v for _, v in p) / len(p) for p in points],
+            [min(v for _, v in p) for p in points], [max(v for _, v in p) for p in points])
 
 
-def plot_table(table: Table, path: Path) -> None:
+def plot_table(table: Table, path: Path, axis: str = "epoch") -> None:
+    """Loss and accuracy of the table's rows against `axis`: epoch, flops or seconds (report/budget.py)."""
     plt = _pyplot()
     legend = len(table.members) <= MAX_LEGEND
     legend_rows = -(-len(table.members) // 2) if legend else 0
@@ -41,7 +45,7 @@ def plot_table(table: Table, path: Path) -> None:
         color = colors(index % 10 if len(table.members) <= 10 else index / max(1, len(table.members) - 1))
         for ax, (suffix, _) in zip(axes, PANELS):
             for split, style in (("test", "-"), ("train", "--")):
-                epochs, mean, low, high = epoch_stats(runs, f"{split}_{suffix}")
+                epochs, mean, low, high = epoch_stats(runs, f"{split}_{suffix}", axis)
                 if not epochs:
                     continue
                 ax.plot(epochs, mean, style, color=color, lw=1.4, label=label if split == "test" and suffix == "loss" else None)
@@ -49,8 +53,9 @@ def plot_table(table: Table, path: Path) -> None:
                     ax.fill_between(epochs, low, high, color=color, alpha=0.15, lw=0)
     what = f"{len(table.members)} {'groups' if table.grouped else 'runs'}"
     for ax, (_, name) in zip(axes, PANELS):
-        ax.set(xlabel="epoch", ylabel=name, title=f"{name}: {'/'.join(splits)} solid, train dashed")
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set(xlabel=AXIS_LABELS[axis], ylabel=name, title=f"{name}: {'/'.join(splits)} solid, train dashed")
+        if axis == "epoch":
+            ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
     if legend and axes[0].get_legend_handles_labels()[0]:
         fig.legend(loc="outside lower center", ncols=min(2, len(table.members)), fontsize=8)

@@ -8,6 +8,7 @@ work is really skipped); `set_progress` picks the variant for the batch.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -25,6 +26,16 @@ from dilbench.training.compute import epoch_images, training_flops
 from dilbench.training.optimizers import GroupOptimizer, make_group_optimizers
 from dilbench.training.rates import Rates
 from dilbench.training.runtime import POLICIES, LossScale
+
+
+class _VariantTracing(logging.Filter):
+    """Each set of frozen groups is traced once, by design; TensorFlow would warn that one function retraces."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "compile_variant" not in record.getMessage()
+
+
+tf.get_logger().addFilter(_VariantTracing())
 
 
 def to_float(images: tf.Tensor) -> tf.Tensor:
