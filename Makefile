@@ -3,7 +3,7 @@ PYTHON ?= python3
 # Real data for tests and examples: ../shared/data beside the checkout, unless already set.
 export DILBENCH_DATA ?= $(abspath $(CURDIR)/../shared/data)
 
-.PHONY: install test test-slow lint quickstart bench clean
+.PHONY: install test test-slow lint quickstart bench wheel-check clean
 
 install:
 	$(PYTHON) -m pip install -e '.[dev]'
@@ -19,6 +19,14 @@ lint:
 
 quickstart:
 	$(PYTHON) -m dilbench train quickstart
+
+# The schedule/precision benchmarks of benchmarks/RESULTS.md (about 20 minutes on 2 cores; prints to stdout).
+bench:
+	PYTHON=$(PYTHON) bash benchmarks/bench_schedules.sh
+
+# What a user gets from `pip install <wheel>` (no extras, empty directory, no network): CI runs it.
+wheel-check:
+	bash .ci/wheel-check $(PYTHON)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache

@@ -5,13 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 for precision in float32 bfloat16; do
   for batch in 10 64; do
-    python -m dilbench bench configs/allconv_standard.yaml --set precision=$precision --set train.batch_size=$batch \
+    "${PYTHON:-python3}" -m dilbench bench allconv_standard --set precision=$precision --set train.batch_size=$batch \
       --steps $(( batch == 10 ? 10 : 4 )) --rounds 3
     echo
   done
 done
-python -m dilbench bench configs/context_mnist.yaml --set precision=float32 --steps 10 --rounds 3
+"${PYTHON:-python3}" -m dilbench bench context_mnist --set precision=float32 --steps 10 --rounds 3
 echo
-python -m dilbench bench configs/context_mnist.yaml --steps 10 --rounds 3
+"${PYTHON:-python3}" -m dilbench bench context_mnist --steps 10 --rounds 3
 echo
-python benchmarks/bench_precision.py configs/allconv_standard.yaml --set train.batch_size=64 --steps 5
+"${PYTHON:-python3}" benchmarks/bench_precision.py dilbench/configs/allconv_standard.yaml --set train.batch_size=64 --steps 5

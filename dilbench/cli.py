@@ -16,42 +16,85 @@ import click
 
 from dilbench import __version__
 from dilbench.config import dump_config, load_config
-from dilbench.errors import DilbenchError
-from dilbench.tfquiet import import_tensorflow
+from dilbench.errors import DilbenchError, UsageError
+from dilbench.examples import resolve_config, resolve_experiment
+from dilbench.tfquiet import import_tensorflow, set_verbose
 
 log = logging.getLogger("dilbench")
 
 
 class DilbenchGroup(click.Group):
-    """Shows DilbenchErrors as `Error: message` with their exit code; `--debug` keeps the traceback."""
+    """Shows errors as one line `Error: message` with their exit code; `--debug` keeps the traceback.
+
+    A DilbenchError is the user's to fix (its message says how); anything else is a bug or an
+    environment problem, shown as its type and message with a pointer to `--debug`.
+    """
+
+    group_class = type  # subgroups (check, augment) behave the same
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
         except DilbenchError as err:
-            if ctx.obj and ctx.obj.get("debug"):
-                raise
-            click.echo(f"Error: {err}", err=True)
-            ctx.exit(err.exit_code)
+            _fail(ctx, str(err), err.exit_code)
         except KeyboardInterrupt:
-            if ctx.obj and ctx.obj.get("debug"):
-                raise
-            click.echo("Error: interrupted", err=True)
-            ctx.exit(130)
+            _fail(ctx, "interrupted", 130)
+        except Exception as err:
+            _fail(ctx, f"{type(err).__name__}: {err} (run with --debug for the traceback)", 1)
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        """Every command also takes --debug and --quiet after its name: `dilbench train X --quiet`."""
+        if not isinstance(cmd, click.Group):
+            cmd.params.extend(option(cmd) for option in (_debug_option, _quiet_option))
+        super().add_command(cmd, name)
+
+
+def _fail(ctx: click.Context, message: str, code: int) -> None:
+    if ctx.obj and ctx.obj.get("debug"):
+        raise
+    echo_error(message)
+    ctx.exit(code)
+
+
+def _set_global_flag(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        flags = ctx.find_root().ensure_object(dict)
+        flags[param.name] = True
+        _setup_logging(flags.get("debug", False), flags.get("quiet", False))
+
+
+def _debug_option(cmd: click.Command) -> click.Option:
+    return click.Option(["--debug"], is_flag=True, expose_value=False, callback=_set_global_flag,
+                        help="Show full tracebacks and TensorFlow's own logging.")
+
+
+def _quiet_option(cmd: click.Command) -> click.Option:
+    return click.Option(["--quiet", "-q"], is_flag=True, expose_value=False, callback=_set_global_flag,
+                        help="Only warnings and errors on the console (log.txt keeps everything).")
+
+
+def echo_error(message: str) -> None:
+    """`Error: ...` on stderr, once per line: a config with several problems shows each on a line of its own."""
+    for line in message.splitlines() or [""]:
+        click.echo(f"Error: {line}", err=True)
 
 
 @click.group(cls=DilbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dilbench")
-@click.option("--debug", is_flag=True, help="Show full tracebacks and TensorFlow's own logging.")
-@click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors on the console (log.txt keeps everything).")
+@click.option("--debug", is_flag=True, help="Show full tracebacks and TensorFlow's own logging (also after the command).")
+@click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors on the console (also after the command).")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
     """dilbench: train and compare dilated-convolution, all-conv and ResNet v2 experiments.
 
     \b
-      dilbench train configs/quickstart.yaml
-      dilbench train configs/context_mnist.yaml --set model.channels=64
+      dilbench train quickstart                  # a bundled config, by name
+      dilbench train my.yaml --set model.channels=64
       dilbench train --resume runs/quickstart-20261122-101500-ab12
+      dilbench compare runs/
+      dilbench configs                           # the bundled configs and experiments
     """
     ctx.ensure_object(dict)
     ctx.obj.update(debug=debug, quiet=quiet)
@@ -61,10 +104,11 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
 def _setup_logging(debug: bool, quiet: bool) -> None:
     if not debug:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
+    set_verbose(debug)
     log.setLevel(logging.DEBUG if debug else logging.INFO)
     if not any(getattr(h, "dilbench_console", False) for h in log.handlers):
         handler = logging.StreamHandler(sys.stderr)
-        handler.dilbench_console = True
+        handler.dilbench_console = True  # type: ignore[attr-defined]
         handler.setFormatter(logging.Formatter("%(message)s"))
         log.addHandler(handler)
         log.propagate = False
@@ -73,34 +117,60 @@ def _setup_logging(debug: bool, quiet: bool) -> None:
             handler.setLevel(logging.WARNING if quiet else logging.DEBUG)
 
 
-set_option = click.option(
-    "--set", "overrides", multiple=True, metavar="KEY=VALUE",
-    help="Override a config key, e.g. --set model.channels=64 (repeatable; values are YAML).",
-)
+class ConfigFile(click.ParamType):
+    """A config file path, or the name of a bundled config (`quickstart`); a path always wins."""
+
+    name = "CONFIG"
+
+    def convert(self, value, param, ctx) -> Path:
+        if isinstance(value, Path):
+            return value
+        try:
+            return resolve_config(value)
+        except UsageError as err:
+            self.fail(str(err), param, ctx)
+
+
+def config_options(function):
+    """CONFIG (a path or a bundled name) and the repeatable --set KEY=VALUE, shared by every command
+    that reads a run config; the command loads them with `load_config(config, overrides)`."""
+    function = click.option(
+        "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+        help="Override a config key, e.g. --set model.channels=64 (repeatable; values are YAML).",
+    )(function)
+    return click.argument("config", type=ConfigFile())(function)
 
 
 @cli.command()
-@click.argument("config", required=False, type=click.Path(dir_okay=False))
-@set_option
+@click.argument("config", required=False, type=ConfigFile())
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key, e.g. --set model.channels=64 (repeatable; values are YAML).")
 @click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False), help="Where run directories go.")
 @click.option("--name", help="Run name (default: the config's `name`).")
 @click.option("--dry-run", is_flag=True, help="Validate and print the resolved config; train nothing.")
-@click.option("--resume", "resume_dir", type=click.Path(file_okay=False), help="Continue an interrupted run directory.")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False),
+              help="Continue an interrupted run directory; with --set train.epochs=N, extend a run to N epochs.")
 @click.pass_context
-def train(ctx: click.Context, config: str | None, overrides: tuple[str, ...], runs_dir: str, name: str | None,
+def train(ctx: click.Context, config: Path | None, overrides: tuple[str, ...], runs_dir: str, name: str | None,
           dry_run: bool, resume_dir: str | None) -> None:
-    """Train CONFIG into a new run directory under --runs-dir."""
+    """Train CONFIG (a YAML file, or a bundled config name such as `quickstart`) into a new run
+    directory under --runs-dir; prints the run directory (the only output on stdout)."""
     command = [Path(sys.argv[0]).name, *sys.argv[1:]]
     if resume_dir:
-        if config or overrides or name or dry_run:
-            raise click.UsageError("--resume takes only the run directory; its config.yaml is reused as it is")
+        if config or name or dry_run:
+            raise click.UsageError("--resume takes the run directory (and --set train.epochs=N to extend it); "
+                                   "its config.yaml is reused")
+        if overrides:
+            from dilbench.training.extend import extend_run
+
+            extend_run(resume_dir, overrides)
         from dilbench.training.launch import resume_run
 
         run = resume_run(resume_dir, command, debug=ctx.obj["debug"])
         click.echo(run.path)
         return
     if not config:
-        raise click.UsageError("give a CONFIG file (e.g. configs/quickstart.yaml) or --resume RUN_DIR")
+        raise click.UsageError("give a CONFIG file or bundled name (e.g. quickstart) or --resume RUN_DIR")
     if name:
         overrides = (*overrides, f"name={name}")
     resolved = load_config(config, overrides)
@@ -114,9 +184,9 @@ def train(ctx: click.Context, config: str | None, overrides: tuple[str, ...], ru
 
 
 @cli.command()
-@click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@set_option
-def validate(configs: tuple[str, ...], overrides: tuple[str, ...]) -> None:
+@click.argument("configs", nargs=-1, required=True, type=ConfigFile())
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable).")
+def validate(configs: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
     """Check config files without training; exit code 2 if any is invalid."""
     failed = 0
     for path in configs:
@@ -125,9 +195,25 @@ def validate(configs: tuple[str, ...], overrides: tuple[str, ...]) -> None:
             click.echo(f"ok: {path}")
         except DilbenchError as err:
             failed += 1
-            click.echo(f"Error: {err}", err=True)
+            echo_error(str(err))
     if failed:
         sys.exit(2)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of a run config: every key with its type, default, allowed values and description.
+
+    The shipped configs name a copy of it on their first line, so editors with a YAML language server
+    (e.g. VS Code's YAML extension) complete and check keys; start your own configs with the same line:
+
+    \b
+      # yaml-language-server: $schema=dilbench.schema.json
+      dilbench schema > dilbench.schema.json
+    """
+    from dilbench.config.json_schema import schema_text
+
+    click.echo(schema_text(), nl=False)
 
 
 def _parse_shape(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
@@ -143,12 +229,11 @@ def _parse_shape(ctx: click.Context, param: click.Parameter, value: str | None) 
 
 
 @cli.command()
-@click.argument("config", type=click.Path(dir_okay=False))
-@set_option
+@config_options
 @click.option("--input-shape", callback=_parse_shape, metavar="H,W,C", help="Input image shape (default: the data set's).")
 @click.option("--classes", type=click.IntRange(min=1), help="Number of classes (default: the data set's).")
 @click.pass_context
-def summary(ctx: click.Context, config: str, overrides: tuple[str, ...], input_shape: tuple[int, ...] | None,
+def summary(ctx: click.Context, config: Path, overrides: tuple[str, ...], input_shape: tuple[int, ...] | None,
             classes: int | None) -> None:
     """Print CONFIG's model as layer groups: output shape, parameters, FLOPs; trains nothing."""
     resolved = load_config(config, overrides)
@@ -195,7 +280,8 @@ def check_dilation(ctx: click.Context, seed: int) -> None:
 
 @cli.command()
 @click.argument("runs", nargs=-1, required=True, metavar="RUNS_DIR_OR_GLOB...")
-@click.option("--columns", "-c", metavar="COL,...", help="Columns to show (see COLUMNS); `+COL,...` adds to the default ones.")
+@click.option("--columns", "-c", metavar="COL,...",
+              help="Columns to show (see COLUMNS); a leading `+` adds the whole list to the default ones (+optimizer.lr,path).")
 @click.option("--where", "-w", multiple=True, metavar="KEY=VALUE",
               help="Keep runs where KEY=V1,V2 (any of), KEY!=V, KEY>V, KEY>=V, KEY<V or KEY<=V; repeat to require all.")
 @click.option("--sort", "-s", metavar="[-]COL,...", help="Sort by these columns, `-` for descending (e.g. -max:test_acc).")
@@ -238,9 +324,12 @@ def compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], 
       meta.a.b             any meta.json key, e.g. meta.host, meta.git.commit
       at:AXIS=N:KEY        KEY at N on the epoch, flops or seconds axis, interpolated linearly between
                            the epochs around it (e.g. at:flops=1e12:test_acc; --at-flops N adds it)
-    Default: name, status, model, schedule, augmentation, seed, epochs, final_test_acc,
-    best_test_acc, best_epoch, final_train_acc, gap, wall_time, images_per_s.
+    Default: run, name, status, model, schedule, augmentation, seed, epochs, final_test_acc,
+    best_test_acc, best_epoch, final_train_acc, gap, wall_time, images_per_s (in CSV and JSON too).
+
     An unknown name is an error (exit 2) listing close matches; a key only some runs have is `-`.
+    A --where that cannot match as written (`seed==1`, `seed>`, `seed>abc` when seeds are numbers)
+    is an error (exit 2) showing the accepted forms.
 
     \b
     GROUPS (--group-by schedule.name,augmentation.mode)
@@ -298,14 +387,37 @@ def show(run_dir: str) -> None:
     click.echo(describe_run(run_dir), nl=False)
 
 
+@cli.command("tensorboard")
+@click.argument("runs", nargs=-1, type=click.Path(file_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port (default: the first free one from 6006 up; 0: any free port).")
+def tensorboard_command(runs: tuple[str, ...], host: str, port: int | None) -> None:
+    """Start TensorBoard on RUNS (run directories or directories of runs; default: runs/) until Ctrl-C.
+
+    Prints the URL. Each run shows as <run>/events/train and <run>/events/eval (the same tags, so
+    train and evaluation curves share a chart), with its hyperparameters in the HParams tab.
+    Ctrl-C stops it with exit code 0.
+    """
+    import threading
+
+    from dilbench.report.tensorboard_server import start_tensorboard
+
+    url = start_tensorboard([Path(r) for r in runs or ("runs",)], host, port)
+    click.echo(url)
+    click.echo("TensorBoard is running; Ctrl-C to stop", err=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        click.echo("TensorBoard stopped", err=True)
+
+
 @cli.command()
-@click.argument("config", type=click.Path(dir_okay=False))
-@set_option
+@config_options
 @click.option("--steps", default=10, show_default=True, type=click.IntRange(min=1), help="Timed steps per method per round.")
 @click.option("--rounds", default=3, show_default=True, type=click.IntRange(min=1), help="Interleaved rounds; medians are reported.")
 @click.option("--no-keras", is_flag=True, help="Skip the Keras model.fit baseline.")
 @click.pass_context
-def bench(ctx: click.Context, config: str, overrides: tuple[str, ...], steps: int, rounds: int, no_keras: bool) -> None:
+def bench(ctx: click.Context, config: Path, overrides: tuple[str, ...], steps: int, rounds: int, no_keras: bool) -> None:
     """Time a training step of every schedule, and Keras model.fit, on CONFIG's model, batch and precision.
 
     Prints images/s, each schedule's time relative to standard, and the ratio a FLOP model of the work
@@ -331,12 +443,11 @@ def augment() -> None:
 
 
 @augment.command("preview")
-@click.argument("config", type=click.Path(dir_okay=False))
-@set_option
+@config_options
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG file to write the grid to.")
 @click.option("--images", default=8, show_default=True, type=click.IntRange(1, 64), help="Training images (rows).")
 @click.option("--versions", default=6, show_default=True, type=click.IntRange(1, 16), help="Augmented versions of each image.")
-def augment_preview(config: str, overrides: tuple[str, ...], out: str, images: int, versions: int) -> None:
+def augment_preview(config: Path, overrides: tuple[str, ...], out: str, images: int, versions: int) -> None:
     """Write a grid of CONFIG's training images, each next to augmented versions, titled with class names."""
     resolved = load_config(config, overrides)
     from dilbench.augment.preview import preview_config
@@ -346,7 +457,7 @@ def augment_preview(config: str, overrides: tuple[str, ...], out: str, images: i
 
 
 @cli.command()
-@click.argument("experiment", type=click.Path(dir_okay=False))
+@click.argument("experiment")
 @click.option("--profile", "-p", help="The experiment file's profile to run (default: its first, e.g. quick).")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(min=1),
               help="Runs at a time, each a separate process with cores/N TensorFlow threads.")
@@ -356,6 +467,8 @@ def augment_preview(config: str, overrides: tuple[str, ...], out: str, images: i
 def sweep(experiment: str, profile: str | None, jobs: int, dry_run: bool, rerun_changed: bool, report_only: bool) -> None:
     """Run an experiment: every case x grid combination under a profile, then write its results page.
 
+    EXPERIMENT is an experiment file (or its directory), or a bundled experiment name such as
+    `unfair_backprop` (its runs and results then go under ./experiments/<name>/).
     Runs go to the experiment's runs directory (<dir>/runs/<profile>/); re-running skips completed
     runs, resumes interrupted or failed ones and starts missing ones. A failing run does not stop
     the others (exit code 1 at the end). The page is <dir>/results/<profile>/RESULTS.md + curves.png.
@@ -365,9 +478,37 @@ def sweep(experiment: str, profile: str | None, jobs: int, dry_run: bool, rerun_
 
     invoked = Path(sys.argv[0]).name in ("dilbench", "__main__.py")  # else in-process (tests): argv is not ours
     command = shlex.join(["dilbench", *sys.argv[1:]]) if invoked else f"dilbench sweep {experiment}"
-    code = run_sweep(experiment, profile, jobs, dry_run, rerun_changed, report_only, command, click.echo)
+    path, output_directory = resolve_experiment(experiment)
+    code = run_sweep(path, profile, jobs, dry_run, rerun_changed, report_only, command, click.echo, output_directory)
     if code:
         sys.exit(code)
+
+
+@cli.command("configs")
+def list_configs() -> None:
+    """List the bundled configs and experiments: `dilbench train NAME`, `dilbench sweep NAME`."""
+    from dilbench.examples import bundled_configs, bundled_experiments, config_summary, experiment_summary
+
+    for title, examples, summary in (("configs (dilbench train NAME)", bundled_configs(), config_summary),
+                                     ("experiments (dilbench sweep NAME)", bundled_experiments(), experiment_summary)):
+        click.echo(f"{title}:")
+        width = max(len(example.name) for example in examples)
+        for example in examples:
+            click.echo(f"  {example.name:<{width}}  {summary(example.path)}")
+
+
+@cli.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
+def init(directory: Path) -> None:
+    """Copy the bundled configs and experiments into DIRECTORY (default: here) to edit them.
+
+    Writes DIRECTORY/configs/*.yaml and DIRECTORY/experiments/<name>/; overwrites nothing.
+    Then: dilbench train DIRECTORY/configs/quickstart.yaml
+    """
+    from dilbench.examples import init as copy_examples
+
+    written = copy_examples(directory)
+    click.echo(f"wrote {len(written)} files to {directory}/configs and {directory}/experiments", err=True)
 
 
 def main() -> None:

@@ -11,9 +11,19 @@ import contextlib
 import os
 import sys
 
+_verbose = False  # --debug: keep TensorFlow's own output
+
+
+def set_verbose(verbose: bool) -> None:
+    global _verbose
+    _verbose = verbose
+
 
 @contextlib.contextmanager
-def stderr_silenced(enabled: bool = True):
+def stderr_silenced(enabled: bool | None = None):
+    """File descriptor 2 points at /dev/null inside (by default unless --debug)."""
+    if enabled is None:
+        enabled = not _verbose
     if not enabled:
         yield
         return

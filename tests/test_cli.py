@@ -25,7 +25,7 @@ def test_version():
 
 
 def test_dry_run_prints_resolved_config_with_overrides():
-    result = invoke("train", "dilbench/configs/quickstart.yaml", "--dry-run", "--set", "model.channels=8", "--name", "tiny")
+    result = invoke("train", "quickstart", "--dry-run", "--set", "model.channels=8", "--name", "tiny")
     assert result.exit_code == 0
     assert "name: tiny\n" in result.output and "  channels: 8\n" in result.output
 
@@ -44,10 +44,48 @@ def test_config_error_is_one_line_with_exit_code_2(tmp_path):
 def test_validate_reports_each_file(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("seed: x\n")
-    result = invoke("validate", "dilbench/configs/quickstart.yaml", str(bad))
+    result = invoke("validate", "quickstart", str(bad))
     assert result.exit_code == 2
-    assert "ok: dilbench/configs/quickstart.yaml" in result.output
+    assert "ok: " + str(REPO / "dilbench" / "configs" / "quickstart.yaml") in result.output
     assert f"Error: {bad}:1: seed: expected int, got 'x'" in result.output
+
+
+BAD = """\
+name: a
+seed: -3
+model: {name: allconv9, width: 0, channels: 8}
+optimizer: {name: adam, beta1: 1.5}
+data: {dataset: minst}
+augmentation:
+  ops: [{fliplr: {p: 2}}, {affine: {rotat: 10}}]
+"""
+BAD_LINES = [
+    ":3: model.channels: unknown key; valid keys: name, width",
+    ":4: optimizer.beta1: must be in [0, 1), got 1.5",
+    ":5: data.dataset: expected one of mnist, cifar10, imagefolder, mnist_bundled, got 'minst' (did you mean 'mnist'?)",
+    ":7: augmentation.ops[0].fliplr.p: must be in [0, 1], got 2.0",
+    ":7: augmentation.ops[1].affine.rotat: unknown key (did you mean 'rotate'?); valid keys: translate_percent, rotate, "
+    "scale, shear, order, mode, cval",
+]
+
+
+@pytest.mark.parametrize("command", [["validate"], ["train", "--dry-run"]])
+def test_every_problem_of_a_config_is_one_error_line(tmp_path, command):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD)
+    result = invoke(command[0], str(bad), *command[1:])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [f"Error: {bad}{line}" for line in BAD_LINES]
+
+
+def test_seed_error_comes_once_the_sections_are_right(tmp_path):
+    """Config's own checks (seed, name, cross-section ones) need every section built, so they come on the next pass."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seed: -3\ntrain: {epochs: 0}\n")
+    result = invoke("validate", str(bad))
+    assert result.stderr == f"Error: {bad}:2: train.epochs: must be > 0, got 0\n"
+    bad.write_text("seed: -3\n")
+    assert invoke("validate", str(bad)).stderr == f"Error: {bad}:1: seed: must be >= 0, got -3\n"
 
 
 def test_train_needs_a_config():
@@ -62,7 +100,7 @@ def test_resume_of_a_non_run_directory(tmp_path):
 
 
 NO_TF_COMMANDS = [
-    ["--help"], ["train", "--help"], ["train", "dilbench/configs/quickstart.yaml", "--dry-run"], ["validate", "dilbench/configs/quickstart.yaml"],
+    ["--help"], ["train", "--help"], ["train", "quickstart", "--dry-run"], ["validate", "quickstart"], ["schema"],
 ]
 
 
@@ -82,11 +120,11 @@ def test_python_dash_m():
 
 
 def test_distribution_config_errors(tmp_path, monkeypatch):
-    result = invoke("train", "dilbench/configs/quickstart.yaml", "--dry-run", "--set", "train.devices=[TPU:0]")
+    result = invoke("train", "quickstart", "--dry-run", "--set", "train.devices=[TPU:0]")
     assert result.exit_code == 2 and "train.devices[0]: expected a device like GPU:0 or CPU:1, got 'TPU:0'" in result.output
-    result = invoke("train", "dilbench/configs/quickstart.yaml", "--dry-run", "--set", "train.xla=true", "--set", "train.distribute=mirrored")
+    result = invoke("train", "quickstart", "--dry-run", "--set", "train.xla=true", "--set", "train.distribute=mirrored")
     assert result.exit_code == 2 and "XLA compilation is supported on one device only" in result.output
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    result = invoke("train", "dilbench/configs/quickstart.yaml", "--runs-dir", str(tmp_path), "--set", "train.distribute=multi_worker")
+    result = invoke("train", "quickstart", "--runs-dir", str(tmp_path), "--set", "train.distribute=multi_worker")
     assert result.exit_code == 2 and "$TF_CONFIG is missing" in result.output
     assert not any(tmp_path.iterdir())  # refused before any run directory exists

@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -99,21 +100,33 @@ def test_default_table(runs):
     result = invoke("compare", runs)
     assert result.exit_code == 0 and result.stderr == ""
     assert result.stdout.splitlines() == [
-        "name  status     model           schedule     augmentation  seed  epochs  final_test_acc  best_test_acc"
+        "run     name  status     model           schedule     augmentation  seed  epochs  final_test_acc  best_test_acc"
         "  best_epoch  final_train_acc     gap  wall_time  images_per_s",
-        "----  ---------  --------------  -----------  ------------  ----  ------  --------------  -------------"
+        "------  ----  ---------  --------------  -----------  ------------  ----  ------  --------------  -------------"
         "  ----------  ---------------  ------  ---------  ------------",
-        "std   completed  context_module  standard     none             0       3          0.6000         0.7000"
+        "std-s0  std   completed  context_module  standard     none             0       3          0.6000         0.7000"
         "           2           0.8000  0.2000       30.0         200.0",
-        "std   completed  context_module  standard     none             1       3          0.7000         0.7000"
+        "std-s1  std   completed  context_module  standard     none             1       3          0.7000         0.7000"
         "           3           0.7500  0.0500       30.0         100.0",
-        "ub    completed  context_module  unfair_back  none             0       3          0.7500         0.8000"
+        "ub-s0   ub    completed  context_module  unfair_back  none             0       3          0.7500         0.8000"
         "           2           0.9000  0.1500       30.0         100.0",
-        "ub    completed  context_module  unfair_back  none             1       3          0.7200         0.7200"
+        "ub-s1   ub    completed  context_module  unfair_back  none             1       3          0.7200         0.7200"
         "           3           0.8500  0.1300       30.0         100.0",
-        "ub    running    context_module  unfair_back  none             2       2          0.7000         0.7000"
+        "ub-s2   ub    running    context_module  unfair_back  none             2       2          0.7000         0.7000"
         "           2           0.8000  0.1000       20.0         100.0",
     ]
+
+
+def test_runs_of_one_name_are_told_apart_by_default(tmp_path):
+    """Two runs of the same name and seed (a rerun) differ only in their directory: the default row shows it."""
+    for dirname in ("q-20260101-000000-aaaa", "q-20260101-000100-bbbb"):
+        write_run(tmp_path, dirname, config("q", "standard", 0, 1e-3), {"status": "completed"},
+                  epoch_records([0.5], [0.5], [1.0], [1]))
+    rows = invoke("compare", tmp_path).stdout.splitlines()[2:]
+    assert [row.split()[0] for row in rows] == ["q-20260101-000000-aaaa", "q-20260101-000100-bbbb"]
+    assert column(as_json(tmp_path), "run") == ["q-20260101-000000-aaaa", "q-20260101-000100-bbbb"]
+    header = invoke("compare", tmp_path, "--format", "csv").stdout.splitlines()[0].split(",")
+    assert header[:3] == ["run", "name", "status"]
 
 
 def test_builtin_columns_exact_values(runs):
@@ -145,10 +158,19 @@ def test_epoch_of_ties_go_to_the_earliest_epoch(tmp_path):
     assert record == {"epoch_of:max:test_acc": 2, "best_epoch": 2}
 
 
-def test_columns_plus_adds_to_defaults(runs):
-    result = invoke("compare", runs, "--columns", "+optimizer.lr,+run", "--format", "csv")
+@pytest.mark.parametrize("columns", ["+optimizer.lr,path", "+optimizer.lr,+path", "+optimizer.lr,run,path"])
+def test_columns_plus_adds_the_whole_list_to_defaults(runs, columns):
+    result = invoke("compare", runs, "--columns", columns, "--format", "csv")
+    assert result.exit_code == 0, result.output
     header = result.stdout.splitlines()[0].split(",")
-    assert header[:2] == ["name", "status"] and header[-3:] == ["images_per_s", "optimizer.lr", "run"]
+    assert header[:3] == ["run", "name", "status"] and header[-3:] == ["images_per_s", "optimizer.lr", "path"]
+    assert header.count("run") == 1
+
+
+def test_plus_inside_a_replacing_list_is_an_error(runs):
+    result = invoke("compare", runs, "--columns", "run,+path")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("Error: --columns run,+path: a `+` goes first and adds the whole list to the default columns")
 
 
 def test_unknown_column_is_an_error_with_close_matches(runs):
@@ -220,9 +242,31 @@ def test_where(runs, where, expected):
     assert column(as_json(runs, "--columns", "run", *args), "run") == expected
 
 
+FORMS = "expected KEY=V1,V2 (any of), KEY!=V1,V2 (none of), KEY>V, KEY>=V, KEY<V or KEY<=V, e.g. --where schedule.name=unfair_back"
+
+
+@pytest.mark.parametrize(("where", "problem"), [
+    ("status", ""),
+    ("status==completed", "'==' is not an operator; "),
+    ("seed=>1", "'=>' is not an operator; "),
+    ("seed<>1", "'<>' is not an operator; "),
+    ("max:test_acc>", "> needs a value; "),
+    ("max:test_acc>=high", "the runs' values of this column are numbers, so 'high' can never match; "),
+    ("seed=one", "the runs' values of this column are numbers, so 'one' can never match; "),
+    ("seed>nan", "the runs' values of this column are numbers, so 'nan' can never match; "),
+    ("deterministic=maybe", "the runs' values of this column are true or false, so 'maybe' can never match; "),
+    ("model.hidden=[64", "[64 is not a list (write [a, b]); "),
+    ("model.hidden>[64]", "the runs' values of this column are lists or mappings, which have no order, so '[64]' can never match; "),
+    ("seed=0,,1", "an empty value in the list; "),
+])
+def test_where_that_cannot_match_as_written_is_a_usage_error(runs, where, problem):
+    """Each of these used to keep no run, silently; now exit 2 with one line showing the accepted forms."""
+    result = invoke("compare", runs, "--where", where)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == f"Error: --where {where}: {problem}{FORMS}\n"
+
+
 def test_where_errors(runs):
-    result = invoke("compare", runs, "--where", "status")
-    assert result.exit_code == 2 and result.stderr.startswith("Error: --where status: expected KEY=VALUE")
     result = invoke("compare", runs, "--where", "statsu=completed")
     assert result.exit_code == 2 and "unknown column 'statsu' (close matches: status" in result.stderr
     nothing = invoke("compare", runs, "--where", "status=failed", "--columns", "run")
@@ -328,30 +372,35 @@ def test_json_is_a_list_of_flat_records(runs):
     records = as_json(runs)
     assert isinstance(records, list) and len(records) == 5
     for record in records:
-        assert list(record) == ["name", "status", "model", "schedule", "augmentation", "seed", "epochs", "final_test_acc",
+        assert list(record) == ["run", "name", "status", "model", "schedule", "augmentation", "seed", "epochs", "final_test_acc",
                                 "best_test_acc", "best_epoch", "final_train_acc", "gap", "wall_time", "images_per_s"]
         assert not any(isinstance(value, (dict, list)) for value in record.values())
 
 
 def test_markdown(runs):
     text = invoke("compare", runs, "--columns", "run,status,best_test_acc", "--format", "markdown", "--top", "1").stdout
-    assert text == "| run | status | best_test_acc |\n|---|---|---:|\n| std-s0 | completed | 0.7000 |\n"
+    assert text == ("| run    | status    | best_test_acc |\n"
+                    "|:-------|:----------|--------------:|\n"
+                    "| std-s0 | completed |        0.7000 |\n")
 
 
 def test_loads_into_pandas(runs, tmp_path):
-    pd = pytest.importorskip("pandas")
+    import pandas as pd  # a [dev] dependency: this test runs wherever the tests do
+
     invoke("compare", runs, "--format", "csv", "--output", tmp_path / "runs.csv")
     invoke("compare", runs, "--format", "json", "--output", tmp_path / "runs.json")
     frame = pd.read_csv(tmp_path / "runs.csv")
     assert list(frame["final_test_acc"]) == [0.6, 0.7, 0.75, 0.72, 0.7]
-    assert list(pd.read_json(tmp_path / "runs.json")["seed"]) == [0, 1, 0, 1, 2]
+    assert list(frame["run"]) == list(RUNS)
+    from_json = pd.read_json(tmp_path / "runs.json")
+    assert list(from_json["seed"]) == [0, 1, 0, 1, 2] and list(from_json["run"]) == list(RUNS)
 
 
 def test_output_file_and_plots(runs, tmp_path):
     out = tmp_path / "out" / "table.md"
     result = invoke("compare", runs, "--format", "markdown", "--output", out, "--plot", tmp_path / "runs.png")
     assert result.exit_code == 0 and result.stdout == ""
-    assert out.read_text().startswith("| name | status |")
+    assert re.match(r"\| run +\| name +\| status +\|", out.read_text())
     assert f"wrote {out} (5 rows)" in result.stderr
     assert (tmp_path / "runs.png").read_bytes()[:8] == PNG
     grouped = invoke("compare", runs, "--group-by", "schedule", "--plot", tmp_path / "groups.png")
@@ -449,7 +498,8 @@ def test_broken_and_unfinished_runs_are_listed_and_reported(tmp_path):
 def test_show_summarises_one_run(runs):
     path = runs / "ub-s0"
     (path / "plots" / "curves.png").write_bytes(PNG)
-    (path / "events" / "events.out.tfevents.1.host.1.0.v2").write_bytes(b"")
+    (path / "events" / "train").mkdir()
+    (path / "events" / "train" / "events.out.tfevents.1.host.1.0.v2").write_bytes(b"")
     text = invoke("show", path).stdout
     assert text.startswith(f"run     {path}\nstatus  completed (3/3 epochs)\ngit     abc123\nhost    lab1  devices: -\n\n")
     assert "  schedule      name=unfair_back\n" in text and "  optimizer     name=adam lr=0.001\n" in text
@@ -461,7 +511,7 @@ def test_show_summarises_one_run(runs):
     ) in text
     assert "updates per group (epoch 3 / total)\n  group1  5 / 15\n  group2  10 / 30\n" in text
     assert f"  plots        {path}/plots/curves.png\n" in text
-    assert f"  events       {path}/events/events.out.tfevents.1.host.1.0.v2\n               tensorboard --logdir {path}/events\n" in text
+    assert f"  events       {path}/events (TensorBoard runs: train)\n               dilbench tensorboard {path}\n" in text
     assert "updates per group (epoch 3 / total)\n  group1-2  5 / 15\n" in invoke("show", runs / "std-s0").stdout
 
 

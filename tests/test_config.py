@@ -114,6 +114,179 @@ def test_shipped_configs_are_valid(path):
 
 
 def test_config_loading_does_not_import_tensorflow():
-    code = "import sys; from dilbench.config import load_config; load_config('dilbench/configs/quickstart.yaml'); print('tensorflow' in sys.modules)"
+    code = ("import sys; from dilbench.config import load_config; load_config('dilbench/configs/quickstart.yaml'); "
+            "print('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# ---- every problem at once ---------------------------------------------------------------------------
+def test_every_problem_of_a_file_is_reported_one_line_each_in_file_order(tmp_path):
+    path = write(tmp_path, """\
+        seedd: 1
+        model:
+          name: context_module
+          chanels: 16
+          dilations: [1, x, 2, y]
+        optimizer:
+          name: adam
+          lr: fast
+        train:
+          epochs: -1
+          batch_size: 0
+        augmentation:
+          ops:
+            - fliplr: {p: 2}
+            - flipup: {p: 1}
+        precision: bfloat
+        """)
+    assert error_of(path, ["train.xla=maybe"]).splitlines() == [
+        f"{path}:1: seedd: unknown key (did you mean 'seed'?); valid keys: name, seed, deterministic, precision, data, "
+        "model, schedule, optimizer, augmentation, train",
+        f"{path}:4: model.chanels: unknown key (did you mean 'channels'?); valid keys: name, variant, channels, dilations, "
+        "init, init_stddev, head, hidden",
+        f"{path}:5: model.dilations[1]: expected int, got 'x'",
+        f"{path}:5: model.dilations[3]: expected int, got 'y'",
+        f"{path}:8: optimizer.lr: expected float, got 'fast'",
+        f"{path}:14: augmentation.ops[0].fliplr.p: must be in [0, 1], got 2.0",
+        f"{path}:15: augmentation.ops[1].flipup: unknown operation 'flipup' (did you mean 'flipud'?); choose one of "
+        "fliplr, flipud, affine, crop, pad, crop_and_pad, gaussian_blur, additive_gaussian_noise, dropout, linear_contrast, "
+        "multiply, cutout, grayscale, sometimes, one_of, some_of, sequence",
+        f"{path}:16: precision: expected one of float32, bfloat16, float16, got 'bfloat' (did you mean 'bfloat16'?)",
+        "--set train.xla: expected bool, got 'maybe'",
+    ]
+
+
+def test_value_checks_of_one_section_report_every_key(tmp_path):
+    path = write(tmp_path, "train:\n  epochs: -1\n  batch_size: 0\n  eval_batch_size: 0\n")
+    assert error_of(path).splitlines() == [
+        f"{path}:2: train.epochs: must be > 0, got -1",
+        f"{path}:3: train.batch_size: must be > 0, got 0",
+        f"{path}:4: train.eval_batch_size: must be > 0, got 0",
+    ]
+
+
+# ---- values that cannot be right -----------------------------------------------------------------------
+@pytest.mark.parametrize(("text", "expected"), [
+    ("optimizer: {lr: .nan}\n", "1: optimizer.lr: expected a finite number, got nan"),
+    ("optimizer: {lr: .inf}\n", "1: optimizer.lr: expected a finite number, got inf"),
+    ("data: {validation: -.inf}\n", "1: data.validation: expected a finite number, got -inf"),
+    ("optimizer: {lr: 1e999}\n", "1: optimizer.lr: expected a finite number, got inf"),
+    ("augmentation: {mode: replace, ops: [{affine: {rotate: [-.inf, 10]}}]}\n",
+     "1: augmentation.ops[0].affine.rotate: expected float or list of 2 float, got [-inf, 10]"),
+    ("model: {init_stddev: .nan}\n", "1: model.init_stddev: expected float or null, got nan"),
+    ("seed: -1\n", "1: seed: must be >= 0, got -1"),
+    ("model: {channels: 100000000000000000000000}\n",
+     "1: model.channels: 100000000000000000000000 is too large: integers must fit in 64 bits"),
+    ("optimizer: {lr: " + "9" * 400 + "}\n", "1: optimizer.lr: expected a finite number, got 999999999999... (400 digits)"),
+])
+def test_nan_infinite_and_out_of_range_numbers_are_refused(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    assert error_of(path) == f"{path}:{expected}"
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf", "1e999"])
+def test_nan_and_infinity_through_set_are_refused(tmp_path, value):
+    assert error_of(write(tmp_path, ""), [f"optimizer.lr={value}"]).startswith("--set optimizer.lr: expected a finite number, got ")
+
+
+def test_duplicate_keys_are_reported_at_the_second_with_the_first_line(tmp_path):
+    path = write(tmp_path, """\
+        name: a
+        train:
+          epochs: 3
+          batch_size: 8
+          epochs: 30
+        model:
+          channels: 1
+        model:
+          channels: 2
+        name: b
+        """)
+    assert error_of(path).splitlines() == [
+        f"{path}:5: train.epochs: duplicate key (first at line 3); keep one of them",
+        f"{path}:8: model: duplicate key (first at line 6); keep one of them",
+        f"{path}:10: name: duplicate key (first at line 1); keep one of them",
+    ]
+
+
+def test_duplicates_come_with_the_other_problems(tmp_path):
+    path = write(tmp_path, "seed: 1\nseed: 2\ntrain: {epochs: ten}\n")
+    assert error_of(path).splitlines() == [
+        f"{path}:2: seed: duplicate key (first at line 1); keep one of them",
+        f"{path}:3: train.epochs: expected int, got 'ten'",
+    ]
+
+
+def test_aliases_and_merge_keys_are_not_duplicates(tmp_path):
+    """A mapping reached twice through an alias is checked once; keys beside a merge key override it."""
+    path = write(tmp_path, """\
+        data: &d {dataset: mnist_bundled, dataset: mnist}
+        optimizer:
+          <<: {name: adam, lr: 0.1}
+          lr: 0.01
+        train: {<<: *d}
+        """)
+    assert error_of(path).splitlines() == [
+        f"{path}:1: data.dataset: duplicate key (first at line 1); keep one of them",
+        f"{path}:5: train.dataset: unknown key; valid keys: epochs, batch_size, eval, eval_batch_size, lr_schedule, xla, "
+        "distribute, devices, batch_size_is",
+    ]
+    path = write(tmp_path, "train: &t {epochs: 2}\noptimizer:\n  <<: {name: adam, lr: 0.1}\n  lr: 0.01\n")
+    cfg = load_config(path)
+    assert cfg.optimizer.lr == 0.01 and cfg.train.epochs == 2
+
+
+def test_duplicate_key_in_a_set_value(tmp_path):
+    assert error_of(write(tmp_path, ""), ["model={hidden: [1], hidden: [2]}"]) == (
+        "--set model: duplicate key 'hidden' in the value; keep one of them")
+
+
+BILLION_LAUGHS = "".join(
+    ["l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"]
+    + [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]\n" for i in range(1, 10)]
+)
+
+
+def test_alias_bomb_fails_fast_with_a_clear_message(tmp_path):
+    """10^10 values once expanded: refused from the node count, in a subprocess that would otherwise never end."""
+    path = write(tmp_path, BILLION_LAUGHS)
+    code = f"from dilbench.cli import main; import sys; sys.argv = ['dilbench', 'validate', {str(path)!r}]; main()"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr == (f"Error: {path}:5: more than 100,000 values here once aliases are expanded (an alias bomb?); "
+                          "a config holds a few hundred, so write them out or nest fewer aliases\n")
+
+
+def test_a_smaller_alias_bomb_under_a_known_key(tmp_path):
+    path = write(tmp_path, "".join(BILLION_LAUGHS.splitlines(keepends=True)[:6]).replace("l0:", "name:", 1))
+    assert "values here once aliases are expanded (an alias bomb?)" in error_of(path)
+
+
+def test_recursive_alias_and_deep_nesting(tmp_path):
+    path = write(tmp_path, "model: &m {name: context_module, hidden: [*m]}\n")
+    assert error_of(path) == f"{path}:1: this alias refers to a node that contains it, so it never ends; remove the recursive alias"
+    path = write(tmp_path, "name: " + "[" * 150 + "]" * 150 + "\n")
+    assert error_of(path) == f"{path}:1: nested more than 100 levels deep; a config nests a few levels"
+    path = write(tmp_path, "name: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert error_of(path) == f"{path}: nested too deeply for a config; a config nests a few levels"
+
+
+def test_a_file_that_is_not_utf8_names_the_byte(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: a\n# caf\xe9 au lait\nseed: 1\n".encode("latin-1"))
+    assert error_of(path) == (f"{path}:2: not UTF-8 text: byte 0xe9 at byte offset 13 cannot be decoded; "
+                              "save the config as UTF-8")
+    path.write_bytes(b"\xef\xbb\xbfname: bom\n")  # a UTF-8 byte-order mark is UTF-8
+    assert load_config(path).name == "bom"
+
+
+def test_values_python_cannot_make_are_one_line_not_a_traceback(tmp_path):
+    path = write(tmp_path, "name: a\nseed: 2026-13-45\n")  # YAML reads this as a date
+    assert error_of(path) == (f"{path}:2: invalid YAML: cannot read '2026-13-45' (month must be in 1..12); "
+                              "fix the syntax (indentation, colons, quotes)")
+    path = write(tmp_path, "seed: " + "9" * 5000 + "\n")
+    assert error_of(path).startswith(f"{path}:1: invalid YAML: cannot read '999999999999999999999999' (Exceeds the limit")
+    path.write_bytes(b"name: a\nseed: 1\x00\n")  # UTF-8, but a control character YAML refuses
+    assert error_of(path) == (f"{path}:2: invalid YAML: unacceptable character #x0000: special characters are not allowed; "
+                              "fix the syntax (indentation, colons, quotes)")

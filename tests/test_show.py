@@ -36,26 +36,46 @@ def metrics(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
+LAYERS = ["layer1_d1", "layer2_d1", "layer3_d2", "layer4_d4", "layer5_d8", "layer6_d16", "layer7_d1", "layer8_1x1"]
+
+
 def test_events_open_in_tensorboard(run):
-    """TensorBoard's own reader (the one behind its dashboards) finds scalars and histograms by plugin."""
-    pytest.importorskip("tensorboard")
+    """TensorBoard's own reader (the one behind its dashboards) finds train and eval as sibling runs with the
+    same scalar tags, histograms named by layer group, and the hyperparameters and config one level up."""
     from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import metadata as hparams_metadata
     from tensorboard.util import tensor_util
 
-    events = EventAccumulator(str(run / "events"), size_guidance={"tensors": 0})
-    events.Reload()
-    updates = {f"updates/group{g}" for g in range(1, GROUPS + 1)}
-    assert set(events.PluginTagToContent("scalars")) >= {"train/loss", "train/acc", "test/loss", "test/acc"} | updates
-    assert set(events.PluginTagToContent("histograms")) == {f"weights/group{g}" for g in range(1, GROUPS + 1)}
+    def events(sub: str) -> EventAccumulator:
+        accumulator = EventAccumulator(str(run / "events" / sub), size_guidance={"tensors": 0})
+        accumulator.Reload()
+        return accumulator
 
-    records = metrics(run)
-    for tag, key in (("test/acc", "test_acc"), ("train/loss", "train_loss"), ("updates/group3", None)):
+    train, evaluation, root = events("train"), events("eval"), events("")
+    assert set(train.PluginTagToContent("scalars")) == {"epoch_loss", "epoch_accuracy", "images_per_s"} | {f"updates/{n}" for n in LAYERS}
+    assert set(evaluation.PluginTagToContent("scalars")) == {"epoch_loss", "epoch_accuracy"}
+    assert set(train.PluginTagToContent("histograms")) == {f"weights/{n}" for n in [*LAYERS, "head"]}
+
+    def values(events: EventAccumulator, tag: str) -> list[float]:
         points = events.Tensors(tag)
         assert [p.step for p in points] == [1, 2]
-        expected = [r[key] for r in records] if key else [STEPS, STEPS]
-        assert [float(tensor_util.make_ndarray(p.tensor_proto)) for p in points] == pytest.approx(expected, rel=1e-6)
-    histogram = tensor_util.make_ndarray(events.Tensors("weights/group1")[-1].tensor_proto)
-    assert histogram.ndim == 2 and histogram.shape[1] == 3 and np.sum(histogram[:, 2]) > 0  # buckets: left, right, count
+        return [float(tensor_util.make_ndarray(p.tensor_proto)) for p in points]
+
+    records = metrics(run)
+    for events_of, tag, key in ((evaluation, "epoch_accuracy", "test_acc"), (evaluation, "epoch_loss", "test_loss"),
+                                (train, "epoch_accuracy", "train_acc"), (train, "epoch_loss", "train_loss")):
+        assert values(events_of, tag) == pytest.approx([r[key] for r in records], rel=1e-6)
+    assert values(train, "updates/layer3_d2") == [STEPS, STEPS]
+    histogram = tensor_util.make_ndarray(train.Tensors("weights/layer1_d1")[-1].tensor_proto)
+    assert histogram.ndim == 2 and histogram.shape[1] == 3 and np.sum(histogram[:, 2]) == 3 * 3 * 1 * 4 + 4  # kernel + bias
+
+    content = root.PluginTagToContent(hparams_metadata.PLUGIN_NAME)[hparams_metadata.SESSION_START_INFO_TAG]
+    start = hparams_metadata.parse_session_start_info_plugin_data(content)
+    assert start.group_name == run.name
+    assert start.hparams["model.channels"].number_value == 4 and start.hparams["schedule.name"].string_value == "standard"
+    assert start.hparams["model.dilations"].string_value == "[1, 1, 2, 4, 8, 16, 1]"
+    config_text = tensor_util.make_ndarray(root.Tensors("config")[0].tensor_proto).item().decode()
+    assert config_text == f"```yaml\n{(run / 'config.yaml').read_text()}```"
 
 
 def test_show_of_a_real_run(run):
@@ -68,8 +88,8 @@ def test_show_of_a_real_run(run):
     assert f"updates per group (epoch 2 / total)\n  group1-{GROUPS}  {STEPS} / {2 * STEPS}\n" in text
     for plot in ("curves.png", "weights_after.png", "weights_before.png"):
         assert f"  plots        {run / 'plots' / plot}\n" in text
-    (event_file,) = (run / "events").iterdir()
-    assert f"  events       {event_file}\n" in text and f"tensorboard --logdir {run / 'events'}\n" in text
+    assert f"  events       {run / 'events'} (TensorBoard runs: eval, train)\n" in text
+    assert f"  {'':<11}  dilbench tensorboard {run}\n" in text
 
 
 def test_compare_agrees_with_meta(run):

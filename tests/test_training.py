@@ -96,16 +96,6 @@ def test_saved_config_reproduces_the_run(completed, tmp_path):
     assert all(np.array_equal(first[k], second[k]) for k in first)
 
 
-def test_tensorboard_events(completed):
-    import tensorflow as tf
-
-    tags = set()
-    for path in (completed / "events").iterdir():
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
-            tags.update(v.tag for v in event.summary.value)
-    assert {"train/loss", "test/acc", "weights/group1", "weights/group8", "updates/group8"} <= tags
-
-
 def test_interrupt_then_resume_is_bit_equal(completed, tmp_path, monkeypatch):
     """SIGINT in the middle of epoch 2: checkpoint, status `interrupted`; --resume ends where a straight run does."""
     original = progress.Progress.update

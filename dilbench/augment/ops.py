@@ -14,12 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, Union
 
+from dilbench.config.fields import key
 from dilbench.config.validate import FieldError, OneKey
 
 Range = Union[float, tuple[float, float]]
 IntRange = Union[int, tuple[int, int]]
 PerChannel = Union[bool, float]  # false/true, or the probability of sampling per channel
 PadMode = Literal["constant", "edge", "reflect", "symmetric", "wrap"]
+PER_CHANNEL = "true/false, or the probability of sampling per channel"
 
 
 def _bounds(obj: object, name: str, low: float, high: float = math.inf) -> None:
@@ -49,7 +51,7 @@ class Fliplr(AugmentOp):
     """Mirror left-right with probability p."""
 
     name: Literal["fliplr"] = field(default="fliplr", init=False)
-    p: float = 1.0
+    p: float = key(1.0, "probability of mirroring left-right, in [0, 1]")
 
     def __post_init__(self) -> None:
         _bounds(self, "p", 0, 1)
@@ -60,7 +62,7 @@ class Flipud(AugmentOp):
     """Mirror top-bottom with probability p."""
 
     name: Literal["flipud"] = field(default="flipud", init=False)
-    p: float = 1.0
+    p: float = key(1.0, "probability of mirroring top-bottom, in [0, 1]")
 
     def __post_init__(self) -> None:
         _bounds(self, "p", 0, 1)
@@ -72,13 +74,13 @@ class Affine(AugmentOp):
     shear along x) and scale (one factor for both axes); pixels outside are filled by `mode`/`cval`."""
 
     name: Literal["affine"] = field(default="affine", init=False)
-    translate_percent: Range = 0.0
-    rotate: Range = 0.0
-    scale: Range = 1.0
-    shear: Range = 0.0
-    order: Literal[0, 1, 3] = 1  # interpolation: nearest, bilinear, bicubic
-    mode: PadMode = "constant"
-    cval: Range = 0.0
+    translate_percent: Range = key(0.0, "translation as a fraction of the size, x and y drawn separately, in [-1, 1]")
+    rotate: Range = key(0.0, "rotation in degrees, in [-360, 360]")
+    scale: Range = key(1.0, "scale factor for both axes, in [0.01, 100]")
+    shear: Range = key(0.0, "shear along x in degrees, in [-80, 80]")
+    order: Literal[0, 1, 3] = key(1, "interpolation: 0 nearest, 1 bilinear, 3 bicubic")
+    mode: PadMode = key("constant", "how pixels outside the image are filled: constant, edge, reflect, symmetric or wrap")
+    cval: Range = key(0.0, "fill value with mode constant, in [0, 255]")
 
     def __post_init__(self) -> None:
         _bounds(self, "translate_percent", -1, 1)
@@ -93,7 +95,7 @@ class Crop(AugmentOp):
     """Crop each side by a fraction of the size (drawn per side), then resize back."""
 
     name: Literal["crop"] = field(default="crop", init=False)
-    percent: Range = (0.0, 0.1)
+    percent: Range = key((0.0, 0.1), "fraction cut from each side, drawn per side, in [0, 0.45]")
 
     def __post_init__(self) -> None:
         _bounds(self, "percent", 0, 0.45)
@@ -104,9 +106,9 @@ class Pad(AugmentOp):
     """Pad each side by a fraction of the size (drawn per side), then resize back."""
 
     name: Literal["pad"] = field(default="pad", init=False)
-    percent: Range = (0.0, 0.1)
-    pad_mode: PadMode = "constant"
-    pad_cval: Range = 0.0
+    percent: Range = key((0.0, 0.1), "fraction added to each side, drawn per side, in [0, 1]")
+    pad_mode: PadMode = key("constant", "how the padding is filled: constant, edge, reflect, symmetric or wrap")
+    pad_cval: Range = key(0.0, "padding value with pad_mode constant, in [0, 255]")
 
     def __post_init__(self) -> None:
         _bounds(self, "percent", 0, 1)
@@ -118,9 +120,9 @@ class CropAndPad(AugmentOp):
     """Crop (negative fractions) or pad (positive) each side, then resize back."""
 
     name: Literal["crop_and_pad"] = field(default="crop_and_pad", init=False)
-    percent: Range = (-0.1, 0.1)
-    pad_mode: PadMode = "constant"
-    pad_cval: Range = 0.0
+    percent: Range = key((-0.1, 0.1), "fraction of each side: negative crops, positive pads, in [-0.45, 1]")
+    pad_mode: PadMode = key("constant", "how the padding is filled: constant, edge, reflect, symmetric or wrap")
+    pad_cval: Range = key(0.0, "padding value with pad_mode constant, in [0, 255]")
 
     def __post_init__(self) -> None:
         _bounds(self, "percent", -0.45, 1)
@@ -130,8 +132,10 @@ class CropAndPad(AugmentOp):
 # ---- pixel values ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class GaussianBlur(AugmentOp):
+    """Blur with a Gaussian kernel of standard deviation sigma (pixels)."""
+
     name: Literal["gaussian_blur"] = field(default="gaussian_blur", init=False)
-    sigma: Range = (0.0, 3.0)
+    sigma: Range = key((0.0, 3.0), "standard deviation of the Gaussian kernel in pixels, >= 0")
 
     def __post_init__(self) -> None:
         _bounds(self, "sigma", 0)
@@ -142,8 +146,8 @@ class AdditiveGaussianNoise(AugmentOp):
     """Add noise of standard deviation `scale`, in pixel values (0-255)."""
 
     name: Literal["additive_gaussian_noise"] = field(default="additive_gaussian_noise", init=False)
-    scale: Range = (0.0, 15.0)
-    per_channel: PerChannel = False
+    scale: Range = key((0.0, 15.0), "standard deviation of the noise in pixel values, in [0, 255]")
+    per_channel: PerChannel = key(False, PER_CHANNEL)
 
     def __post_init__(self) -> None:
         _bounds(self, "scale", 0, 255)
@@ -155,8 +159,8 @@ class Dropout(AugmentOp):
     """Set a fraction p of the pixels to zero."""
 
     name: Literal["dropout"] = field(default="dropout", init=False)
-    p: Range = (0.0, 0.05)
-    per_channel: PerChannel = False
+    p: Range = key((0.0, 0.05), "fraction of pixels set to 0, in [0, 1]")
+    per_channel: PerChannel = key(False, PER_CHANNEL)
 
     def __post_init__(self) -> None:
         _bounds(self, "p", 0, 1)
@@ -168,8 +172,8 @@ class LinearContrast(AugmentOp):
     """Scale each pixel's distance from mid-grey (128) by alpha."""
 
     name: Literal["linear_contrast"] = field(default="linear_contrast", init=False)
-    alpha: Range = (0.6, 1.4)
-    per_channel: PerChannel = False
+    alpha: Range = key((0.6, 1.4), "contrast factor, >= 0 (1: unchanged)")
+    per_channel: PerChannel = key(False, PER_CHANNEL)
 
     def __post_init__(self) -> None:
         _bounds(self, "alpha", 0)
@@ -181,8 +185,8 @@ class Multiply(AugmentOp):
     """Multiply pixel values by mul (brightness)."""
 
     name: Literal["multiply"] = field(default="multiply", init=False)
-    mul: Range = (0.8, 1.2)
-    per_channel: PerChannel = False
+    mul: Range = key((0.8, 1.2), "brightness factor, >= 0 (1: unchanged)")
+    per_channel: PerChannel = key(False, PER_CHANNEL)
 
     def __post_init__(self) -> None:
         _bounds(self, "mul", 0)
@@ -194,12 +198,12 @@ class Cutout(AugmentOp):
     """Fill `nb_iterations` rectangles at random places, each `size` (a fraction of the image side)."""
 
     name: Literal["cutout"] = field(default="cutout", init=False)
-    nb_iterations: IntRange = 1
-    size: Range = 0.2
-    squared: bool = True
-    fill_mode: Literal["constant", "gaussian"] = "constant"
-    cval: Range = 128.0
-    fill_per_channel: PerChannel = False
+    nb_iterations: IntRange = key(1, "number of rectangles, >= 0")
+    size: Range = key(0.2, "rectangle size as a fraction of the image side, in [0, 1]")
+    squared: bool = key(True, "square rectangles (else height and width are drawn separately)")
+    fill_mode: Literal["constant", "gaussian"] = key("constant", "fill with cval (constant) or with Gaussian noise")
+    cval: Range = key(128.0, "fill value with fill_mode constant, in [0, 255]")
+    fill_per_channel: PerChannel = key(False, "true/false, or the probability of filling per channel")
 
     def __post_init__(self) -> None:
         _bounds(self, "nb_iterations", 0)
@@ -213,7 +217,7 @@ class Grayscale(AugmentOp):
     """Blend towards the grey image by alpha (1: fully grey). Grey (1-channel) images pass unchanged."""
 
     name: Literal["grayscale"] = field(default="grayscale", init=False)
-    alpha: Range = 1.0
+    alpha: Range = key(1.0, "blend towards grey, in [0, 1] (1: fully grey)")
 
     def __post_init__(self) -> None:
         _bounds(self, "alpha", 0, 1)
@@ -225,8 +229,8 @@ class Sometimes(AugmentOp):
     """With probability p, apply `ops` in sequence."""
 
     name: Literal["sometimes"] = field(default="sometimes", init=False)
-    p: float = 0.5
-    ops: tuple[Op, ...] = ()
+    p: float = key(0.5, "probability of applying ops, in [0, 1]")
+    ops: tuple[Op, ...] = key((), "operations applied in sequence (at least one)")
 
     def __post_init__(self) -> None:
         _bounds(self, "p", 0, 1)
@@ -238,7 +242,7 @@ class OneOf(AugmentOp):
     """Apply exactly one of `ops`, chosen uniformly per image."""
 
     name: Literal["one_of"] = field(default="one_of", init=False)
-    ops: tuple[Op, ...] = ()
+    ops: tuple[Op, ...] = key((), "operations to choose one of per image (at least one)")
 
     def __post_init__(self) -> None:
         _some_ops(self)
@@ -249,9 +253,9 @@ class SomeOf(AugmentOp):
     """Apply n of `ops` (a count or a [low, high] range drawn per image)."""
 
     name: Literal["some_of"] = field(default="some_of", init=False)
-    n: IntRange = 1
-    ops: tuple[Op, ...] = ()
-    random_order: bool = False
+    n: IntRange = key(1, "how many of ops to apply: a count or a [low, high] range drawn per image")
+    ops: tuple[Op, ...] = key((), "operations to choose from (at least one)")
+    random_order: bool = key(False, "apply the chosen ops in a random order per image")
 
     def __post_init__(self) -> None:
         _some_ops(self)
@@ -263,8 +267,8 @@ class Sequence(AugmentOp):
     """Apply every one of `ops`, in the listed order or in a random order per image."""
 
     name: Literal["sequence"] = field(default="sequence", init=False)
-    ops: tuple[Op, ...] = ()
-    random_order: bool = False
+    ops: tuple[Op, ...] = key((), "operations to apply, every one (at least one)")
+    random_order: bool = key(False, "apply ops in a random order per image (else in the listed order)")
 
     def __post_init__(self) -> None:
         _some_ops(self)

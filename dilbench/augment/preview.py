@@ -10,24 +10,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from dilbench.augment.pipeline import apply, build_augmenter
 from dilbench.config import Config
 from dilbench.data import Dataset
 from dilbench.errors import UsageError
-from dilbench.report.plots import _pyplot, _save
+from dilbench.report.plots import _save
 
 
-def save_preview(augmenter: Any, data: Dataset, path: Path, seed: int, title: str, images: int = 8, versions: int = 6) -> None:
+def preview_figure(augmenter: Any, data: Dataset, seed: int, title: str, images: int = 8, versions: int = 6) -> Figure:
     """Rows of `images` training images (chosen by `seed`), each followed by `versions` augmented versions."""
-    plt = _pyplot()
     rng = np.random.default_rng([seed, 0x70726576])  # "prev"
     chosen = np.sort(rng.choice(len(data.x_train), size=min(images, len(data.x_train)), replace=False))
     originals = data.x_train[chosen]
     columns = [originals] + [apply(augmenter, originals, int(rng.integers(2**32))) for _ in range(versions)]
     gray = data.image_shape[-1] == 1
-    fig, axes = plt.subplots(len(chosen), versions + 1, figsize=(1.0 * (versions + 1) + 1.2, 1.0 * len(chosen) + 0.6),
-                             squeeze=False)
+    fig = Figure(figsize=(1.0 * (versions + 1) + 1.2, 1.0 * len(chosen) + 0.6), layout="tight")
+    axes = fig.subplots(len(chosen), versions + 1, squeeze=False)
     for row, index in enumerate(chosen):
         for col, batch in enumerate(columns):
             ax = axes[row, col]
@@ -40,9 +40,11 @@ def save_preview(augmenter: Any, data: Dataset, path: Path, seed: int, title: st
     for col in range(1, versions + 1):
         axes[0, col].set_title(f"augmented {col}", fontsize=9)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
+    return fig
+
+
+def save_preview(augmenter: Any, data: Dataset, path: Path, seed: int, title: str, images: int = 8, versions: int = 6) -> None:
+    _save(preview_figure(augmenter, data, seed, title, images, versions), path)
 
 
 def preview_config(config: Config, path: Path, images: int = 8, versions: int = 6) -> None:

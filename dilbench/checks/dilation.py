@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dilbench.dilation import conv2d_reference, convolve2d_reference, dilate_kernel, input_gradient_reference
+from dilbench.tables import text_table
 
 TOLERANCE = 1e-4  # float32 TensorFlow against float64 NumPy: observed errors are ~2e-6
 DILATIONS = (1, 2, 3, 4)
@@ -131,16 +132,13 @@ def run_checks(seed: int = 0) -> list[CheckRow]:
 def format_checks(rows: list[CheckRow]) -> str:
     """The note on cross-correlation, then one line per comparison and a verdict."""
     header = ["computed", "against", "d", "padding", "expect", "max abs err", "result"]
-    table = [header]
+    table = []
     for r in rows:
         error = "-" if math.isnan(r.error) else f"{r.error:.2e}"
         result = "skipped" if r.skipped else ("ok" if r.ok else "FAIL")
         table.append([r.computed, r.reference, str(r.dilation), r.padding, r.expect, error, result])
-    widths = [max(len(line[c]) for line in table) for c in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in table]
-    lines.insert(1, "-" * len(lines[0]))
     problems = sorted({r.problem for r in rows if r.problem})
     failed = sum(not r.ok for r in rows)
     verdict = (f"FAILED: {failed} of {len(rows)} comparisons" if failed else f"all {sum(not r.skipped for r in rows)} comparisons ok")
-    return "\n".join([NOTE, "", *lines, "", *(f"note: {p}" for p in problems),
+    return "\n".join([NOTE, "", text_table(table, header), "", *(f"note: {p}" for p in problems),
                       f"{verdict} (match: max abs err <= {TOLERANCE:g}; differ: > {TOLERANCE:g})"])

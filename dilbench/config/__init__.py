@@ -12,7 +12,7 @@ from typing import Any
 
 _EXPORTS = {
     "Config": "dilbench.config.schema",
-    "ConfigError": "dilbench.config.loader",
+    "ConfigError": "dilbench.config.yamlfile",
     "dump_config": "dilbench.config.loader",
     "load_config": "dilbench.config.loader",
 }

@@ -1,10 +1,14 @@
-"""Read a YAML config, apply `--set` overrides, validate, and report errors as `FILE:LINE: key: problem`."""
+"""Read a YAML config, apply `--set` overrides, validate, and report errors as `FILE:LINE: key: problem`.
+
+Every problem found is reported, one line each, in file order (then the `--set` ones), so a user fixing
+a config sees them all at once.
+"""
 
 from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,43 +17,21 @@ import yaml
 
 from dilbench.config.schema import Config
 from dilbench.config.validate import FieldError, build, to_plain
-from dilbench.errors import UsageError
+from dilbench.config.yamlfile import ConfigError, InvalidYaml, parse_yaml, read_yaml
 
 
-class ConfigError(UsageError):
-    """A config file or override is invalid; the message says where and how to fix it."""
+def parse_value(text: str, source: str = "value") -> Any:
+    """A `--set` value, read as YAML so `64`, `1e-4`, `true`, `[1, 2]` get their natural types.
 
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads `1e-4` as a float (YAML 1.1 wants `1.0e-4`, a classic trap)."""
-
-
-_FLOAT = re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?[eE][-+]?\d+$|^[-+]?(?:\d[\d_]*)?\.\d*(?:[eE][-+]?\d+)?$")
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
-
-
-def _lines(node: yaml.Node, path: str = "", out: dict[str, int] | None = None) -> dict[str, int]:
-    """Map each dotted key path in a composed YAML tree to its 1-based line."""
-    out = {} if out is None else out
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            child = f"{path}.{key_node.value}" if path else str(key_node.value)
-            out[child] = key_node.start_mark.line + 1
-            _lines(value_node, child, out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            child = f"{path}[{i}]"
-            out[child] = item.start_mark.line + 1
-            _lines(item, child, out)
-    return out
-
-
-def parse_value(text: str) -> Any:
-    """A `--set` value, read as YAML so `64`, `1e-4`, `true`, `[1, 2]` get their natural types."""
+    Text that is not YAML stays a string; duplicate keys and alias bombs are ConfigErrors, as in files.
+    """
     try:
-        return yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError:
+        value = parse_yaml(text, source)
+    except InvalidYaml:
         return text
+    if value.duplicates:
+        raise ConfigError(f"{source}: duplicate key {value.duplicates[0][0]!r} in the value; keep one of them")
+    return value.data
 
 
 @dataclass(frozen=True)
@@ -71,7 +53,7 @@ class Override:
         key = key.strip()
         if not sep or not key:
             raise ConfigError(f"--set {assignment}: expected KEY=VALUE, e.g. --set model.channels=64")
-        return cls(key, parse_value(text))
+        return cls(key, parse_value(text, f"--set {key}"))
 
     def apply(self, raw: dict) -> None:
         """Set the key in the raw YAML data; a copy of the value, so shared values never change."""
@@ -91,50 +73,44 @@ class Override:
         return f"--set {key}" if self.where is None else f"{self.where}: {key}"
 
 
-def read_yaml(path: Path, what: str = "config") -> tuple[Any, dict[str, int]]:
-    """The parsed YAML file and the line of each dotted key path in it; ConfigError if unreadable."""
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read {what} ({err.strerror}); check the path") from None
-    try:
-        root = yaml.compose(text, Loader=_Loader)
-        raw = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError(f"{where}: invalid YAML: {problem}; fix the syntax (indentation, colons, quotes)") from None
-    return raw, _lines(root) if root is not None else {}
-
-
 def load_config(path: str | Path, overrides: Sequence[str | Override] = ()) -> Config:
-    """Load, override and validate a config file; raise ConfigError naming file, line and key.
+    """Load, override and validate a config file; ConfigError naming file, line and key of every problem.
 
     Overrides are `--set` texts (`KEY=VALUE`) or Override objects, applied in order.
     """
     path = Path(path)
-    raw, lines = read_yaml(path)
-    if raw is None:
-        raw = {}
+    document = read_yaml(path)
+    raw = {} if document.data is None else document.data
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}:1: the config must be a mapping of sections (name, data, model, ...)")
     applied = [item if isinstance(item, Override) else Override.parse(item) for item in overrides]
     for item in applied:
         item.apply(raw)
+    problems = [((0, line), text) for line, text in document.duplicate_problems()]
     try:
-        return build(Config, raw)
+        config = build(Config, raw)
     except FieldError as err:
-        raise ConfigError(f"{_where(err.path, path, lines, applied)}: {err.message}") from None
+        problems += [locate(e, path, document.lines, applied) for e in err.errors]
+    if problems:
+        raise report(problems)
+    return config
 
 
-def _where(key: str, path: Path, lines: dict[str, int], overrides: list[Override]) -> str:
-    """Where the last override that set this key was written, else `FILE:LINE: KEY` at the nearest enclosing key."""
-    for item in reversed(overrides):
-        name = item.key
+def report(problems: Iterable[tuple[tuple[int, int], str]]) -> ConfigError:
+    """One ConfigError of many problems given as (sort key, text): one line each, sorted, without repeats."""
+    return ConfigError("\n".join(dict.fromkeys(text for _, text in sorted(problems, key=lambda problem: problem[0]))))
+
+
+def locate(err: FieldError, path: Path, lines: dict[str, int], overrides: Sequence[Override] = ()) -> tuple[tuple[int, int], str]:
+    """(sort key, `WHERE: KEY: problem`): where the last override that set the key was written (after the
+    file's lines, in the order given), else `FILE:LINE` at the key or its nearest enclosing key."""
+    key = err.path
+    for index in reversed(range(len(overrides))):
+        name = overrides[index].key
         if key == name or key.startswith(name + ".") or name.startswith(key + "."):
-            return item.located(key)
-    return f"{path}:{line_of(key, lines)}: {key}"
+            return (1, index), f"{overrides[index].located(key)}: {err.message}"
+    line = line_of(key, lines)
+    return (0, line), f"{path}:{line}: {key}: {err.message}"
 
 
 def line_of(key: str, lines: dict[str, int]) -> int:

@@ -1,33 +1,38 @@
-"""The config schema: frozen dataclasses whose fields, types and defaults are every valid YAML key.
+"""The config schema: frozen dataclasses whose fields, types, defaults and descriptions are every valid YAML key.
 
 Model and schedule sections are unions over their registries, told apart by `name`, so registering a
-model family also registers its keys.
+model family also registers its keys. `dilbench schema` turns these dataclasses into a JSON Schema.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Union
 
 import dilbench.augment.ops as augment_ops  # a module import: ops.py imports config.validate (a cycle)
 from dilbench.config.checks import in_unit_interval, non_negative, positive
+from dilbench.config.fields import key
 from dilbench.config.validate import FieldError
 from dilbench.models import MODELS
 from dilbench.schedules import ScheduleConfig
 from dilbench.schedules.plan import Selector, check_group_values
 
 ModelConfig = Union[tuple(entry.config for entry in MODELS.values())]  # type: ignore[valid-type]
-# per-group learning-rate factors: a list (one per group, bottom to top) or {group or 'A..B': factor}
 GroupLr = Union[tuple[float, ...], dict[Selector, float], None]
+GROUP_LR_HELP = ("per-group learning-rate factors (each group's lr = lr x factor, >= 0): a list, one per group from "
+                 "the bottom, or {group: factor} with groups 1-based, negative from the top, 'A..B' or 'all'")
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: Literal["mnist", "cifar10", "imagefolder", "mnist_bundled"] = "mnist"
-    root: str | None = None  # file or directory; then $DILBENCH_DATA, then Keras's cache
-    train_subset: int | None = None
-    test_subset: int | None = None
-    validation: float = 0.0  # fraction (<1) or count (>=1) of training images held out
+    """The data set and which part of it a run uses (README: Data)."""
+
+    dataset: Literal["mnist", "cifar10", "imagefolder", "mnist_bundled"] = key(
+        "mnist", "the data set: mnist, cifar10, imagefolder, or mnist_bundled (the MNIST sample shipped with dilbench)")
+    root: str | None = key(None, "file or directory holding the data; if null, $DILBENCH_DATA, then Keras's cache")
+    train_subset: int | None = key(None, "use only this many training images (a seeded random subset); null: all")
+    test_subset: int | None = key(None, "use only this many test images; null: all")
+    validation: float = key(0.0, "hold out this fraction (<1) or count (>=1) of the training images as a validation split")
 
     def __post_init__(self) -> None:
         positive(self, "train_subset", "test_subset")
@@ -38,12 +43,14 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class AdamConfig:
+    """Adam; every layer group has its own moments and step count."""
+
     name: Literal["adam"] = "adam"
-    lr: float = 1e-3
-    beta1: float = 0.9
-    beta2: float = 0.999
-    epsilon: float = 1e-7
-    group_lr: GroupLr = None  # each group's lr = lr x its factor (README: Schedules)
+    lr: float = key(1e-3, "learning rate (> 0)")
+    beta1: float = key(0.9, "decay of the first-moment estimate, in [0, 1)")
+    beta2: float = key(0.999, "decay of the second-moment estimate, in [0, 1)")
+    epsilon: float = key(1e-7, "added to the denominator for numerical stability (> 0)")
+    group_lr: GroupLr = key(None, GROUP_LR_HELP)
 
     def __post_init__(self) -> None:
         positive(self, "lr", "epsilon")
@@ -61,11 +68,13 @@ class AdamPublishedConfig(AdamConfig):
 
 @dataclass(frozen=True)
 class SGDConfig:
+    """Stochastic gradient descent with optional momentum (Keras convention)."""
+
     name: Literal["sgd"] = "sgd"
-    lr: float = 0.01
-    momentum: float = 0.0
-    nesterov: bool = False
-    group_lr: GroupLr = None  # each group's lr = lr x its factor (README: Schedules)
+    lr: float = key(0.01, "learning rate (> 0)")
+    momentum: float = key(0.0, "momentum, in [0, 1) (Keras convention)")
+    nesterov: bool = key(False, "use Nesterov momentum")
+    group_lr: GroupLr = key(None, GROUP_LR_HELP)
 
     def __post_init__(self) -> None:
         positive(self, "lr")
@@ -77,9 +86,12 @@ class SGDConfig:
 class AugmentationConfig:
     """imgaug operations applied to training batches (README: Augmentation; ops in dilbench/augment/ops.py)."""
 
-    mode: Literal["none", "replace", "paired"] = "none"  # replace: augment every image; paired: originals + copies
-    random_order: bool = False  # apply the top-level ops in a random order per image
-    ops: tuple[augment_ops.Op, ...] = ()
+    mode: Literal["none", "replace", "paired"] = key(
+        "none", "none; replace: every training image is augmented in place; paired: each batch is half originals "
+                "plus their augmented copies (batch_size must be even)")
+    random_order: bool = key(False, "apply the top-level ops in a random order per image")
+    ops: tuple[augment_ops.Op, ...] = key((), "imgaug operations, each a one-key mapping such as {fliplr: {p: 0.5}}, "
+                                              "or an operation's name alone for its defaults")
 
     def __post_init__(self) -> None:
         if self.mode != "none" and not self.ops:
@@ -88,17 +100,24 @@ class AugmentationConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 10
-    batch_size: int = 64
-    eval: Literal["test", "validation"] = "test"  # the split evaluated after every epoch
-    eval_batch_size: int = 500
-    lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: decay to 0 over all batches
-    xla: bool = False  # compile the training and evaluation steps with XLA (jit_compile)
-    # none: one device (TensorFlow's choice: a GPU if there is one); mirrored: MirroredStrategy over
-    # `devices` (default: every local GPU); multi_worker: MultiWorkerMirroredStrategy from $TF_CONFIG
-    distribute: Literal["none", "mirrored", "multi_worker"] = "none"
-    devices: tuple[str, ...] = ()  # e.g. [GPU:0, GPU:1]; [CPU:0, CPU:1] splits the CPU into logical devices
-    batch_size_is: Literal["global", "per_replica"] = "global"  # what batch_size counts
+    """How long and how a run trains (README: Training, Distribution)."""
+
+    epochs: int = key(10, "epochs to train")
+    batch_size: int = key(64, "training batch size: the global batch unless batch_size_is: per_replica")
+    eval: Literal["test", "validation"] = key(
+        "test", "split evaluated after every epoch: test, or validation (needs data.validation)")
+    eval_batch_size: int = key(500, "evaluation batch size")
+    lr_schedule: Literal["constant", "cosine"] = key(
+        "constant", "constant, or cosine: the learning rate decays to 0 over all batches of the run")
+    xla: bool = key(False, "compile the training and evaluation steps with XLA (one device only)")
+    distribute: Literal["none", "mirrored", "multi_worker"] = key(
+        "none", "none: one device (a GPU if TensorFlow sees one); mirrored: MirroredStrategy over devices "
+                "(default: every local GPU); multi_worker: MultiWorkerMirroredStrategy from $TF_CONFIG")
+    devices: tuple[str, ...] = key((), "devices for mirrored (default: every local GPU), or the one device for none, "
+                                       "e.g. [GPU:0, GPU:1]; [CPU:0, CPU:1] splits the CPU into logical devices")
+    batch_size_is: Literal["global", "per_replica"] = key(
+        "global", "global: batch_size is split evenly across replicas; per_replica: each replica's, "
+                  "so the global batch is batch_size x replicas")
 
     def __post_init__(self) -> None:
         positive(self, "epochs", "batch_size", "eval_batch_size")
@@ -114,18 +133,27 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class Config:
-    name: str = "run"
-    seed: int = 0
-    deterministic: bool = False  # TensorFlow op determinism: bit-equal reruns and resumes
-    precision: Literal["float32", "bfloat16", "float16"] = "float32"
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=lambda: next(iter(MODELS.values())).config())
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    optimizer: Union[AdamConfig, AdamPublishedConfig, SGDConfig] = field(default_factory=AdamConfig)
-    augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    """A dilbench run config: every key is optional and defaults as shown (README: Config)."""
+
+    name: str = key("run", "run name, the prefix of the run directory (no slashes or spaces)")
+    seed: int = key(0, "seeds Python, NumPy, TensorFlow, weight init, the per-epoch shuffle and augmentation (>= 0)")
+    deterministic: bool = key(False, "TensorFlow op determinism: bit-equal reruns and resumes (slower)")
+    precision: Literal["float32", "bfloat16", "float16"] = key(
+        "float32", "float32, or bfloat16 or float16 mixed precision (float16 with dynamic loss scaling)")
+    data: DataConfig = key(help="the data set and which part of it to use", factory=DataConfig)
+    model: ModelConfig = key(help="the model family (name) and its keys; `model: NAME` is short for {name: NAME}",
+                             factory=lambda: next(iter(MODELS.values())).config())
+    schedule: ScheduleConfig = key(help="the backprop schedule: a named list of sub-steps or your own (substeps), "
+                                        "and FreezeOut; `schedule: standard` is short for {name: standard}",
+                                   factory=ScheduleConfig)
+    optimizer: Union[AdamConfig, AdamPublishedConfig, SGDConfig] = key(
+        help="adam, adam_published or sgd and its parameters; every layer group has its own optimizer state and step count",
+        factory=AdamConfig)
+    augmentation: AugmentationConfig = key(help="imgaug augmentation of the training images", factory=AugmentationConfig)
+    train: TrainConfig = key(help="epochs, batches, evaluation, learning-rate schedule and devices", factory=TrainConfig)
 
     def __post_init__(self) -> None:
+        non_negative(self, "seed")
         if not self.name or any(c in self.name for c in "/\\ \t\n"):
             raise FieldError("name", f"must be a non-empty name without slashes or spaces, got {self.name!r}")
         if self.augmentation.mode == "paired" and self.train.batch_size % 2:

@@ -3,14 +3,25 @@
 The schema is the dataclasses themselves: their field types, defaults and `__post_init__` checks.
 This module walks a dataclass's fields and checks the raw value against each annotation, so adding a
 config key is adding a field. Errors carry the dotted key path; `loader.py` turns it into a line.
+The walk goes on past a wrong value and reports every one it finds (FieldErrors), so a user fixing a
+config sees all its problems at once; only a dataclass's own `__post_init__` checks, which need every
+field converted, wait until its fields are right.
+
+Why not pydantic: it would be a new run-time dependency and a rewrite of every config dataclass
+(models, schedules, augmentation ops), its messages would still need mapping to `FILE:LINE: key:
+problem (did you mean ...)`, and the parts specific to dilbench (`schedule: standard` shorthand,
+one-key augmentation ops, the registry's first entry as the default `name`) need custom code in its
+validators and in its JSON Schema alike. Collecting errors here took a few lines.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Literal, Union
 
 
@@ -21,6 +32,42 @@ class FieldError(ValueError):
         super().__init__(message)
         self.path = path
         self.message = message
+
+    @property
+    def errors(self) -> list[FieldError]:
+        """Every wrong value this error stands for (one here; FieldErrors holds several)."""
+        return [self]
+
+
+class FieldErrors(FieldError):
+    """Several wrong values found in one pass; `errors` lists them, with paths from the same root."""
+
+    def __init__(self, errors: list[FieldError]):
+        super().__init__(errors[0].path, errors[0].message)
+        self._errors = errors
+
+    @property
+    def errors(self) -> list[FieldError]:
+        return self._errors
+
+    def __str__(self) -> str:
+        return "; ".join(f"{err.path}: {err.message}" for err in self._errors)
+
+
+INT64 = 2**63  # ints are handed to NumPy and TensorFlow: a value that does not fit is a config error
+
+
+def _convert_all(steps: Iterable[Callable[[], Any]]) -> list[Any]:
+    """Run every conversion step, collecting the errors of all instead of stopping at the first."""
+    results, errors = [], []
+    for step in steps:
+        try:
+            results.append(step())
+        except FieldError as err:
+            errors.extend(err.errors)
+    if errors:
+        raise FieldErrors(errors)
+    return results
 
 
 class OneKey:
@@ -65,11 +112,11 @@ def type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def _union_members(tp: Any) -> tuple[Any, ...]:
+def union_members(tp: Any) -> tuple[Any, ...]:
     return typing.get_args(tp) if typing.get_origin(tp) in (Union, types.UnionType) else ()
 
 
-def _named_variants(members: tuple[Any, ...]) -> dict[str, type]:
+def named_variants(members: tuple[Any, ...]) -> dict[str, type]:
     """Dataclasses in a union that are told apart by their `name: Literal[...]` field."""
     variants = {}
     for member in members:
@@ -82,10 +129,10 @@ def _named_variants(members: tuple[Any, ...]) -> dict[str, type]:
 
 def convert(tp: Any, value: Any, path: str) -> Any:
     """Check `value` against annotation `tp` and return the typed value."""
-    members = _union_members(tp)
+    members = union_members(tp)
     if value is None and type(None) in members:
         return None
-    variants = _named_variants(members or (tp,))
+    variants = named_variants(members or (tp,))
     if variants and all(issubclass(cls, OneKey) for cls in variants.values()):
         return _convert_one_key(variants, value, path)
     if variants:  # a registry section (model, schedule, optimizer): the `name` picks the dataclass
@@ -115,13 +162,15 @@ def convert(tp: Any, value: Any, path: str) -> Any:
             args = (args[0],) * len(value)
         elif not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise FieldError(path, f"expected a {type_name(tp)}, got {value!r}")
-        return tuple(convert(item_type, item, join(path, i)) for i, (item_type, item) in enumerate(zip(args, value)))
+        return tuple(_convert_all(lambda t=item_type, v=item, i=i: convert(t, v, join(path, i))
+                                 for i, (item_type, item) in enumerate(zip(args, value))))
     if origin is dict:  # a mapping whose keys the user names (experiment cases, profiles)
         key_type, value_type = typing.get_args(tp)
         if not isinstance(value, dict):
             raise FieldError(path, f"expected a mapping, got {value!r}")
-        return {convert(key_type, key, join(path, str(key))): convert(value_type, item, join(path, str(key)))
-                for key, item in value.items()}
+        pairs = _convert_all(lambda k=key, v=item: (convert(key_type, k, join(path, str(k))), convert(value_type, v, join(path, str(k))))
+                            for key, item in value.items())
+        return dict(pairs)
     if dataclasses.is_dataclass(tp):
         return build(tp, value, path)
     if tp is Any:
@@ -131,16 +180,35 @@ def convert(tp: Any, value: Any, path: str) -> Any:
             return value
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
+            if not -INT64 <= value < INT64:
+                raise FieldError(path, f"{_long(value)} is too large: integers must fit in 64 bits")
             return value
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            return _finite(value, path)
     elif tp is str:
         if isinstance(value, str):
             return value
     else:
         raise TypeError(f"unsupported annotation {tp!r} at {path}")
     raise FieldError(path, f"expected {type_name(tp)}, got {value!r}")
+
+
+def _finite(value: int | float, path: str) -> float:
+    """A float that is a real number: NaN and infinities (YAML `.nan`, `.inf`, `1e999`) are rejected."""
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise FieldError(path, f"expected a finite number, got {value if isinstance(value, float) else _long(value)}")
+    return number
+
+
+def _long(value: int) -> str:
+    """An integer as written, or its first digits and length when it is too long to show."""
+    text = str(value)
+    return text if len(text) <= 24 else f"{text[:12]}... ({len(text.lstrip('-'))} digits)"
 
 
 def _convert_variant(variants: dict[str, type], value: Any, path: str) -> Any:
@@ -181,19 +249,23 @@ def build(cls: type, raw: Any, path: str = "") -> Any:
         raise FieldError(path, f"expected a mapping, got {raw!r}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    for key in raw:
-        if key not in fields:
-            raise FieldError(join(path, str(key)), f"unknown key{did_you_mean(key, fields)}; valid keys: {', '.join(fields)}")
+    errors = [FieldError(join(path, str(key)), f"unknown key{did_you_mean(key, fields)}; valid keys: {', '.join(fields)}")
+              for key in raw if key not in fields]
     kwargs = {}
     for name, field in fields.items():
         if name in raw:
-            kwargs[name] = convert(hints[name], raw[name], join(path, name))
+            try:
+                kwargs[name] = convert(hints[name], raw[name], join(path, name))
+            except FieldError as err:
+                errors.extend(err.errors)
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
-            raise FieldError(join(path, name), f"missing required key ({type_name(hints[name])})")
+            errors.append(FieldError(join(path, name), f"missing required key ({type_name(hints[name])})"))
+    if errors:
+        raise FieldErrors(errors)
     try:
         return cls(**kwargs)
     except FieldError as err:
-        raise FieldError(join(path, err.path), err.message) from None
+        raise FieldErrors([FieldError(join(path, e.path), e.message) for e in err.errors]) from None
 
 
 def to_plain(obj: Any) -> Any:

@@ -12,7 +12,7 @@ import numpy as np
 
 from dilbench.data import imagefolder
 from dilbench.data.errors import DataError
-from dilbench.data.locate import locate
+from dilbench.data.locate import keras_download, locate
 from dilbench.data.source import Decoded, Source
 
 DESCRIPTION = (
@@ -176,6 +176,4 @@ def _as_cifar(folder: Source) -> Source:
 
 
 def _fetch() -> Path:
-    from keras.utils import get_file  # lazy: importing Keras imports TensorFlow (seconds)
-
-    return Path(get_file(ARCHIVE_NAME, origin=URL, file_hash=SHA256))
+    return keras_download(ARCHIVE_NAME, URL, SHA256)

@@ -10,6 +10,7 @@ from dilbench.data import cache
 from dilbench.data.dataset import Dataset
 from dilbench.data.errors import DataError
 from dilbench.data.registry import DATASETS, READERS
+from dilbench.data.source import Source
 from dilbench.data.split import hold_out, subset
 
 
@@ -34,12 +35,7 @@ def load_dataset(
     into x_val / y_val, chosen by `seed`.
     cache_dir: where decoded arrays are kept (default $DILBENCH_CACHE or ~/.cache/dilbench).
     """
-    reader = READERS.get(name)
-    if reader is None:
-        close = difflib.get_close_matches(str(name), DATASETS, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise DataError(f"unknown dataset {name!r}; {hint}choose one of {', '.join(DATASETS)}")
-    source = reader.source(root, download)
+    source = locate_dataset(name, root, download)
     if source.cacheable:
         directory = Path(cache_dir).expanduser() if cache_dir is not None else cache.default_cache_dir()
         decoded = cache.load_or_decode(name, source, directory)
@@ -62,6 +58,16 @@ def load_dataset(
         x_val=x_val,
         y_val=y_val,
     )
+
+
+def locate_dataset(name: str, root: str | os.PathLike | None = None, download: bool = True) -> Source:
+    """Find (or download) data set `name` without decoding it: cheap, so a sweep checks its data up front."""
+    reader = READERS.get(name)
+    if reader is None:
+        close = difflib.get_close_matches(str(name), DATASETS, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise DataError(f"unknown dataset {name!r}; {hint}choose one of {', '.join(DATASETS)}")
+    return reader.source(root, download)
 
 
 def _rng(seed: int, stream: int) -> np.random.Generator:

@@ -7,7 +7,9 @@ the data is not there we say so instead of silently reading some other copy (a t
 should fail loudly), and we never download.
 """
 
+import contextlib
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +27,20 @@ def keras_datasets_dir() -> Path:
         home = Path.home()
         base = (home if os.access(home, os.W_OK) else Path("/tmp")) / ".keras"
     return base / "datasets"
+
+
+def keras_download(filename: str, url: str, sha256: str) -> Path:
+    """Fetch `url` into Keras's cache with keras.utils.get_file.
+
+    Keras prints its progress on stdout, which carries only the run directory: it goes to stderr here.
+    Importing Keras imports TensorFlow, whose start-up chatter is silenced like everywhere else.
+    """
+    from dilbench.tfquiet import stderr_silenced
+
+    with stderr_silenced():
+        from keras.utils import get_file
+    with contextlib.redirect_stdout(sys.stderr):
+        return Path(get_file(filename, origin=url, file_hash=sha256))
 
 
 def locate(

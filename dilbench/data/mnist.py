@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from dilbench.data.errors import DataError
-from dilbench.data.locate import locate
+from dilbench.data.locate import keras_download, locate
 from dilbench.data.source import Decoded, Source
 
 DESCRIPTION = "MNIST handwritten digits, 60,000 train / 10,000 test, 28x28x1 (IDX files or mnist.npz)"
@@ -163,6 +163,4 @@ def _check_labels(labels: np.ndarray, path: Path) -> None:
 
 
 def _fetch() -> Path:
-    from keras.utils import get_file  # lazy: importing Keras imports TensorFlow (seconds)
-
-    return Path(get_file(NPZ_NAME, origin=URL, file_hash=SHA256))
+    return keras_download(NPZ_NAME, URL, SHA256)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from dilbench.config.checks import in_unit_interval, positive
+from dilbench.config.fields import key
 from dilbench.models.bias import warn_if_bias_before_bn
 
 DESCRIPTION = "Springenberg et al.'s All-CNN-C (9 convs, global average pooling); one group per conv layer"
@@ -27,11 +28,11 @@ LAYERS = (
 @dataclass(frozen=True)
 class AllCnnCConfig:
     name: Literal["allcnn_c"] = "allcnn_c"
-    width: float = 1.0  # multiplies the channels of layers 1-8 (the class layer keeps num_classes)
-    input_dropout: float = 0.2
-    dropout: float = 0.5  # after layers 3 and 6 (the stride-2 ones)
-    batch_norm: bool = False  # BN after convs 1-8 (not in the paper; trains faster)
-    use_bias: bool | None = None  # None: a bias exactly where no BN follows
+    width: float = key(1.0, "multiplies the channels of layers 1-8 (the class layer keeps one channel per class)")
+    input_dropout: float = key(0.2, "dropout on the input image (the paper's), in [0, 1)")
+    dropout: float = key(0.5, "dropout after the two stride-2 layers, 3 and 6 (the paper's), in [0, 1)")
+    batch_norm: bool = key(False, "batch norm after convs 1-8 (not in the paper; trains much faster)")
+    use_bias: bool | None = key(None, "null: a conv bias exactly where no batch norm follows; true with batch norm is kept but warns")
 
     def __post_init__(self) -> None:
         positive(self, "width")

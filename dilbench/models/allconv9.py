@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from dilbench.config.checks import positive
+from dilbench.config.fields import key
 
 DESCRIPTION = "the 9-layer ELU all-conv net of the unfair-backprop experiments; one group per conv layer"
 
@@ -27,7 +28,7 @@ POOL_AFTER = (3, 6)
 @dataclass(frozen=True)
 class AllConv9Config:
     name: Literal["allconv9"] = "allconv9"
-    width: float = 1.0  # multiplies the channels of layers 1-8 (the 10-class layer 9 keeps its size)
+    width: float = key(1.0, "multiplies the channels of layers 1-8 (the class layer keeps one channel per class), for quick runs")
 
     def __post_init__(self) -> None:
         positive(self, "width")

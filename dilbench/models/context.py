@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from dilbench.config.checks import non_negative, positive
+from dilbench.config.fields import key
 from dilbench.config.validate import FieldError
 
 LARGE_MULTIPLIERS = (2, 2, 4, 8, 16, 32, 32, 1)
@@ -20,14 +21,15 @@ LARGE_MULTIPLIERS = (2, 2, 4, 8, 16, 32, 32, 1)
 @dataclass(frozen=True)
 class ContextModuleConfig:
     name: Literal["context_module"] = "context_module"
-    variant: Literal["basic", "large"] = "basic"
-    channels: int = 32
-    dilations: tuple[int, ...] = (1, 1, 2, 4, 8, 16, 1)
-    init: Literal["identity", "normal"] = "identity"
-    # identity: stddev of the symmetry-breaking noise; normal: the weights' stddev (None = He normal).
-    init_stddev: float | None = None
-    head: Literal["flatten", "global_avg"] = "flatten"
-    hidden: tuple[int, ...] = (128,)
+    variant: Literal["basic", "large"] = key("basic", "basic: channels everywhere; large: 2C,2C,4C,8C,16C,32C,32C,C")
+    channels: int = key(32, "C, the channels of the module's layers")
+    dilations: tuple[int, ...] = key((1, 1, 2, 4, 8, 16, 1), "one 3x3 layer per dilation (the large variant needs 7)")
+    init: Literal["identity", "normal"] = key(
+        "identity", "identity: the paper's pass-through init (plus noise); normal: random normal")
+    init_stddev: float | None = key(None, "identity: stddev of the symmetry-breaking noise (null = 0.001); "
+                                          "normal: weight stddev (null = He, sqrt(2/fan_in))")
+    head: Literal["flatten", "global_avg"] = key("flatten", "flatten or global_avg before the dense layers")
+    hidden: tuple[int, ...] = key((128,), "widths of the ReLU dense layers before the logits")
 
     def __post_init__(self) -> None:
         positive(self, "channels")
@@ -93,7 +95,7 @@ def build(cfg: ContextModuleConfig, input_shape: tuple[int, int, int], num_class
             c_out, size, padding="same", dilation_rate=dilation, activation="relu",
             kernel_initializer=keras.initializers.Constant(kernel), dtype=dtype, name=f"conv{index}_d{dilation}",
         )
-        groups.append(keras.Sequential([conv], name=f"group{index}"))
+        groups.append(keras.Sequential([conv], name=f"layer{index}_d{dilation}" if size > 1 else f"layer{index}_1x1"))
         c_in = c_out
     head_layers = [keras.layers.Flatten(dtype=dtype) if cfg.head == "flatten" else keras.layers.GlobalAveragePooling2D(dtype=dtype)]
     head_layers += [

@@ -48,5 +48,10 @@ class GroupedModel(keras.Model):
         return variables
 
     @property
+    def group_names(self) -> list[str]:
+        """Each group's layer name (`layer3_d2`, `block2`, `block1_unit3`): plot panels and TensorBoard tags."""
+        return [group.name for group in self.groups]
+
+    @property
     def num_groups(self) -> int:
         return len(self.groups)

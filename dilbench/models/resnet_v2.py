@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from dilbench.config.checks import positive
+from dilbench.config.fields import key
 from dilbench.config.validate import FieldError
 from dilbench.models.bias import warn_if_bias_before_bn
 
@@ -36,10 +37,12 @@ DEFAULT_DEPTH = {"imagenet": 50, "cifar": 164}
 
 @dataclass(frozen=True)
 class BlockSpec:
-    depth: int  # output depth of every unit in the block
-    bottleneck: int  # depth of the unit's 1x1 and 3x3 convolutions
-    units: int
-    stride: int = 1  # of the block's last unit
+    """One block of ResNet v2 units (slim's resnet_v2_block)."""
+
+    depth: int = key(help="output depth of every unit in the block")
+    bottleneck: int = key(help="depth of each unit's 1x1 and 3x3 convolutions")
+    units: int = key(help="number of units in the block")
+    stride: int = key(1, "stride of the block's last unit")
 
     def __post_init__(self) -> None:
         positive(self, "depth", "bottleneck", "units", "stride")
@@ -48,13 +51,16 @@ class BlockSpec:
 @dataclass(frozen=True)
 class ResNetV2Config:
     name: Literal["resnet_v2"] = "resnet_v2"
-    variant: Literal["imagenet", "cifar"] = "cifar"
-    depth: int | None = None  # None: 164 (cifar) or 50 (imagenet); must be unset when `blocks` is given
-    blocks: tuple[BlockSpec, ...] = ()  # explicit block list; empty: the variant's blocks for `depth`
-    groups: Literal["block", "unit"] = "block"
-    use_bias: bool = False  # bias on the convs batch norm follows (pointless; warns)
-    bn_momentum: float = 0.997  # slim's resnet_arg_scope
-    bn_epsilon: float = 1e-5
+    variant: Literal["imagenet", "cifar"] = key("cifar", "cifar (3x3 root) or imagenet (7x7/2 root + max-pool)")
+    depth: int | None = key(None, "imagenet: 50, 101, 152 or 200; cifar: 9n+2 (11, 20, 29, 56, 110, 164, ...); "
+                                  "null: 50 (imagenet) or 164 (cifar); leave unset with blocks")
+    blocks: tuple[BlockSpec, ...] = key((), "explicit blocks replacing the variant's: depth, bottleneck, units, stride; "
+                                            "empty: the variant's blocks for depth")
+    groups: Literal["block", "unit"] = key("block", "one layer group per block or per unit")
+    use_bias: bool = key(False, "bias on the convs batch norm follows (the bottleneck's 1x1 and 3x3): kept but warns, "
+                                "as batch norm cancels it")
+    bn_momentum: float = key(0.997, "batch-norm moving-average momentum (slim's), in (0, 1)")
+    bn_epsilon: float = key(1e-5, "batch-norm epsilon (slim's)")
 
     def __post_init__(self) -> None:
         positive(self, "bn_epsilon")

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from dilbench.tables import text_table
+
 FLOPS_CONVENTION = (
     "FLOPs: forward, per example; a multiply-add counts 2 (conv 2*H_out*W_out*k*k*C_in*C_out, dense 2*in*out); "
     "bias, batch norm, activations, pooling and residual additions are not counted"
@@ -77,23 +79,19 @@ def summarize(cfg: Any, input_shape: tuple[int, ...], num_classes: int) -> list[
 
 
 def format_summary(rows: list[SummaryRow]) -> str:
-    """A fixed-width table with a total line and the FLOP convention."""
+    """A table with a total line, and the FLOP convention."""
     show_state = any(r.state for r in rows)
     show_field = any(r.receptive_field is not None for r in rows)
     header = ["group", "output shape", "params"] + (["BN stats"] if show_state else []) + ["FLOPs/example"]
     header += ["receptive field"] if show_field else []
-    table = [header]
+    table = []
     for r in rows:
         line = [r.name, "x".join(map(str, r.output_shape)), f"{r.params:,}"] + ([f"{r.state:,}"] if show_state else [])
         line += [f"{r.flops:,}"] + ([str(r.receptive_field or "")] if show_field else [])
         table.append(line)
     total = ["total", "", f"{sum(r.params for r in rows):,}"] + ([f"{sum(r.state for r in rows):,}"] if show_state else [])
     table.append(total + [f"{sum(r.flops for r in rows):,}"] + ([""] if show_field else []))
-    widths = [max(len(line[c]) for line in table) for c in range(len(header))]
-    text = ["  ".join(cell.ljust(w) if c < 2 else cell.rjust(w) for c, (cell, w) in enumerate(zip(line, widths))).rstrip()
-            for line in table]
-    text.insert(1, "-" * len(text[0]))
-    text.insert(-1, "-" * len(text[0]))
+    text = [text_table(table, header, [c >= 2 for c in range(len(header))])]
     notes = [FLOPS_CONVENTION + "."]
     if show_state:
         notes.append("params: trainable; BN stats: batch norm moving mean and variance (not trained, saved with the model).")

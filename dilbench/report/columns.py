@@ -28,8 +28,8 @@ MEASURE = "measure"  # a number measured by the run: aggregated by --group-by, s
 SETTING = "setting"  # what the run was (config, meta, identity): a group key or left out of groups
 
 QUALIFIERS = ("last", "max", "min", "mean", "epoch_of:max", "epoch_of:min")
-DEFAULT_COLUMNS = (
-    "name", "status", "model", "schedule", "augmentation", "seed", "epochs", "final_test_acc", "best_test_acc",
+DEFAULT_COLUMNS = (  # `run` first: runs of one name and seed are otherwise identical rows
+    "run", "name", "status", "model", "schedule", "augmentation", "seed", "epochs", "final_test_acc", "best_test_acc",
     "best_epoch", "final_train_acc", "gap", "wall_time", "images_per_s",
 )
 
@@ -188,11 +188,15 @@ class Catalog:
         )
 
 
-def parse_names(text: str | None, default: tuple[str, ...] = DEFAULT_COLUMNS) -> list[str]:
-    """`a,b,c` -> the names; `+a,+b` -> the defaults plus those; empty -> the defaults."""
+def parse_names(text: str | None, default: tuple[str, ...] = DEFAULT_COLUMNS, option: str = "--columns") -> list[str]:
+    """`a,b,c` -> the names; `+a,b` (or `+a,+b`) -> the defaults plus those not among them; empty -> the defaults."""
     if not text:
         return list(default)
     names = [part.strip() for part in text.split(",") if part.strip()]
-    if names and all(name.startswith("+") for name in names):
-        return [*default, *(name[1:] for name in names)]
-    return names
+    if not names or not names[0].startswith("+"):
+        if any(name.startswith("+") for name in names):
+            raise UsageError(f"{option} {text}: a `+` goes first and adds the whole list to the default columns (+{names[0]},...); "
+                             "without it the list replaces them")
+        return names
+    added = [name.lstrip("+").strip() for name in names]
+    return list(dict.fromkeys([*default, *added]))

@@ -57,11 +57,11 @@ def compare(
         raise UsageError("--diff lists runs and --group-by lists groups; use one of them")
     runs = read_runs(find_runs(arguments))
     catalog = Catalog(runs)
-    conditions = [parse_condition(text, catalog) for text in where]
+    conditions = [parse_condition(text, catalog, runs) for text in where]
     shown = catalog.resolve_all(parse_names(columns, default=("run",) if diff else DEFAULT_COLUMNS))
     if at_flops is not None:  # accuracy at a compute budget, after the columns asked for
         shown.append(catalog.resolve(budget_column(at_flops)))
-    keys = catalog.resolve_all(parse_names(group_by, default=())) if group_by else []
+    keys = catalog.resolve_all(parse_names(group_by, default=(), option="--group-by")) if group_by else []
     order = [(_sort_value(name, catalog, bool(group_by)), descending) for name, descending in parse_sort(sort)]
     order += [(_sort_value(key.name, catalog, True), False) for key in keys]  # groups: by key values after --sort
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from matplotlib.figure import Figure
+
 from dilbench.report.budget import AXIS_LABELS, axis_values
 from dilbench.report.columns import is_number
 from dilbench.report.compare import Table
-from dilbench.report.plots import _pyplot, _save
+from dilbench.report.plots import _save, epoch_axis, plural
 from dilbench.report.runs_index import RunRecord
 
 MAX_LEGEND = 20
-PANELS = (("loss", "loss"), ("acc", "accuracy"))
+PANELS = (("loss", "cross-entropy loss"), ("acc", "accuracy"))
 
 
 def epoch_stats(runs: list[RunRecord], key: str, axis: str = "epoch") -> tuple[list[float], list[float], list[float], list[float]]:
@@ -33,34 +35,49 @@ def epoch_stats(runs: list[RunRecord], key: str, axis: str = "epoch") -> tuple[l
             [min(v for _, v in p) for p in points], [max(v for _, v in p) for p in points])
 
 
-def plot_table(table: Table, path: Path, axis: str = "epoch") -> None:
-    """Loss and accuracy of the table's rows against `axis`: epoch, flops or seconds (report/budget.py)."""
-    plt = _pyplot()
-    legend = len(table.members) <= MAX_LEGEND
-    legend_rows = -(-len(table.members) // 2) if legend else 0
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5 + 0.2 * legend_rows), layout="constrained")
-    colors = plt.get_cmap("tab10" if len(table.members) <= 10 else "turbo")
+def table_figure(table: Table, axis: str = "epoch") -> Figure:
+    """Loss and accuracy against `axis`: epoch, flops or seconds (report/budget.py). Every epoch is
+    marked, so a run or group with one finished epoch shows as a point (with a min-max bar for a group)
+    rather than vanishing as a line of length zero."""
+    from matplotlib import colormaps
+
+    count = len(table.members)
+    legend = count <= MAX_LEGEND
+    legend_rows = -(-count // 2) if legend else 0
+    fig = Figure(figsize=(12, 4.5 + 0.2 * legend_rows), layout="constrained")
+    axes = fig.subplots(1, 2)
+    colors = colormaps["tab10" if count <= 10 else "turbo"]
     splits = sorted({r.get("eval_split", "test") for runs in table.members for run in runs for r in run.metrics}) or ["test"]
+    last_epoch = 1
     for index, (runs, label) in enumerate(zip(table.members, table.labels)):
-        color = colors(index % 10 if len(table.members) <= 10 else index / max(1, len(table.members) - 1))
+        color = colors(index % 10 if count <= 10 else index / max(1, count - 1))
         for ax, (suffix, _) in zip(axes, PANELS):
-            for split, style in (("test", "-"), ("train", "--")):
+            for split, style, face in (("test", "-", color), ("train", "--", "none")):
                 epochs, mean, low, high = epoch_stats(runs, f"{split}_{suffix}", axis)
                 if not epochs:
                     continue
-                ax.plot(epochs, mean, style, color=color, lw=1.4, label=label if split == "test" and suffix == "loss" else None)
+                last_epoch = max(last_epoch, epochs[-1])
+                ax.plot(epochs, mean, style, marker="o", ms=4, mfc=face, color=color, lw=1.4,
+                        label=label if split == "test" and suffix == "loss" else None)
                 if table.grouped and len(runs) > 1:
-                    ax.fill_between(epochs, low, high, color=color, alpha=0.15, lw=0)
-    what = f"{len(table.members)} {'groups' if table.grouped else 'runs'}"
+                    if len(epochs) == 1:
+                        ax.errorbar(epochs, mean, yerr=[[mean[0] - low[0]], [high[0] - mean[0]]], color=color, capsize=4, lw=1)
+                    else:
+                        ax.fill_between(epochs, low, high, color=color, alpha=0.15, lw=0)
+    what = plural(count, "group" if table.grouped else "run")
     for ax, (_, name) in zip(axes, PANELS):
-        ax.set(xlabel=AXIS_LABELS[axis], ylabel=name, title=f"{name}: {'/'.join(splits)} solid, train dashed")
+        ax.set(xlabel=AXIS_LABELS[axis], ylabel=name, title=f"{name}: {'/'.join(splits)} ● solid, train ○ dashed")
         if axis == "epoch":
-            ax.xaxis.get_major_locator().set_params(integer=True)
+            epoch_axis(ax, last_epoch)
+        ax.ticklabel_format(axis="y", useOffset=False)
         ax.grid(alpha=0.3)
     if legend and axes[0].get_legend_handles_labels()[0]:
-        fig.legend(loc="outside lower center", ncols=min(2, len(table.members)), fontsize=8)
+        fig.legend(loc="outside lower center", ncols=min(2, count), fontsize=8)
     fig.suptitle(what + (" (mean, band: min-max)" if table.grouped else "")
                  + ("" if legend else f" (no legend above {MAX_LEGEND}; narrow with --where, --top or --group-by)"))
+    return fig
+
+
+def plot_table(table: Table, path: Path, axis: str = "epoch") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    _save(fig, path)
-    plt.close(fig)
+    _save(table_figure(table, axis), path)

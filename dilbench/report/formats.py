@@ -16,6 +16,7 @@ from typing import Any
 
 from dilbench.report.aggregate import STAT_FIELDS, Summary
 from dilbench.report.compare import Table
+from dilbench.tables import markdown_table, text_table
 
 FORMATS = ("table", "csv", "json", "markdown")
 
@@ -123,21 +124,9 @@ def _cells(table: Table) -> tuple[list[list[str]], list[bool]]:
 
 def _text(table: Table) -> str:
     cells, numeric = _cells(table)
-    widths = [max([len(name)] + [len(row[i]) for row in cells]) for i, name in enumerate(table.columns)]
-
-    def line(texts: list[str]) -> str:
-        return "  ".join(t.rjust(w) if num else t.ljust(w) for t, w, num in zip(texts, widths, numeric)).rstrip()
-
-    lines = [line(table.columns), "  ".join("-" * w for w in widths)] + [line(row) for row in cells]
-    return "\n".join(lines + table.notes) + "\n"
+    return "\n".join([text_table(cells, table.columns, numeric)] + table.notes) + "\n"
 
 
 def _markdown(table: Table) -> str:
     cells, numeric = _cells(table)
-
-    def line(texts: list[str]) -> str:
-        return "| " + " | ".join(t.replace("|", "\\|") for t in texts) + " |"
-
-    lines = [line(table.columns), "|" + "|".join("---:" if num else "---" for num in numeric) + "|"]
-    lines += [line(row) for row in cells]
-    return "\n".join(lines) + "\n" + "".join(f"\n{note}\n" for note in table.notes)
+    return markdown_table(cells, table.columns, numeric) + "\n" + "".join(f"\n{note}\n" for note in table.notes)

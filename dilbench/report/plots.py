@@ -1,20 +1,20 @@
-"""Run plots with matplotlib (Agg backend, no display, no TensorFlow)."""
+"""Run plots with matplotlib (no display, no TensorFlow).
+
+The `*_figure` functions build a `matplotlib.figure.Figure` directly, without pyplot: no global state or
+backend to pick, nothing to close, and tests can inspect what a plot shows; `_save` writes one as PNG.
+"""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+WEIGHT_BINS = 100
 
 
 def _save(fig, path: Path) -> None:
@@ -24,38 +24,90 @@ def _save(fig, path: Path) -> None:
     tmp.replace(path)
 
 
-def plot_curves(records: list[dict[str, Any]], path: Path, title: str) -> None:
-    """Loss and accuracy against epoch, train and evaluation split side by side."""
-    plt = _pyplot()
+def plural(count: int, noun: str) -> str:
+    """'1 epoch', '2 epochs'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def epoch_axis(ax, last_epoch: int) -> None:
+    """Whole epochs on the x axis, with room around the first and last point (one epoch is a dot in the middle)."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    ax.set_xlim(0.5, max(1, last_epoch) + 0.5)
+
+
+# ---- curves.png ---------------------------------------------------------------------------------------
+def curves_figure(records: list[dict[str, Any]], title: str) -> Figure:
+    """Loss and accuracy against epoch: train and the evaluation split on the same axes, every epoch marked."""
     epochs = [r["epoch"] for r in records]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    for key, style in (("train", "-o"), ("test", "-s")):
-        ax_loss.plot(epochs, [r[f"{key}_loss"] for r in records], style, label=key)
-        ax_acc.plot(epochs, [r[f"{key}_acc"] for r in records], style, label=key)
-    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
+    split = records[-1].get("eval_split", "test") if records else "test"
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    for key, label, style in (("train", "train", "-o"), ("test", split, "-s")):
+        ax_loss.plot(epochs, [r[f"{key}_loss"] for r in records], style, label=label)
+        ax_acc.plot(epochs, [r[f"{key}_acc"] for r in records], style, label=label)
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     for ax in (ax_loss, ax_acc):
+        epoch_axis(ax, max(epochs, default=1))
+        ax.ticklabel_format(axis="y", useOffset=False)  # 2.30258, not 84 with an offset of 1e-6+2.3025
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
+    fig.suptitle(f"{title}: {plural(len(records), 'epoch')}")
+    return fig
 
 
-def plot_weight_histograms(weights: dict[str, np.ndarray], path: Path, title: str) -> None:
-    """One histogram per layer group of all its weights."""
-    plt = _pyplot()
-    cols = min(4, len(weights))
-    rows = -(-len(weights) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+def plot_curves(records: list[dict[str, Any]], path: Path, title: str) -> None:
+    _save(curves_figure(records, title), path)
+
+
+# ---- weights_before.png, weights_after.png ------------------------------------------------------------
+def weight_bins(*snapshots: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per layer group, equal bins spanning its weights in every snapshot (before and after share them, so
+    their histograms compare bar for bar): 2 sqrt(n) of them, 20 to WEIGHT_BINS, so 80 weights are not noise."""
+    bins = {}
+    for name in snapshots[0]:
+        count = int(np.clip(2 * math.sqrt(snapshots[0][name].size), 20, WEIGHT_BINS))
+        low = min(float(s[name].min()) for s in snapshots if s[name].size)
+        high = max(float(s[name].max()) for s in snapshots if s[name].size)
+        if high <= low:
+            low, high = low - 0.5, high + 0.5
+        bins[name] = np.linspace(low, high, count + 1)
+    return bins
+
+
+def weights_figure(weights: dict[str, np.ndarray], bins: dict[str, np.ndarray], title: str, label: str,
+                   reference: dict[str, np.ndarray] | None = None, reference_label: str = "") -> Figure:
+    """One panel per layer group: a histogram of all its weights on a log count axis (so a few large
+    weights, like the identity taps at 1.0 of the context module, stay visible next to thousands near
+    0), and `reference` (the weights at initialisation) as an outline on the same bins."""
+    count = len(weights)
+    cols = min(count, max(2, math.ceil(math.sqrt(1.5 * count))))
+    rows = math.ceil(count / cols)
+    fig = Figure(figsize=(1.0 + 2.8 * cols, 1.2 + 2.2 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, (name, values) in zip(axes.flat, weights.items()):
-        ax.hist(values, bins=60, color="tab:blue")
-        ax.set_title(f"{name} (n={values.size:,}, sd={values.std():.3g})", fontsize=8)
+        ax.hist(values, bins=bins[name], color="tab:blue", alpha=0.75, label=label)
+        if reference is not None:
+            ax.hist(reference[name], bins=bins[name], histtype="step", color="black", lw=0.9, label=reference_label)
+        ax.set_yscale("log")
+        ax.set_ylim(0.7, max(10.0, ax.get_ylim()[1]))  # at least one decade: labels 1 and 10, never 2x10^0
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        spread = f"sd {values.std():.3g}" + (f" (init {reference[name].std():.3g})" if reference is not None else "")
+        ax.set_title(f"{name}\n{values.size:,} weights, {spread}", fontsize=8)
         ax.tick_params(labelsize=7)
-    for ax in list(axes.flat)[len(weights):]:
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+    for ax in list(axes.flat)[count:]:
         ax.axis("off")
+    fig.supxlabel("weight value", fontsize=9)
+    fig.supylabel("number of weights (log scale)", fontsize=9)
     fig.suptitle(title)
-    fig.tight_layout()
+    if reference is not None:
+        fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="outside upper right", fontsize=8, ncols=2)
+    return fig
+
+
+def plot_weight_histograms(path: Path, title: str, weights: dict[str, np.ndarray], label: str,
+                           bins: dict[str, np.ndarray] | None = None, reference: dict[str, np.ndarray] | None = None,
+                           reference_label: str = "") -> None:
+    fig = weights_figure(weights, bins or weight_bins(weights), title, label, reference, reference_label)
     _save(fig, path)
-    plt.close(fig)

@@ -2,11 +2,14 @@
 
 Values on the command line are text; they are compared with the run's value by its type, so
 `optimizer.lr=1e-4` matches 0.0001, `deterministic=true` matches True and `model.hidden=[64]` a list.
+A condition that cannot mean anything (`seed==1`, `seed>`, `seed>abc` when the seeds are numbers, an
+unclosed `[64`) is a usage error showing the accepted forms, never a filter that silently keeps nothing.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +19,11 @@ from dilbench.config.loader import parse_value
 from dilbench.errors import UsageError
 from dilbench.report.aggregate import Summary
 from dilbench.report.columns import Catalog, Column, is_number
+from dilbench.report.runs_index import RunRecord
 
+FORMS = "KEY=V1,V2 (any of), KEY!=V1,V2 (none of), KEY>V, KEY>=V, KEY<V or KEY<=V, e.g. --where schedule.name=unfair_back"
+NULLS = ("", "null", "none", "~", "-")
+TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 _CONDITION = re.compile(r"^(?P<key>[^=!<>]+?)\s*(?P<op>!=|>=|<=|=|>|<)\s*(?P<text>.*)$")
 
 
@@ -36,20 +43,64 @@ class Condition:
         return _ordered(value, self.op, self.texts[0])
 
 
-def parse_condition(text: str, catalog: Catalog) -> Condition:
+def parse_condition(text: str, catalog: Catalog, runs: list[RunRecord]) -> Condition:
+    """A --where condition over a column the runs offer; UsageError if it cannot match as written.
+
+    `runs` are those the condition will filter: a value that cannot compare with their values of the
+    column (`seed>abc` where the seeds are numbers, `deterministic=maybe`) is refused.
+    """
     match = _CONDITION.match(text.strip())
     if not match:
-        raise UsageError(f"--where {text}: expected KEY=VALUE (also !=, >, >=, <, <=), e.g. --where schedule.name=unfair_back")
-    value = match["text"].strip()
-    texts = (value,) if value.startswith("[") or match["op"] not in ("=", "!=") else tuple(v.strip() for v in value.split(","))
-    return Condition(catalog.resolve(match["key"]), match["op"], texts)
+        raise UsageError(f"--where {text}: expected {FORMS}")
+    op, value = match["op"], match["text"].strip()
+    if value[:1] in ("=", "!", "<", ">"):
+        raise UsageError(f"--where {text}: {op + value[0]!r} is not an operator; expected {FORMS}")
+    if value.startswith("[") and not isinstance(parse_value(value), list):
+        raise UsageError(f"--where {text}: {value} is not a list (write [a, b]); expected {FORMS}")
+    texts = (value,) if value.startswith("[") or op not in ("=", "!=") else tuple(v.strip() for v in value.split(","))
+    if op not in ("=", "!=") and not value:
+        raise UsageError(f"--where {text}: {op} needs a value; expected {FORMS}")
+    if len(texts) > 1 and "" in texts:
+        raise UsageError(f"--where {text}: an empty value in the list; expected {FORMS}")
+    column = catalog.resolve(match["key"])
+    _check_comparable(text, op, texts, [column.value(run) for run in runs])
+    return Condition(column, op, texts)
+
+
+def _check_comparable(text: str, op: str, texts: tuple[str, ...], values: list[Any]) -> None:
+    """UsageError if the column holds only numbers (or only booleans) and a value given is not one."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return
+    wanted = [t for t in texts if op not in ("=", "!=") or t.lower() not in NULLS]
+    if all(isinstance(v, bool) for v in present):
+        bad = [t for t in wanted if t.lower() not in TRUE + FALSE]
+        kind = "true or false"
+    elif all(is_number(v) for v in present):
+        bad = [t for t in wanted if not _is_number(t)]
+        kind = "numbers"
+    elif op not in ("=", "!=") and any(isinstance(v, (list, dict)) for v in present):
+        bad, kind = [texts[0]], "lists or mappings, which have no order"
+    else:
+        return
+    if bad:
+        raise UsageError(f"--where {text}: the runs' values of this column are {kind}, so {bad[0]!r} can never match; "
+                         f"expected {FORMS}")
+
+
+def _is_number(text: str) -> bool:
+    """A number a value can equal or be ordered against (NaN equals nothing)."""
+    try:
+        return not math.isnan(float(text))
+    except ValueError:
+        return False
 
 
 def _equal(value: Any, text: str) -> bool:
     if value is None:
-        return text.lower() in ("", "null", "none", "~", "-")
+        return text.lower() in NULLS
     if isinstance(value, bool):
-        return text.lower() in (("true", "yes", "on", "1") if value else ("false", "no", "off", "0"))
+        return text.lower() in (TRUE if value else FALSE)
     if is_number(value):
         try:
             return float(text) == float(value)

@@ -106,12 +106,14 @@ def _updates(run: RunRecord) -> str:
 
 def _files(run: RunDir) -> str:
     plots = sorted(run.plots.glob("*.png")) if run.plots.is_dir() else []
-    events = sorted(p for p in run.events.iterdir() if p.is_file()) if run.events.is_dir() else []
+    events = [p for p in run.events.rglob("*") if p.is_file()] if run.events.is_dir() else []
+    boards = sorted({p.parent.name for p in events if p.parent != run.events})  # train, eval
     checkpoints = sorted(p.name for p in run.checkpoints.iterdir() if p.is_dir()) if run.checkpoints.is_dir() else []
     pairs = [("plots", str(p)) for p in plots] or [("plots", "-")]
-    pairs += [("events", str(p)) for p in events] or [("events", "-")]
+    where = f"{run.events} (TensorBoard runs: {', '.join(boards)})" if boards else str(run.events)
+    pairs.append(("events", where if events else "-"))
     if events:
-        pairs.append(("", f"tensorboard --logdir {run.events}"))
+        pairs.append(("", f"dilbench tensorboard {run.path}"))
     pairs.append(("checkpoints", f"{run.checkpoints}: {', '.join(checkpoints)}" if checkpoints else "-"))
     pairs.append(("log", str(run.log_file) if run.log_file.is_file() else "-"))
     return "files\n" + _rows(pairs, "  ")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from dilbench.config.checks import positive
+from dilbench.config.fields import key
 from dilbench.config.validate import FieldError
 from dilbench.schedules.plan import SubStep, SubStepSpec, check_substeps, cost, derive, resolve
 from dilbench.schedules.plan import updates_per_batch as count_updates
@@ -50,9 +51,9 @@ class FreezeOutConfig:
     group 1 to 1.0 for the top group: linear, t_i = t0 + (1 - t0)(i - 1)/(L - 1), or cubic, that value
     cubed (so t0 is "pre-cubed", as in the paper's code). scale_lr divides group i's rate by t_i."""
 
-    t0: float = 0.8
-    spacing: Literal["linear", "cubic"] = "cubic"
-    scale_lr: bool = True
+    t0: float = key(0.8, "fraction of training at which group 1 freezes (before cubing), in (0, 1]")
+    spacing: Literal["linear", "cubic"] = key("cubic", "how the groups' freezing points rise from t0 to 1")
+    scale_lr: bool = key(True, "start group i at lr / t_i, so early-frozen groups travel about as far")
 
     def __post_init__(self) -> None:
         positive(self, "t0")
@@ -62,10 +63,15 @@ class FreezeOutConfig:
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    # None (not written): `custom` when substeps are given, else `standard`
-    name: ScheduleName = None  # type: ignore[assignment]
-    substeps: tuple[SubStepSpec, ...] | None = None  # custom only: groups 1-based, -1 = top, 'A..B', 'all'
-    freezeout: FreezeOutConfig | None = None
+    """How one batch updates which layer groups: an ordered list of sub-steps (README: Schedules)."""
+
+    name: ScheduleName = key(None, "; ".join(f"{name}: {entry.description}" for name, entry in SCHEDULES.items())  # type: ignore[assignment]
+                             + ". Not written: custom when substeps are given, else standard")
+    substeps: tuple[SubStepSpec, ...] | None = key(
+        None, "custom only: the sub-steps in order, each a group or a list of groups (1 = bottom, -1 = top, "
+              "'A..B' ranges, 'all'), e.g. [[-1], [-2, -1], all]")
+    freezeout: FreezeOutConfig | None = key(None, "anneal each group's learning rate to zero at its own point of training, "
+                                                  "then freeze it (FreezeOut); needs train.lr_schedule: constant")
 
     def __post_init__(self) -> None:
         if self.name is None:

@@ -21,9 +21,11 @@ ORDER = ("start", "resume", "skip", "busy", "changed")
 
 
 def sweep(path: str | Path, profile: str | None, jobs: int, dry_run: bool, rerun_changed: bool, report_only: bool,
-          command: str, echo: Callable[[str], None]) -> int:
-    """Run one sweep; returns the exit code (1 if a run did not complete). Errors before any run raise UsageError."""
-    plan = make_plan(load_experiment(path), profile)
+          command: str, echo: Callable[[str], None], output_directory: Path | None = None) -> int:
+    """Run one sweep; returns the exit code (1 if a run did not complete). Errors before any run raise UsageError.
+
+    Runs and results go beside the experiment file, or under `output_directory` (a bundled experiment)."""
+    plan = make_plan(load_experiment(path, output_directory), profile)
     steps = decide(plan)
     echo(describe(plan, steps, "would" if dry_run else "report only, not running" if report_only else "will"))
     changed = [step for step in steps if step.action == "changed"]
@@ -40,6 +42,7 @@ def sweep(path: str | Path, profile: str | None, jobs: int, dry_run: bool, rerun
                  for s in steps]
     outcomes: list[Outcome] = []
     if not report_only:
+        check_data(steps)
         if jobs > 1:
             threads = thread_env(jobs).get("TF_NUM_INTRAOP_THREADS", "?")
             echo(f"{jobs} jobs at a time, {threads} TensorFlow thread(s) each")
@@ -62,6 +65,23 @@ def sweep(path: str | Path, profile: str | None, jobs: int, dry_run: bool, rerun
             echo(f"  {outcome.step.run.name}: {outcome.status}: {outcome.message} (log: {outcome.log})")
         return 1
     return 0
+
+
+def check_data(steps: list[Step]) -> None:
+    """Find every data set the runs to start or resume read, once, before any run starts: a missing
+    one would otherwise fail every run with the same long error. Downloads (where allowed) happen here."""
+    from dilbench.data import DataError, locate_dataset
+
+    needed: dict[tuple[str, str | None], list[str]] = {}
+    for step in steps:
+        if step.action in ("start", "resume"):
+            data = step.run.config.data
+            needed.setdefault((data.dataset, data.root), []).append(step.run.name)
+    for (dataset, root), runs in needed.items():
+        try:
+            locate_dataset(dataset, root)
+        except DataError as err:
+            raise DataError(f"{err} (no run started; {len(runs)} run(s) need it)") from None
 
 
 def describe(plan: Plan, steps: list[Step], verb: str) -> str:

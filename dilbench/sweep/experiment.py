@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from dilbench.config.loader import ConfigError, line_of, read_yaml
+from dilbench.config.loader import line_of, locate, report
 from dilbench.config.validate import FieldError, build, did_you_mean, join
+from dilbench.config.yamlfile import ConfigError, read_yaml
 
 WORD = re.compile(r"^[A-Za-z0-9_.]+$")  # case and profile names: they become parts of run names
 LABEL = re.compile(r"^[A-Za-z0-9_.+-]+$")  # a grid value's label in a run name
@@ -159,6 +160,7 @@ class ExperimentFile:
     path: Path
     spec: Experiment
     lines: dict[str, int]
+    output_directory: Path | None = None  # where runs_dir and results_dir are taken from; None: beside the file
 
     @property
     def directory(self) -> Path:
@@ -172,18 +174,27 @@ class ExperimentFile:
         """A path written in the file, relative to the file's directory, normalised for messages."""
         return Path(os.path.normpath(self.directory / relative))
 
+    def output(self, relative: str) -> Path:
+        """A runs or results directory written in the file, under the output directory."""
+        return Path(os.path.normpath((self.output_directory or self.directory) / relative))
 
-def load_experiment(path: str | Path) -> ExperimentFile:
-    """Read and validate an experiment file; ConfigError naming the file, line and key if it is wrong."""
+
+def load_experiment(path: str | Path, output_directory: Path | None = None) -> ExperimentFile:
+    """Read and validate an experiment file; ConfigError naming the file, line and key if it is wrong.
+
+    Runs and results go beside the file, or under `output_directory` when given (a bundled experiment)."""
     path = Path(path)
-    raw, lines = read_yaml(path, "experiment file")
-    if not isinstance(raw, dict):
+    document = read_yaml(path, "experiment file")
+    if not isinstance(document.data, dict):
         raise ConfigError(f"{path}:1: an experiment file is a mapping (name, base, cases, grid, profiles, ...)")
+    problems = [((0, line), text) for line, text in document.duplicate_problems()]
     try:
-        spec = build(Experiment, raw)
+        spec = build(Experiment, document.data)
     except FieldError as err:
-        raise ConfigError(f"{path}:{line_of(err.path, lines)}: {err.path}: {err.message}") from None
-    experiment = ExperimentFile(path, spec, lines)
+        problems += [locate(e, path, document.lines) for e in err.errors]
+    if problems:
+        raise report(problems)
+    experiment = ExperimentFile(path, spec, document.lines, output_directory)
     for key, relative in (("base", spec.base), ("notes", spec.notes)):
         if relative is not None and not experiment.resolve(relative).is_file():
             raise ConfigError(f"{experiment.where(key)}: {key}: {experiment.resolve(relative)} is not a file "

@@ -67,12 +67,13 @@ def make_plan(experiment: ExperimentFile, profile: str | None = None) -> Plan:
             try:
                 config = load_config(base, overrides)
             except ConfigError as err:
-                raise ConfigError(f"{err} (run {name}{f', profile {profile}' if profile else ''})") from None
+                run = f" (run {name}{f', profile {profile}' if profile else ''})"
+                raise ConfigError("\n".join(line + run for line in str(err).splitlines())) from None
             grid = {key: value for key, (_, value, _) in zip(spec.grid, combo)}
             runs.append(PlannedRun(name, case, spec.group(case, labels), grid, config))
     _check_distinct(runs, experiment.path)
     subdir = profile or ""
-    return Plan(experiment, profile, runs, experiment.resolve(spec.runs_dir) / subdir, experiment.resolve(spec.results_dir) / subdir)
+    return Plan(experiment, profile, runs, experiment.output(spec.runs_dir) / subdir, experiment.output(spec.results_dir) / subdir)
 
 
 def _overrides(experiment: ExperimentFile, values: dict[str, Any], path: str) -> list[Override]:

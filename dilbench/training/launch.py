@@ -88,8 +88,9 @@ def resume_run(path: str | Path, command: list[str], debug: bool = False) -> Run
     run = RunDir.open(path)
     config = load_config(run.config)
     meta = run.read_meta()
-    if meta.get("status") == "completed":
-        raise DilbenchError(f"{run.path} already completed all {config.train.epochs} epochs; start a new run instead")
+    if meta.get("status") == "completed" and len(run.read_metrics()) >= config.train.epochs:  # else extended
+        raise DilbenchError(f"{run.path} already completed all {config.train.epochs} epochs; "
+                            "extend it with --set train.epochs=N, or start a new run")
     data = load_config_data(config)
     if not is_chief(config):  # read the chief's checkpoint, write only to a temporary directory
         with _worker_dir(config, "") as where:

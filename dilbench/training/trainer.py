@@ -25,10 +25,11 @@ from dilbench.augment.pipeline import BatchAugmenter
 from dilbench.config import Config
 from dilbench.data import Dataset
 from dilbench.errors import DilbenchError
-from dilbench.report.plots import plot_curves, plot_weight_histograms
+from dilbench.report.plots import plot_curves, plot_weight_histograms, plural, weight_bins
 from dilbench.runs.rundir import RunDir
 from dilbench.training.batches import epoch_batches, epoch_order, eval_batches, steps_per_epoch
 from dilbench.training.distributed import distribute_batches
+from dilbench.training.events import RunEvents
 from dilbench.training.progress import Progress
 from dilbench.training.runtime import seed_everything
 from dilbench.training.step import TrainingStep
@@ -101,7 +102,8 @@ class Trainer:
         )
         self.latest = tf.train.CheckpointManager(self.checkpoint, run.checkpoints / "latest", max_to_keep=1)
         self.best = tf.train.CheckpointManager(self.checkpoint, run.checkpoints / "best", max_to_keep=1)
-        self.writer = tf.summary.create_file_writer(str(run.events))
+        self.events = RunEvents(run, config)
+        self.initial_weights = self._group_weights()  # before any restore: the after plot draws them as reference
 
     # ---- public -------------------------------------------------------------------------------------
     def restore(self, directory: Path) -> None:
@@ -117,7 +119,8 @@ class Trainer:
         """Train up to the configured epochs; returns all epoch records (also in metrics.jsonl)."""
         records = self.run.read_metrics()[: int(self.progress.epoch)]
         if int(self.progress.epoch) == 0 and int(self.progress.step) == 0:
-            self._plot_weights("weights_before.png", "weights at initialisation")
+            plot_weight_histograms(self.run.plots / "weights_before.png", f"{self.config.name}: weights at initialisation",
+                                   self.initial_weights, "at initialisation")
             if self.augmenter:
                 self._plot_augmentation()
         with self._signals():
@@ -140,7 +143,7 @@ class Trainer:
                 )
                 if self.stop_requested and epoch + 1 < self.config.train.epochs:
                     raise self._interrupted(f"the end of epoch {epoch + 1}")
-        self._plot_weights("weights_after.png", f"weights after {self.config.train.epochs} epochs")
+        self._plot_weights_after(len(records))
         return records
 
     def request_stop(self) -> None:
@@ -228,13 +231,20 @@ class Trainer:
 
     # ---- outputs ------------------------------------------------------------------------------------
     def _group_weights(self) -> dict[str, np.ndarray]:
-        return {
-            f"group{i + 1}": np.concatenate([v.numpy().ravel() for v in self.model.group_variables(i)])
-            for i in range(self.model.num_groups)
-        }
+        """All trainable weights of each layer group by its name, then the head's (updated with the last group)."""
+        parts = {**dict(zip(self.model.group_names, (g.trainable_variables for g in self.model.groups))),
+                 "head": self.model.head.trainable_variables}
+        return {name: np.concatenate([v.numpy().ravel() for v in variables]) for name, variables in parts.items() if variables}
 
-    def _plot_weights(self, filename: str, title: str) -> None:
-        plot_weight_histograms(self._group_weights(), self.run.plots / filename, f"{self.config.name}: {title}")
+    def _plot_weights_after(self, epochs: int) -> None:
+        """weights_after.png over weights_before.png's outline, and weights_before.png redrawn on the same bins."""
+        final, name = self._group_weights(), self.config.name
+        bins = weight_bins(self.initial_weights, final)
+        plot_weight_histograms(self.run.plots / "weights_before.png", f"{name}: weights at initialisation",
+                               self.initial_weights, "at initialisation", bins)
+        plot_weight_histograms(self.run.plots / "weights_after.png", f"{name}: weights after {plural(epochs, 'epoch')} "
+                               "(outline: at initialisation)", final, f"after {plural(epochs, 'epoch')}", bins,
+                               self.initial_weights, "at initialisation")
 
     def _plot_augmentation(self) -> None:
         """plots/augmentation.png: training images next to augmented versions, to check the pipeline by eye."""
@@ -244,16 +254,7 @@ class Trainer:
                      f"{self.config.name}: augmentation ({self.config.augmentation.mode})")
 
     def _write_events(self, record: dict[str, Any]) -> None:
-        step = record["epoch"]
-        with self.writer.as_default():
-            for tag, key in (("train/loss", "train_loss"), ("train/acc", "train_acc"), ("test/loss", "test_loss"),
-                             ("test/acc", "test_acc"), ("perf/images_per_s", "images_per_s")):
-                tf.summary.scalar(tag, record[key], step=step)
-            for name, values in self._group_weights().items():
-                tf.summary.histogram(f"weights/{name}", values, step=step)
-            for i, count in enumerate(record["updates"]):
-                tf.summary.scalar(f"updates/group{i + 1}", count, step=step)
-        self.writer.flush()
+        self.events.write_epoch(record, self._group_weights(), self.model.group_names)
 
     def _signals(self):
         """Ctrl-C / SIGTERM ask for a clean stop at the next batch; a second Ctrl-C stops at once."""

@@ -1,0 +1,93 @@
+"""TensorBoard event files of a run, laid out the way Keras users know them.
+
+```
+events/          the run's hyperparameters (HParams plugin) and its resolved config.yaml (text)
+events/train/    epoch_loss, epoch_accuracy, images_per_s, updates/<group>, weights/<group> histograms
+events/eval/     epoch_loss, epoch_accuracy on the evaluation split (test or validation)
+```
+Train and eval are sibling runs with the same tags, so TensorBoard draws them on one chart (as Keras's
+`train`/`validation`). The HParams dashboard takes a run's metrics from the scalars of the runs below the
+one holding its hyperparameters, so `eval/epoch_accuracy` is a metric column with no extra summary.
+
+Only the hyperparameters (`hparams`) are written, not an experiment config (`hparams_config`): every run
+writing its own config would leave TensorBoard to pick one of them for a whole sweep, and a config
+carries no `differs` flags, so the dashboard would show five arbitrary columns of ~40. Without one,
+TensorBoard builds the experiment from all runs: the union of their keys, each key's type and domain,
+and the keys that differ between runs listed (and shown) first.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from dilbench.config import Config, dump_config
+from dilbench.config.validate import to_plain
+from dilbench.runs.rundir import RunDir
+
+SCALARS = {  # TensorBoard run -> (tag, metrics.jsonl key)
+    "train": (("epoch_loss", "train_loss"), ("epoch_accuracy", "train_acc"), ("images_per_s", "images_per_s")),
+    "eval": (("epoch_loss", "test_loss"), ("epoch_accuracy", "test_acc")),
+}
+
+
+def hparam_values(config: Config) -> dict[str, bool | int | float | str]:
+    """The resolved config as flat `section.key` -> value, in types the HParams plugin takes.
+
+    Lists and mappings (dilations, augmentation ops) become JSON text; null becomes the string "null"."""
+    flat: dict[str, Any] = {}
+
+    def walk(value: Any, key: str) -> None:
+        if isinstance(value, dict) and value:
+            for child, item in value.items():
+                walk(item, f"{key}.{child}" if key else child)
+        elif value is None:
+            flat[key] = "null"
+        elif isinstance(value, (bool, int, float, str)):
+            flat[key] = value
+        else:
+            flat[key] = json.dumps(value)
+
+    walk(to_plain(config), "")
+    return flat
+
+
+class RunEvents:
+    """The summary writers of one run; `write_epoch` after every epoch."""
+
+    def __init__(self, run: RunDir, config: Config):
+        self.train = tf.summary.create_file_writer(str(run.events / "train"))
+        self.eval = tf.summary.create_file_writer(str(run.events / "eval"))
+        self._write_run_info(run, config)
+
+    @staticmethod
+    def _write_run_info(run: RunDir, config: Config) -> None:
+        """Hyperparameters and config text, rewritten at every start and resume: TensorBoard keeps the
+        first hyperparameters it reads in a run, so an extended run's new train.epochs needs a fresh file."""
+        from tensorboard.plugins.hparams import api as hp
+
+        for old in run.events.glob("events.out.tfevents.*"):
+            old.unlink()
+        writer = tf.summary.create_file_writer(str(run.events))
+        with writer.as_default():
+            hp.hparams(hparam_values(config), trial_id=run.path.name)
+            tf.summary.text("config", f"```yaml\n{dump_config(config)}```", step=0)
+        writer.close()
+
+    def write_epoch(self, record: dict[str, Any], weights: dict[str, np.ndarray], group_names: list[str]) -> None:
+        """One epoch's record (as in metrics.jsonl) and the weights of each layer group (and the head)."""
+        step = record["epoch"]
+        for name, writer in (("train", self.train), ("eval", self.eval)):
+            with writer.as_default():
+                for tag, key in SCALARS[name]:
+                    tf.summary.scalar(tag, record[key], step=step)
+        with self.train.as_default():
+            for group, count in zip(group_names, record["updates"]):
+                tf.summary.scalar(f"updates/{group}", count, step=step)
+            for group, values in weights.items():
+                tf.summary.histogram(f"weights/{group}", values, step=step)
+        self.train.flush()
+        self.eval.flush()

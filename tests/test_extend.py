@@ -1,0 +1,135 @@
+"""Extending a run: `dilbench train --resume RUN --set train.epochs=N` ends bit-equal to training N epochs
+directly, records the extension, and refuses every change that would rewrite the run's past."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dilbench.cli import cli
+from dilbench.config import dump_config, load_config
+
+TINY = [
+    "data.dataset=mnist_bundled", "data.train_subset=128", "data.test_subset=50", "model.channels=4",
+    "model.hidden=[16]", "train.batch_size=64", "precision=float32", "deterministic=true", "seed=3",
+    "train.lr_schedule=constant",
+]
+
+
+def train(runs: Path, epochs: int) -> Path:
+    args = ["train", "dilbench/configs/quickstart.yaml", "--runs-dir", str(runs), "--name", "tiny",
+            "--set", f"train.epochs={epochs}"]
+    for item in TINY:
+        args += ["--set", item]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    (path,) = runs.glob("tiny-*")
+    return path
+
+
+def resume(run: Path, *overrides: str):
+    args = ["train", "--resume", str(run)]
+    for item in overrides:
+        args += ["--set", item]
+    return CliRunner().invoke(cli, args)
+
+
+def read(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def test_extending_a_run_equals_training_it_that_long(tmp_path):
+    direct = train(tmp_path / "direct", 2)
+    extended = train(tmp_path / "extended", 1)
+    first_digest = read(extended / "meta.json")["weights_sha256"]
+
+    result = resume(extended, "train.epochs=2")
+    assert result.exit_code == 0, result.output
+    meta, direct_meta = read(extended / "meta.json"), read(direct / "meta.json")
+    assert meta["weights_sha256"] == direct_meta["weights_sha256"] != first_digest
+    assert meta["status"] == "completed" and meta["epochs_done"] == 2
+    assert meta["final_test_acc"] == direct_meta["final_test_acc"]
+    (extension,) = meta["extensions"]
+    assert extension["epochs_done"] == 1 and extension["train.epochs"] == {"from": 1, "to": 2}
+    assert len(meta["resumes"]) == 1
+    assert (extended / "config.yaml").read_text() == (direct / "config.yaml").read_text()  # reproduces the whole run
+
+    def without_timing(run: Path) -> list[dict]:
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in row.items() if k not in ("seconds", "images_per_s")} for row in rows]
+
+    assert without_timing(extended) == without_timing(direct)
+
+    from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import metadata
+
+    root = EventAccumulator(str(extended / "events"))
+    root.Reload()  # one file of run information, rewritten with the new train.epochs
+    assert len(list((extended / "events").glob("events.out.tfevents.*"))) == 1
+    start = metadata.parse_session_start_info_plugin_data(
+        root.PluginTagToContent(metadata.PLUGIN_NAME)[metadata.SESSION_START_INFO_TAG])
+    assert start.hparams["train.epochs"].number_value == 2
+
+    again = resume(extended)
+    assert again.exit_code == 1 and "already completed all 2 epochs; extend it with --set train.epochs=N" in again.output
+
+
+@pytest.fixture
+def finished(tmp_path) -> Path:
+    """A completed two-epoch run directory as the Trainer leaves it, without training (the checks come first)."""
+    run = tmp_path / "tiny-20260101-000000-abcd"
+    run.mkdir()
+    (run / "config.yaml").write_text(dump_config(load_config("dilbench/configs/quickstart.yaml", [*TINY, "train.epochs=2"])))
+    (run / "meta.json").write_text(json.dumps({"status": "completed", "epochs_done": 2}))
+    (run / "metrics.jsonl").write_text('{"epoch": 1}\n{"epoch": 2}\n')
+    return run
+
+
+def refused(run: Path, *overrides: str) -> str:
+    before = {p.name: p.read_text() for p in run.iterdir()}
+    result = resume(run, *overrides)
+    assert result.exit_code == 2, result.output
+    assert {p.name: p.read_text() for p in run.iterdir()} == before  # nothing written
+    return result.output
+
+
+def test_only_train_epochs_may_change(finished):
+    assert refused(finished, "optimizer.lr=0.1") == (
+        f"Error: --set optimizer.lr: cannot change when resuming {finished}, it would change the epochs already "
+        f"trained; only train.epochs can. Start a new run: dilbench train {finished / 'config.yaml'} --set optimizer.lr=...\n"
+    )
+    assert "--set train.eval_batch_size: cannot change" in refused(finished, "train.epochs=3", "train.eval_batch_size=10")
+    assert "--set train: cannot change" in refused(finished, "train={epochs: 3}")
+
+
+def test_an_extension_must_add_epochs(finished):
+    assert refused(finished, "train.epochs=1") == (
+        f"Error: --set train.epochs=1: {finished} has already trained 2 epochs; give more than 2\n"
+    )
+    assert refused(finished, "train.epochs=0") == "Error: --set train.epochs: must be > 0, got 0\n"
+
+
+def test_a_cosine_run_cannot_be_extended(finished):
+    config = (finished / "config.yaml").read_text().replace("lr_schedule: constant", "lr_schedule: cosine")
+    (finished / "config.yaml").write_text(config)
+    assert refused(finished, "train.epochs=4") == (
+        f"Error: {finished} uses train.lr_schedule: cosine, whose learning rate decays over all 2 epochs: extending it "
+        "would change the past. Train a new run with --set train.epochs=4 instead\n"
+    )
+
+
+def test_a_freezeout_run_cannot_be_extended(finished):
+    config = (finished / "config.yaml").read_text().replace("freezeout: null", "freezeout: {t0: 0.5}")
+    (finished / "config.yaml").write_text(config)
+    assert refused(finished, "train.epochs=4") == (
+        f"Error: {finished} uses schedule.freezeout, whose groups freeze at fractions of all 2 epochs: extending it "
+        "would change the past. Train a new run with --set train.epochs=4 instead\n"
+    )
+
+
+def test_a_running_run_cannot_be_extended(finished):
+    (finished / "meta.json").write_text(json.dumps({"status": "running"}))
+    assert "says it is running" in refused(finished, "train.epochs=4")

@@ -1,0 +1,94 @@
+"""The installed package is complete: its run-time imports are declared, its Python floor is true,
+and the wheel carries the example configs, experiments, bundled data and licence."""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import re
+import subprocess
+import sys
+import zipfile
+from importlib.metadata import packages_distributions
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SETUP = configparser.ConfigParser()
+SETUP.read(REPO / "setup.cfg")
+
+
+def _requirement_names(text: str) -> set[str]:
+    names = set()
+    for line in text.strip().splitlines():
+        match = re.match(r"\s*([A-Za-z0-9_.-]+)", line)
+        if match and not line.strip().startswith("#"):
+            names.add(match.group(1).lower().replace("_", "-"))
+    return names
+
+
+def _imported_modules() -> set[str]:
+    """Top-level modules the package imports anywhere (function-level imports and import_module too)."""
+    modules = set()
+    for path in (REPO / "dilbench").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules.add(node.module.split(".")[0])
+            elif (isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "import_module"
+                  and node.args and isinstance(node.args[0], ast.Constant)):
+                modules.add(str(node.args[0].value).split(".")[0])
+    return modules - set(sys.stdlib_module_names) - {"dilbench"}
+
+
+def test_every_run_time_import_is_an_install_requirement():
+    required = _requirement_names(SETUP["options"]["install_requires"])
+    distributions = packages_distributions()
+    missing = {}
+    for module in sorted(_imported_modules()):
+        names = {name.lower().replace("_", "-") for name in distributions.get(module, [module])}
+        if not names & required:
+            missing[module] = sorted(names)
+    assert not missing, f"imported at run time but not in install_requires: {missing}"
+    # tf.summary writes events only with tensorboard installed, and TensorFlow 2.21 no longer requires it
+    assert {"tensorboard", "keras", "tensorflow"} <= required
+
+
+def test_python_floor_is_what_the_code_needs():
+    floor = re.fullmatch(r">=\s*3\.(\d+)", SETUP["options"]["python_requires"].strip())
+    assert floor, "python_requires should be a plain >=3.N floor"
+    minor = int(floor.group(1))
+    assert minor >= 11, "the code uses datetime.UTC (3.11)"
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert f'target-version = "py3{minor}"' in pyproject, "ruff must check against the same floor"
+    for path in (REPO / "dilbench").rglob("*.py"):
+        ast.parse(path.read_text(), feature_version=(3, minor))  # no syntax newer than the floor
+
+
+def test_readme_and_licence_agree_with_metadata():
+    assert SETUP["metadata"]["license"] == "MIT"
+    assert "MIT License" in (REPO / "LICENSE").read_text()
+    readme = (REPO / "README.md").read_text()
+    for target in re.findall(r"`make ([a-z-]+)`", readme):
+        assert re.search(rf"^{target}:", (REPO / "Makefile").read_text(), re.M), f"README names `make {target}`: no rule"
+
+
+def test_files_the_readme_names_exist():
+    readme = (REPO / "README.md").read_text()
+    named = set(re.findall(r"`((?:[A-Za-z0-9_.-]+/)*[A-Z][A-Za-z0-9_.-]*\.md|(?:[a-z0-9_.-]+/)+[a-z0-9_.-]+\.(?:py|json|sh))`", readme))
+    assert "DESIGN.md" in named
+    missing = sorted(name for name in named if not (REPO / name).exists())
+    assert not missing, f"README names files that are not in the repository: {missing}"
+
+
+def test_wheel_carries_examples_data_and_licence(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
+                   check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("dilbench-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for config in (REPO / "dilbench" / "configs").glob("*.yaml"):
+        assert f"dilbench/configs/{config.name}" in names
+    for experiment in (REPO / "dilbench" / "experiments").glob("*/experiment.yaml"):
+        assert f"dilbench/experiments/{experiment.parent.name}/experiment.yaml" in names
+    assert "dilbench/data/bundled/mnist_t10k.npz" in names
+    assert any(name.endswith("/LICENSE") for name in names)
