@@ -317,6 +317,7 @@ def compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], 
       best_epoch           = epoch_of:max:test_acc (earliest epoch on ties)
       final_train_acc      = last:train_acc       gap = last:train_acc - last:test_acc
       wall_time            seconds of training summed over epochs; images_per_s over all epochs
+      train_flops          = last:train_flops, training FLOPs so far (the schedule's cost model)
       problems             missing or corrupt files of the run
       QUALIFIER:KEY        last:, max:, min:, mean:, epoch_of:max:, epoch_of:min: over a metrics.jsonl
                            key (test_acc, test_loss, train_acc, train_loss, seconds, images_per_s, ...)

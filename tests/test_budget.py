@@ -72,3 +72,12 @@ def test_curves_against_flops_and_seconds(runs, tmp_path):
     for axis in ("flops", "seconds"):
         result = invoke("compare", runs, "--plot", tmp_path / f"{axis}.png", "--x", axis)
         assert result.exit_code == 0 and (tmp_path / f"{axis}.png").read_bytes()[:8] == PNG
+
+
+def test_train_flops_column_and_show(runs):
+    from dilbench.report.formats import number
+
+    result = invoke("compare", runs, "--columns", "run,train_flops", "--format", "csv")
+    assert result.stdout.splitlines()[1:] == ["std,30.0", "ub,75.0"]
+    assert "train_flops 30.0" in invoke("show", runs / "std").stdout
+    assert number(3.176e9) == "3.18e+09" and number(123456.0) == "123456"

@@ -346,10 +346,10 @@ def test_results_page(experiment, fake):
     assert "| c | {schedule: unfair_back, optimizer.lr: 0.0003} |" in page
     # test_acc = 0.5 + 0.1 (unfair_back) + 0.01 seed - 0.05: a 0.45, 0.46; c 0.55, 0.56
     assert ("| group | setup | n | status | varies | epochs | final_test_acc | published final_test_acc | best_test_acc "
-            "| final_train_acc | wall_time | images_per_s | published note |") in page
+            "| final_train_acc | wall_time | images_per_s | train_flops | published note |") in page
     assert ("| a | schedule=standard | 2 | 2 completed | name, seed | 2.0 ± 0.0 [2, 2] | 0.4550 ± 0.0071 [0.4500, 0.4600] | 0.777 "
             "| 0.4550 ± 0.0071 [0.4500, 0.4600] | 0.5050 ± 0.0071 [0.5000, 0.5100] | 4.0000 ± 0.0000 [4.0000, 4.0000] "
-            "| 100.0 ± 0.0 [100.0, 100.0] | after 10 epochs |") in page
+            "| 100.0 ± 0.0 [100.0, 100.0] | 200.0 ± 0.0 [200.0, 200.0] | after 10 epochs |") in page
     assert "| c | schedule=unfair_back, optimizer.lr=0.0003 | 2 | 2 completed | name, seed | 2.0 ± 0.0 [2, 2] | 0.5550 ± 0.0071" in page
     assert ("| unfair_back beats standard | c > a | final_test_acc | 0.83 vs 0.777 | 0.5550 ± 0.0071 (n=2) vs "
             "0.4550 ± 0.0071 (n=2) | +0.1000 ± 0.0071 | **supports** |") in page

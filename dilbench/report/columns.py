@@ -106,6 +106,8 @@ BUILTINS: dict[str, tuple[str, Callable[[RunRecord], Any], str]] = {
     "gap": (MEASURE, _gap, "last:train_acc - last:test_acc (positive: overfitting)"),
     "wall_time": (MEASURE, _wall_time, "seconds of training, summed over epochs (survives resumes)"),
     "images_per_s": (MEASURE, _images_per_s, "training images per second over all epochs"),
+    "train_flops": (MEASURE, lambda run: qualified("last", "train_flops", run),
+                    "= last:train_flops, the run's training FLOPs so far (the schedule's cost model)"),
     "problems": (SETTING, lambda run: "; ".join(run.problems) or None, "missing or corrupt files of the run"),
 }
 

@@ -27,7 +27,7 @@ from dilbench.sweep.plan import Plan, PlannedRun
 from dilbench.sweep.verdict import RULE, UNDECIDED, VERDICTS, judge
 
 GROUP_KEY = "meta.sweep.group"
-GROUP_COLUMNS = "epochs,final_test_acc,best_test_acc,final_train_acc,wall_time,images_per_s"
+GROUP_COLUMNS = "epochs,final_test_acc,best_test_acc,final_train_acc,wall_time,images_per_s,train_flops"
 RUN_COLUMNS = f"name,{GROUP_KEY},seed,status,epochs,final_test_acc,best_test_acc,wall_time,run"
 
 
