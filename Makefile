@@ -3,7 +3,7 @@ PYTHON ?= python3
 # Real data for tests and examples: ../shared/data beside the checkout, unless already set.
 export DILBENCH_DATA ?= $(abspath $(CURDIR)/../shared/data)
 
-.PHONY: install test test-slow lint quickstart bench wheel-check clean
+.PHONY: install test test-slow test-slurm lint quickstart bench wheel-check clean
 
 install:
 	$(PYTHON) -m pip install -e '.[dev]'
@@ -13,6 +13,10 @@ test:
 
 test-slow:
 	$(PYTHON) -m pytest -q -m slow
+
+# Sweeps and multi-worker runs on a real Slurm: the cluster that answers, else one `.ci/slurm up` starts (root).
+test-slurm:
+	$(PYTHON) -m pytest -q -rs -m slurm tests/test_slurm.py
 
 lint:
 	$(PYTHON) -m ruff check dilbench tests benchmarks

@@ -460,12 +460,26 @@ def augment_preview(config: Path, overrides: tuple[str, ...], out: str, images: 
 @cli.command()
 @click.argument("experiment")
 @click.option("--profile", "-p", help="The experiment file's profile to run (default: its first, e.g. quick).")
-@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Runs at a time, each a separate process with cores/N TensorFlow threads.")
-@click.option("--dry-run", is_flag=True, help="List the runs and what would happen to each; run nothing.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1),
+              help="Runs at a time: local processes with cores/N TensorFlow threads each (default 1), "
+                   "or the Slurm array's limit (default: none).")
+@click.option("--dry-run", is_flag=True, help="List the runs and what would happen to each (and the Slurm job script); run nothing.")
 @click.option("--rerun-changed", is_flag=True, help="Start new runs where the existing ones have another config.")
 @click.option("--report-only", is_flag=True, help="Rewrite the results page from the existing runs; run nothing.")
-def sweep(experiment: str, profile: str | None, jobs: int, dry_run: bool, rerun_changed: bool, report_only: bool) -> None:
+@click.option("--status", "show_status", is_flag=True, help="Show each run's state (run directory and Slurm job); run nothing.")
+@click.option("--launcher", type=click.Choice(["local", "slurm"]), default="local", show_default=True,
+              help="Run here, or submit the runs as a Slurm job array (one task per run; see README: Sweeps on a Slurm cluster).")
+@click.option("--no-wait", is_flag=True, help="Slurm: submit and return; the last run to complete writes the results page.")
+@click.option("--partition", help="Slurm: partition (default: the experiment file's `slurm:`, else the cluster's).")
+@click.option("--time", "time_limit", metavar="TIME", help="Slurm: time limit per run, e.g. 30, 2:00:00 or 1-12:00:00.")
+@click.option("--cpus-per-run", type=click.IntRange(min=1), help="Slurm: CPUs per run (also its TensorFlow threads).")
+@click.option("--gpus-per-run", type=click.IntRange(min=0), help="Slurm: GPUs per run (--gres=gpu:N).")
+@click.option("--mem", help="Slurm: memory per run, e.g. 4000 (MB) or 16G.")
+@click.option("--sbatch-option", "sbatch_options", multiple=True, metavar="OPTION",
+              help="Slurm: another sbatch option, e.g. --sbatch-option=--account=lab (repeatable).")
+def sweep(experiment: str, profile: str | None, jobs: int | None, dry_run: bool, rerun_changed: bool, report_only: bool,
+          show_status: bool, launcher: str, no_wait: bool, partition: str | None, time_limit: str | None,
+          cpus_per_run: int | None, gpus_per_run: int | None, mem: str | None, sbatch_options: tuple[str, ...]) -> None:
     """Run an experiment: every case x grid combination under a profile, then write its results page.
 
     EXPERIMENT is an experiment file (or its directory), or a bundled experiment name such as
@@ -475,12 +489,26 @@ def sweep(experiment: str, profile: str | None, jobs: int, dry_run: bool, rerun_
     the others (exit code 1 at the end). The page is <dir>/results/<profile>/RESULTS.md + curves.png.
     See README: Experiments and sweeps.
     """
+    from dilbench.sweep.command import status
     from dilbench.sweep.command import sweep as run_sweep
+    from dilbench.sweep.slurm_submit import SlurmLaunch
 
+    overrides = {"partition": partition, "time": time_limit, "cpus_per_run": cpus_per_run, "gpus_per_run": gpus_per_run,
+                 "mem": mem, "sbatch_options": sbatch_options}
+    if launcher == "local":
+        given = [f"--{key.replace('_', '-')}" for key, value in overrides.items() if value not in (None, ())]
+        if given or no_wait:
+            raise UsageError(f"{', '.join(given + (['--no-wait'] if no_wait else []))}: only for --launcher slurm")
+    if show_status and (dry_run or report_only):
+        raise UsageError("--status only shows the runs; leave out --dry-run and --report-only")
     invoked = Path(sys.argv[0]).name in ("dilbench", "__main__.py")  # else in-process (tests): argv is not ours
     command = shlex.join(["dilbench", *sys.argv[1:]]) if invoked else f"dilbench sweep {experiment}"
     path, output_directory = resolve_experiment(experiment)
-    code = run_sweep(path, profile, jobs, dry_run, rerun_changed, report_only, command, click.echo, output_directory)
+    if show_status:
+        status(path, profile, click.echo, output_directory)
+        return
+    slurm = SlurmLaunch(overrides, wait=not no_wait) if launcher == "slurm" else None
+    code = run_sweep(path, profile, jobs, dry_run, rerun_changed, report_only, command, click.echo, output_directory, slurm)
     if code:
         sys.exit(code)
 

@@ -6,6 +6,7 @@ No TensorFlow here: the runs are child processes, so planning, --dry-run and --r
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -15,18 +16,23 @@ from dilbench.sweep.execute import Outcome, run_jobs, thread_env
 from dilbench.sweep.existing import Step, decide
 from dilbench.sweep.experiment import load_experiment
 from dilbench.sweep.plan import Plan, make_plan
+from dilbench.sweep.slurm_submit import SlurmLaunch, queued_as_busy, submit, sweep_script, wait_for
 from dilbench.sweep.verdict import VERDICTS
 
 ORDER = ("start", "resume", "skip", "busy", "changed")
 
 
-def sweep(path: str | Path, profile: str | None, jobs: int, dry_run: bool, rerun_changed: bool, report_only: bool,
-          command: str, echo: Callable[[str], None], output_directory: Path | None = None) -> int:
+def sweep(path: str | Path, profile: str | None, jobs: int | None, dry_run: bool, rerun_changed: bool, report_only: bool,
+          command: str, echo: Callable[[str], None], output_directory: Path | None = None, slurm: SlurmLaunch | None = None) -> int:
     """Run one sweep; returns the exit code (1 if a run did not complete). Errors before any run raise UsageError.
 
-    Runs and results go beside the experiment file, or under `output_directory` (a bundled experiment)."""
+    Runs and results go beside the experiment file, or under `output_directory` (a bundled experiment).
+    `slurm` submits the runs as a Slurm job array instead of running them here (`jobs`: its limit)."""
     plan = make_plan(load_experiment(path, output_directory), profile)
     steps = decide(plan)
+    resources = plan.experiment.spec.slurm.override(slurm.overrides) if slurm else None
+    if slurm:
+        steps = queued_as_busy(steps, plan.runs_dir)
     echo(describe(plan, steps, "would" if dry_run else "report only, not running" if report_only else "will"))
     changed = [step for step in steps if step.action == "changed"]
     if changed and not (rerun_changed or report_only):
@@ -35,29 +41,33 @@ def sweep(path: str | Path, profile: str | None, jobs: int, dry_run: bool, rerun
             f"({', '.join(s.run.name for s in changed)}): the file changed since they ran. Move those run directories out of "
             f"{plan.runs_dir}, or pass --rerun-changed to start new runs beside them (the page then reports only the new ones)"
         )
-    if dry_run:
-        return 0
     if rerun_changed:
         steps = [dataclasses.replace(s, action="start", detail="new run (config changed)") if s.action == "changed" else s
                  for s in steps]
+    todo = [step for step in steps if step.action in ("start", "resume")]
+    script = sweep_script(plan, todo, resources, jobs, rerun_changed, command) if resources and todo else None
+    if dry_run:
+        if script:
+            echo(f"would submit this job script:\n{script}")
+        return 0
     outcomes: list[Outcome] = []
     if not report_only:
         check_data(steps)
-        if jobs > 1:
-            threads = thread_env(jobs).get("TF_NUM_INTRAOP_THREADS", "?")
-            echo(f"{jobs} jobs at a time, {threads} TensorFlow thread(s) each")
-        outcomes = run_jobs(steps, plan.runs_dir, jobs, echo)
-    chosen = {s.run.name: s.path for s in decide(plan) if s.path is not None and s.action != "changed"}
-    if chosen:
-        from dilbench.sweep.report import write_report  # matplotlib and the report library: only now
-
-        report = write_report(plan, chosen, command)
-        echo(f"wrote {report.markdown} and {report.curves}")
-        if report.verdicts:
-            tally = Counter(report.verdicts)
-            echo("claims: " + ", ".join(f"{verdict} {tally[verdict]}" for verdict in VERDICTS))
-    else:
-        echo("no runs to report yet")
+        if script and slurm:
+            submission = submit(plan, todo, script, echo)
+            status = status_command(plan, output_directory)
+            if not slurm.wait:
+                echo(f"not waiting: `{status}` shows the runs; the last run to complete writes the results page")
+                return 0
+            echo(f"waiting for the jobs (Ctrl-C stops waiting, not the jobs; `{status}` shows them)")
+            outcomes = wait_for(submission, plan, status, echo)
+        elif not slurm:
+            jobs = jobs or 1
+            if jobs > 1:
+                threads = thread_env(jobs).get("TF_NUM_INTRAOP_THREADS", "?")
+                echo(f"{jobs} jobs at a time, {threads} TensorFlow thread(s) each")
+            outcomes = run_jobs(steps, plan.runs_dir, jobs, echo)
+    write_page(plan, command, echo)
     unfinished = [o for o in outcomes if o.status not in ("completed", "busy")]  # failed, or interrupted from outside
     if unfinished:
         echo(f"{len(unfinished)} of {len(outcomes)} run(s) did not complete:")
@@ -65,6 +75,36 @@ def sweep(path: str | Path, profile: str | None, jobs: int, dry_run: bool, rerun
             echo(f"  {outcome.step.run.name}: {outcome.status}: {outcome.message} (log: {outcome.log})")
         return 1
     return 0
+
+
+def status(path: str | Path, profile: str | None, echo: Callable[[str], None], output_directory: Path | None = None) -> int:
+    """`--status`: each run's state from its run directory and its Slurm job; changes nothing."""
+    from dilbench.sweep.status import status_lines
+
+    for line in status_lines(make_plan(load_experiment(path, output_directory), profile)):
+        echo(line)
+    return 0
+
+
+def status_command(plan: Plan, output_directory: Path | None) -> str:
+    """The command that shows this sweep's status (a bundled experiment by its name)."""
+    experiment = plan.experiment.path.parent.name if output_directory else str(plan.experiment.path)
+    return shlex.join(["dilbench", "sweep", experiment, *(["--profile", plan.profile] if plan.profile else []), "--status"])
+
+
+def write_page(plan: Plan, command: str, echo: Callable[[str], None]) -> None:
+    """The results page from the runs the plan finds now (a Slurm sweep's last task calls this too)."""
+    chosen = {s.run.name: s.path for s in decide(plan) if s.path is not None and s.action != "changed"}
+    if not chosen:
+        echo("no runs to report yet")
+        return
+    from dilbench.sweep.report import write_report  # matplotlib and the report library: only now
+
+    report = write_report(plan, chosen, command)
+    echo(f"wrote {report.markdown} and {report.curves}")
+    if report.verdicts:
+        tally = Counter(report.verdicts)
+        echo("claims: " + ", ".join(f"{verdict} {tally[verdict]}" for verdict in VERDICTS))
 
 
 def check_data(steps: list[Step]) -> None:

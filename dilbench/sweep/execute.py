@@ -83,18 +83,18 @@ def run_jobs(steps: list[Step], runs_dir: Path, jobs: int, echo: Callable[[str],
             while work or active:
                 while work and len(active) < jobs:
                     launched += 1
-                    job = _launch(work.popleft(), launched, total, runs_dir, env, echo)
+                    job = launch_job(work.popleft(), launched, total, runs_dir, env, echo)
                     if isinstance(job, Outcome):
                         outcomes.append(job)
                     else:
                         active.append(job)
                 for job in [job for job in active if job.process.poll() is not None]:
                     active.remove(job)
-                    outcomes.append(_finish(job, runs_dir, total, echo))
+                    outcomes.append(finish_job(job, runs_dir, total, echo))
                 time.sleep(POLL_SECONDS if active else 0)
         except KeyboardInterrupt:
             _stop(active, echo)
-            stopped = [_finish(job, runs_dir, total, echo) for job in active]
+            stopped = [finish_job(job, runs_dir, total, echo) for job in active]
             names = ", ".join(outcome.step.run.name for outcome in stopped)
             raise SweepInterrupted(
                 f"interrupted{f'; {names} saved a checkpoint' if names else ''}. Run the same command again to resume"
@@ -102,8 +102,10 @@ def run_jobs(steps: list[Step], runs_dir: Path, jobs: int, echo: Callable[[str],
     return outcomes
 
 
-def _launch(step: Step, number: int, total: int, runs_dir: Path, env: dict[str, str],
+def launch_job(step: Step, number: int, total: int, runs_dir: Path, env: dict[str, str],
             echo: Callable[[str], None]) -> _Job | Outcome:
+    """Start (or resume) the step's run as a `dilbench train` child that holds the run's lock; `busy` if
+    another process holds it. Also used by a Slurm array task, for its one run."""
     run = step.run
     lock = RunLock(lock_path(runs_dir, run.name))
     if not lock.acquire():
@@ -129,7 +131,7 @@ def _launch(step: Step, number: int, total: int, runs_dir: Path, env: dict[str, 
     return _Job(step, number, process, lock, log, log_path, time.monotonic())
 
 
-def _finish(job: _Job, runs_dir: Path, total: int, echo: Callable[[str], None]) -> Outcome:
+def finish_job(job: _Job, runs_dir: Path, total: int, echo: Callable[[str], None]) -> Outcome:
     """What the ended child left: the run directory's status, or the log's last line if it made none."""
     code = job.process.wait()
     job.log.close()

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from dilbench.config.loader import line_of, locate, report
 from dilbench.config.validate import FieldError, build, did_you_mean, join
 from dilbench.config.yamlfile import ConfigError, read_yaml
+from dilbench.sweep.slurm_resources import SlurmResources
 
 WORD = re.compile(r"^[A-Za-z0-9_.]+$")  # case and profile names: they become parts of run names
 LABEL = re.compile(r"^[A-Za-z0-9_.+-]+$")  # a grid value's label in a run name
@@ -63,6 +64,7 @@ class Experiment:
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> overrides, applied last
     published: dict[str, Published] = field(default_factory=dict)  # group -> published numbers
     claims: tuple[Claim, ...] = ()
+    slurm: SlurmResources = field(default_factory=SlurmResources)  # per run, for `--launcher slurm`
 
     def __post_init__(self) -> None:
         if not WORD.match(self.name):

@@ -6,9 +6,7 @@ TensorFlow is imported only here, inside `_train`, after the run directory exist
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
 import platform
 import subprocess
 import tempfile
@@ -19,9 +17,10 @@ from pathlib import Path
 from dilbench import __version__
 from dilbench.config import Config, dump_config, load_config
 from dilbench.data import Dataset, load_dataset
-from dilbench.errors import DilbenchError, UsageError
+from dilbench.errors import DilbenchError
 from dilbench.runs.rundir import RunDir, utc_now, write_atomic
 from dilbench.tfquiet import import_tensorflow
+from dilbench.training.cluster import is_chief_task, worker_task
 
 log = logging.getLogger("dilbench")
 
@@ -47,24 +46,16 @@ def start_run(config: Config, runs_dir: str | Path, command: list[str], debug: b
 
 
 def multi_worker_task(config: Config) -> tuple[str, int] | None:
-    """(task type, index) of this process in $TF_CONFIG for a multi-worker run, else None."""
+    """(task type, index) of this process in a multi-worker run ($TF_CONFIG or the Slurm step), else None."""
     if config.train.distribute != "multi_worker":
         return None
-    try:
-        task = json.loads(os.environ["TF_CONFIG"])["task"]
-        return str(task["type"]), int(task["index"])
-    except (KeyError, ValueError, TypeError):
-        raise UsageError("train.distribute is multi_worker but $TF_CONFIG is missing or has no task "
-                         "{type, index}; see README 'Several hosts'") from None
+    return worker_task()
 
 
 def is_chief(config: Config) -> bool:
     """Whether this process owns the run directory: all but multi-worker workers other than the chief."""
     task = multi_worker_task(config)
-    if task is None:
-        return True
-    cluster = json.loads(os.environ["TF_CONFIG"]).get("cluster", {})
-    return task[0] == "chief" or (task == ("worker", 0) and "chief" not in cluster)
+    return task is None or is_chief_task(task)
 
 
 @contextlib.contextmanager

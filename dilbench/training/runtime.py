@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from dilbench.config.schema import TrainConfig
+from dilbench.training.cluster import slurm_resolver
 
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
@@ -30,8 +31,8 @@ def make_strategy(train: TrainConfig) -> tf.distribute.Strategy:
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * (max(cpus) + 1))
     if train.distribute == "mirrored":
         return tf.distribute.MirroredStrategy([f"/{d}" for d in names] or None)
-    if train.distribute == "multi_worker":  # the cluster comes from $TF_CONFIG (checked by the launcher)
-        return tf.distribute.MultiWorkerMirroredStrategy()
+    if train.distribute == "multi_worker":  # the cluster: $TF_CONFIG, else the Slurm step (checked by the launcher)
+        return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=slurm_resolver())
     if names:  # distribute: none with one named device (the config allows no more)
         return tf.distribute.OneDeviceStrategy(f"/{names[0]}")
     return tf.distribute.get_strategy()

@@ -1,0 +1,51 @@
+"""`dilbench sweep EXPERIMENT --status`: each run's state from its run directory, and its Slurm job's.
+
+The run directory is the truth about the run (status, epochs done); the Slurm job, if the sweep was
+submitted to Slurm, tells whether it is still queued, running or requeued. Reads only: no lock taken,
+nothing written, no TensorFlow.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from dilbench.runs.rundir import RunDir
+from dilbench.sweep.existing import latest_same, lock_path
+from dilbench.sweep.locks import is_locked
+from dilbench.sweep.plan import Plan
+from dilbench.sweep.slurm_queue import SlurmQueryError, job_states, recorded_jobs
+
+
+def status_lines(plan: Plan) -> list[str]:
+    """One line per run: its state, epochs done, final accuracy and run directory, then its Slurm job."""
+    jobs = recorded_jobs(plan.runs_dir)
+    try:
+        states, problem = job_states(jobs[run.name] for run in plan.runs if run.name in jobs), None
+    except SlurmQueryError as err:
+        states, problem = {}, f"Slurm jobs unknown: {err}"
+    width = max(len(run.name) for run in plan.runs)
+    lines, tally = [], Counter()
+    for run in plan.runs:
+        found = latest_same(plan.runs_dir, run)
+        job = states.get(jobs.get(run.name, ""))
+        if found is None:
+            state, detail = ("queued" if job and job.active else "not started"), ""
+        else:
+            meta = RunDir(found.path).read_meta() if found.status != "unknown" else {}
+            state = found.status
+            if state == "running" and not is_locked(lock_path(plan.runs_dir, run.name)) and not (job and job.active):
+                state = "crashed"  # says running, but no process holds its lock
+            records = RunDir(found.path).read_metrics()
+            detail = f"{len(records)}/{run.config.train.epochs} epochs"
+            if state == "completed" and meta.get("final_test_acc") is not None:
+                detail += f", final test acc {meta['final_test_acc']:.4f}"
+            detail += f"  ({found.path.name})"
+        tally[state] += 1
+        slurm = f"Slurm job {job}" if job else f"Slurm job {jobs[run.name]}" if run.name in jobs else ""
+        lines.append("  ".join(part for part in (f"  {state:<11} {run.name:<{width}}", detail, slurm) if part))
+    spec = plan.experiment.spec
+    head = f"{spec.name}" + (f", profile {plan.profile}" if plan.profile else "") + f": {len(plan.runs)} runs in {plan.runs_dir}"
+    page = plan.results_dir / "RESULTS.md"
+    summary = ", ".join(f"{state} {count}" for state, count in tally.most_common())
+    return [head, *lines, summary, f"results page: {page}" + ("" if page.is_file() else " (not written yet)"),
+            *([problem] if problem else [])]
