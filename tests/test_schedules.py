@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dilbench.config.schema import AdamConfig, AdamPublishedConfig, SGDConfig
 from dilbench.models import build_model
 from dilbench.models.context import ContextModuleConfig
 from dilbench.models.grouped import GroupedModel
+from dilbench.optimizers import AdamConfig, AdamPublishedConfig, SGDConfig
+from dilbench.optimizers.group import make_group_optimizers
+from dilbench.optimizers.loss_scale import LossScale
 from dilbench.schedules import ScheduleConfig, make_step, updates_per_batch
 from dilbench.schedules.common import StepContext, cross_entropy, num_correct
-from dilbench.training.optimizers import make_group_optimizers
-from dilbench.training.runtime import LossScale
 
 LR = 0.5
 ALL = [ScheduleConfig("standard"), ScheduleConfig("unfair_back"), ScheduleConfig("unfair_front")]

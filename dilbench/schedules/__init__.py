@@ -19,11 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from dilbench.config.checks import positive
-from dilbench.config.fields import key
-from dilbench.config.validate import FieldError
 from dilbench.schedules.plan import SubStep, SubStepSpec, check_substeps, cost, derive, resolve
 from dilbench.schedules.plan import updates_per_batch as count_updates
+from dilbench.typed.checks import positive
+from dilbench.typed.fields import key
+from dilbench.typed.validate import FieldError
 
 
 @dataclass(frozen=True)

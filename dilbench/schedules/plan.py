@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Union
 
-from dilbench.config.validate import FieldError, join
+from dilbench.typed.validate import FieldError, join
 
 Selector = Union[int, str]  # 3, -1, "2..-1", "all"
 SubStepSpec = Union[Selector, tuple[Selector, ...]]

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from dilbench.config import Config
-from dilbench.config.schema import AdamConfig
+from dilbench.optimizers import AdamConfig
 from dilbench.schedules import SCHEDULES, ScheduleConfig
 from dilbench.schedules.freezeout import freeze_points
 from dilbench.training.step import TrainingStep

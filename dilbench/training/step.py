@@ -16,16 +16,17 @@ import tensorflow as tf
 
 from dilbench.config import Config
 from dilbench.config.loader import ConfigError
-from dilbench.config.validate import FieldError
 from dilbench.models import build_model
 from dilbench.models.grouped import GroupedModel
 from dilbench.models.summary import group_flops
+from dilbench.optimizers.group import GroupOptimizer, make_group_optimizers
+from dilbench.optimizers.loss_scale import LossScale
 from dilbench.schedules import batch_plan, flops_per_example, make_step
 from dilbench.schedules.common import StepContext, cross_entropy, num_correct
 from dilbench.training.compute import epoch_images, training_flops
-from dilbench.training.optimizers import GroupOptimizer, make_group_optimizers
 from dilbench.training.rates import Rates
-from dilbench.training.runtime import POLICIES, LossScale
+from dilbench.training.runtime import POLICIES
+from dilbench.typed.validate import FieldError
 
 
 class _VariantTracing(logging.Filter):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from dilbench.config.schema import AdamConfig, AdamPublishedConfig, SGDConfig
+from dilbench.optimizers import AdamConfig, AdamPublishedConfig, SGDConfig
 from dilbench.schedules.plan import per_group
 
 
