@@ -451,7 +451,7 @@ def augment() -> None:
 def augment_preview(config: Path, overrides: tuple[str, ...], out: str, images: int, versions: int) -> None:
     """Write a grid of CONFIG's training images, each next to augmented versions, titled with class names."""
     resolved = load_config(config, overrides)
-    from dilbench.augment.preview import preview_config
+    from dilbench.report.augmentation import preview_config
 
     preview_config(resolved, Path(out), images, versions)
     click.echo(f"wrote {out}")

@@ -248,7 +248,7 @@ class Trainer:
 
     def _plot_augmentation(self) -> None:
         """plots/augmentation.png: training images next to augmented versions, to check the pipeline by eye."""
-        from dilbench.augment.preview import save_preview
+        from dilbench.report.augmentation import save_preview
 
         save_preview(self.augmenter.pipeline, self.data, self.run.plots / "augmentation.png", self.config.seed,
                      f"{self.config.name}: augmentation ({self.config.augmentation.mode})")
