@@ -297,8 +297,13 @@ def check_dilation(ctx: click.Context, seed: int) -> None:
 @click.option("--plot", type=click.Path(dir_okay=False), metavar="FILE.png",
               help="Also draw loss and accuracy curves of the rows (groups: mean with a min-max band).")
 @click.option("--list-columns", is_flag=True, help="List every column the runs offer, then exit.")
+@click.option("--x", "x_axis", type=click.Choice(["epoch", "flops", "seconds"]), default="epoch", show_default=True,
+              help="x-axis of --plot: epochs, cumulative training FLOPs (cost model) or training seconds.")
+@click.option("--at-flops", type=float, metavar="FLOPS",
+              help="Add each run's test accuracy at this many training FLOPs (interpolated between epochs).")
 def compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], sort: str | None, top: int | None, diff: bool,
-            group_by: str | None, fmt: str, output: str | None, plot: str | None, list_columns: bool) -> None:
+            group_by: str | None, fmt: str, output: str | None, plot: str | None, list_columns: bool,
+            x_axis: str, at_flops: float | None) -> None:
     """Compare runs: one row per run (or per group of runs), from their run directories.
 
     RUNS_DIR_OR_GLOB are run directories, directories holding runs (searched 3 levels deep, e.g.
@@ -316,13 +321,17 @@ def compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], 
       best_epoch           = epoch_of:max:test_acc (earliest epoch on ties)
       final_train_acc      = last:train_acc       gap = last:train_acc - last:test_acc
       wall_time            seconds of training summed over epochs; images_per_s over all epochs
+      train_flops          = last:train_flops, training FLOPs so far (the schedule's cost model)
       problems             missing or corrupt files of the run
       QUALIFIER:KEY        last:, max:, min:, mean:, epoch_of:max:, epoch_of:min: over a metrics.jsonl
                            key (test_acc, test_loss, train_acc, train_loss, seconds, images_per_s, ...)
       a.b.c                any config.yaml key, e.g. optimizer.lr, model.channels, train.epochs
       meta.a.b             any meta.json key, e.g. meta.host, meta.git.commit
+      at:AXIS=N:KEY        KEY at N on the epoch, flops or seconds axis, interpolated linearly between
+                           the epochs around it (e.g. at:flops=1e12:test_acc; --at-flops N adds it)
     Default: run, name, status, model, schedule, augmentation, seed, epochs, final_test_acc,
     best_test_acc, best_epoch, final_train_acc, gap, wall_time, images_per_s (in CSV and JSON too).
+
     An unknown name is an error (exit 2) listing close matches; a key only some runs have is `-`.
     A --where that cannot match as written (`seed==1`, `seed>`, `seed>abc` when seeds are numbers)
     is an error (exit 2) showing the accepted forms.
@@ -345,6 +354,7 @@ def compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], 
       dilbench compare runs/ --group-by schedule.name,augmentation.mode --plot groups.png
       dilbench compare runs/ --columns run,optimizer.lr,last:test_loss --format csv -o runs.csv
       dilbench compare runs/ --diff
+      dilbench compare runs/ --group-by schedule.name --at-flops 1e13 --plot flops.png --x flops
     """
     from dilbench.report.compare import catalog_of
     from dilbench.report.compare import compare as compare_runs
@@ -354,7 +364,8 @@ def compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], 
     if list_columns:
         click.echo(catalog_of(runs).describe(), nl=False)
         return
-    table = compare_runs(runs, columns=columns, where=where, sort=sort, top=top, diff=diff, group_by=group_by)
+    table = compare_runs(runs, columns=columns, where=where, sort=sort, top=top, diff=diff, group_by=group_by,
+                         at_flops=at_flops)
     for path, problem in table.problems:
         click.echo(f"warning: {path}: {problem}", err=True)
     text = render(table, fmt)
@@ -367,7 +378,7 @@ def compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], 
     if plot:
         from dilbench.report.curves import plot_table
 
-        plot_table(table, Path(plot))
+        plot_table(table, Path(plot), x_axis)
         click.echo(f"wrote {plot}", err=True)
 
 
@@ -415,7 +426,9 @@ def bench(ctx: click.Context, config: Path, overrides: tuple[str, ...], steps: i
     """Time a training step of every schedule, and Keras model.fit, on CONFIG's model, batch and precision.
 
     Prints images/s, each schedule's time relative to standard, and the ratio a FLOP model of the work
-    predicts. Uses random images of the data set's shape, so it needs no data.
+    predicts. Also times CONFIG's own schedule when it is custom, and under FreezeOut when it has one
+    (weighted over the run's phases: its saving against the model). Uses random images of the data
+    set's shape, so it needs no data.
     """
     resolved = load_config(config, overrides)
     import_tensorflow(ctx.obj["debug"])
@@ -442,7 +455,7 @@ def augment() -> None:
 def augment_preview(config: Path, overrides: tuple[str, ...], out: str, images: int, versions: int) -> None:
     """Write a grid of CONFIG's training images, each next to augmented versions, titled with class names."""
     resolved = load_config(config, overrides)
-    from dilbench.augment.preview import preview_config
+    from dilbench.report.augmentation import preview_config
 
     preview_config(resolved, Path(out), images, versions)
     click.echo(f"wrote {out}")

@@ -17,12 +17,12 @@ import pytest
 from click.testing import CliRunner
 from config_helpers import error_of, write
 
+from dilbench.augment.config import AugmentationConfig
 from dilbench.augment.ops import OPS, Op
 from dilbench.augment.pipeline import BatchAugmenter, apply, build_augmenter
 from dilbench.cli import cli
 from dilbench.config import dump_config, load_config
-from dilbench.config.schema import AugmentationConfig
-from dilbench.config.validate import FieldError, OneKey, build, convert, to_plain
+from dilbench.typed.validate import FieldError, OneKey, build, convert, to_plain
 
 REPO = Path(__file__).resolve().parents[1]
 VALID_OPS = ("fliplr, flipud, affine, crop, pad, crop_and_pad, gaussian_blur, additive_gaussian_noise, dropout, "

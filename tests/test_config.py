@@ -10,7 +10,7 @@ import pytest
 from config_helpers import error_of, write
 
 from dilbench.config import Config, dump_config, load_config
-from dilbench.config.schema import AdamConfig, SGDConfig
+from dilbench.optimizers import AdamConfig, SGDConfig
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -122,6 +122,15 @@ def test_a_cosine_run_cannot_be_extended(finished):
     )
 
 
+def test_a_freezeout_run_cannot_be_extended(finished):
+    config = (finished / "config.yaml").read_text().replace("freezeout: null", "freezeout: {t0: 0.5}")
+    (finished / "config.yaml").write_text(config)
+    assert refused(finished, "train.epochs=4") == (
+        f"Error: {finished} uses schedule.freezeout, whose groups freeze at fractions of all 2 epochs: extending it "
+        "would change the past. Train a new run with --set train.epochs=4 instead\n"
+    )
+
+
 def test_a_running_run_cannot_be_extended(finished):
     (finished / "meta.json").write_text(json.dumps({"status": "running"}))
     assert "says it is running" in refused(finished, "train.epochs=4")

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from dilbench.config import load_config
-from dilbench.config.validate import FieldError, build
 from dilbench.models import MODELS, build_model
 from dilbench.models.bias import PointlessBiasWarning
 from dilbench.models.resnet_v2 import BlockSpec
+from dilbench.typed.validate import FieldError, build
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")

@@ -143,7 +143,7 @@ def test_compare_plot_of_many_epochs(tmp_path):
 
 # ---- plots/augmentation.png and `dilbench augment preview` ------------------------------------------
 def test_augmentation_preview_names_rows_and_columns():
-    from dilbench.augment.preview import preview_figure
+    from dilbench.report.augmentation import preview_figure
 
     config = load_config("dilbench/configs/unfair_back_aug.yaml")
     rng = np.random.default_rng(0)

@@ -1,4 +1,5 @@
-"""The schedules, proved: exact update counts, a NumPy re-computation of each algorithm, cached == naive."""
+"""The schedules, proved: exact update counts, a NumPy re-computation of each algorithm, cached == naive,
+and the schedules-as-data engine bit-identical to the hand-written steps it replaced."""
 
 from __future__ import annotations
 
@@ -6,17 +7,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dilbench.config.schema import AdamConfig, SGDConfig
 from dilbench.models import build_model
 from dilbench.models.context import ContextModuleConfig
 from dilbench.models.grouped import GroupedModel
-from dilbench.schedules import SCHEDULES, StandardConfig, UnfairBackConfig, UnfairFrontConfig, make_step
-from dilbench.schedules.common import StepContext, cross_entropy
-from dilbench.training.optimizers import make_group_optimizers
-from dilbench.training.runtime import LossScale
+from dilbench.optimizers import AdamConfig, AdamPublishedConfig, SGDConfig
+from dilbench.optimizers.group import make_group_optimizers
+from dilbench.optimizers.loss_scale import LossScale
+from dilbench.schedules import ScheduleConfig, make_step, updates_per_batch
+from dilbench.schedules.common import StepContext, cross_entropy, num_correct
 
 LR = 0.5
-ALL = [StandardConfig(), UnfairBackConfig(), UnfairFrontConfig()]
+ALL = [ScheduleConfig("standard"), ScheduleConfig("unfair_back"), ScheduleConfig("unfair_front")]
 
 
 def context(model: GroupedModel, optimizer: AdamConfig | SGDConfig | None = None) -> StepContext:
@@ -79,7 +80,7 @@ def test_toy_model_matches_numpy(schedule):
     expected = numpy_schedule(schedule.name, before, x.astype(np.float64), y)
     for got, want in zip(model.trainable_variables, expected):
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6)
-    assert [int(o.updates) for o in ctx.optimizers] == SCHEDULES[schedule.name].updates_per_batch(2)
+    assert [int(o.updates) for o in ctx.optimizers] == updates_per_batch(schedule, 2)
 
 
 def small_context_model(seed: int = 3) -> GroupedModel:
@@ -120,7 +121,7 @@ def test_cached_unfair_back_equals_naive():
     cached_model, naive_model = small_context_model(), small_context_model()
     for a, b in zip(cached_model.variables, naive_model.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    cached = tf.function(make_step(UnfairBackConfig(), context(cached_model, AdamConfig(lr=1e-2))))
+    cached = tf.function(make_step(ScheduleConfig("unfair_back"), context(cached_model, AdamConfig(lr=1e-2))))
     naive = tf.function(naive_unfair_back(context(naive_model, AdamConfig(lr=1e-2))))
     for seed in range(3):
         x, y = images(seed)
@@ -138,7 +139,7 @@ def test_adam_bias_correction_follows_each_groups_own_count():
     before = [v.numpy() for v in model.group_variables(0)]
     ctx = context(model, AdamConfig(lr=1e-3, epsilon=1e-12))
     x = tf.constant(np.random.default_rng(1).normal(size=(6, 5)).astype(np.float32))
-    make_step(UnfairBackConfig(), ctx)(x, tf.constant([0, 1, 2, 2, 1, 0]))
+    make_step(ScheduleConfig("unfair_back"), ctx)(x, tf.constant([0, 1, 2, 2, 1, 0]))
     for b, a in zip(before, model.group_variables(0)):
         np.testing.assert_allclose(np.abs(a.numpy() - b), 1e-3, rtol=1e-3)
     assert int(ctx.optimizers[0].updates) == 1 and int(ctx.optimizers[1].updates) == 2
@@ -158,8 +159,172 @@ def test_float16_loss_scale_skips_overflowing_steps_and_halves():
     scale.apply([tf.fill(tf.shape(v), np.inf) for v in ctx.flat_variables()], ctx.update_groups(range(2)))
     assert float(scale.scale) == 512.0 and [int(o.updates) for o in optimizers] == [0, 0]
     assert all(np.array_equal(b, v.numpy()) for b, v in zip(before, model.trainable_variables))
-    make_step(StandardConfig(), ctx)(x, y)
-    make_step(StandardConfig(), context(reference))(x, y)
+    make_step(ScheduleConfig("standard"), ctx)(x, y)
+    make_step(ScheduleConfig("standard"), context(reference))(x, y)
     for a, b in zip(model.trainable_variables, reference.trainable_variables):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
     assert float(scale.scale) == 512.0 and int(scale.good_steps) == 1
+
+
+# ---- the hand-written steps the engine replaced (dilbench/schedules/standard.py and unfair.py before
+# schedules became data), kept here only to prove the engine gives bit-identical weights -----------------
+def old_standard_step(ctx: StepContext):
+    variables = ctx.flat_variables()
+
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            logits = ctx.model(x, training=True)
+            loss = cross_entropy(y, logits)
+            scaled = ctx.loss_scale.scaled(loss)
+        grads = tape.gradient(scaled, variables)
+        ctx.apply_gradients(grads, range(ctx.num_groups))
+        return loss, num_correct(y, logits)
+
+    return step
+
+
+def old_back_step(ctx: StepContext):
+    model, last = ctx.model, ctx.num_groups - 1
+
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            outputs = model.group_outputs(x, training=True)
+            logits = model.logits(outputs[-1], training=True)
+            loss = cross_entropy(y, logits)
+            scaled = ctx.loss_scale.scaled(loss)
+        ctx.apply_gradients(tape.gradient(scaled, ctx.flat_variables([last])), [last])
+        for start in range(last - 1, -1, -1):
+            groups = range(start, ctx.num_groups)
+            with tf.GradientTape() as tape:
+                sub_loss = cross_entropy(y, model.forward_from(start, tf.stop_gradient(outputs[start]), training=True))
+                scaled = ctx.loss_scale.scaled(sub_loss)
+            ctx.apply_gradients(tape.gradient(scaled, ctx.flat_variables(groups)), groups)
+        return loss, num_correct(y, logits)
+
+    return step
+
+
+def old_front_step(ctx: StepContext):
+    model = ctx.model
+
+    def step(x, y):
+        first = None
+        for k in range(1, ctx.num_groups + 1):
+            groups = range(k)
+            with tf.GradientTape() as tape:
+                logits = model(x, training=True)
+                loss = cross_entropy(y, logits)
+                scaled = ctx.loss_scale.scaled(loss)
+            if first is None:
+                first = (loss, num_correct(y, logits))
+            ctx.apply_gradients(tape.gradient(scaled, ctx.flat_variables(groups)), groups)
+        return first
+
+    return step
+
+
+OLD_STEPS = {"standard": old_standard_step, "unfair_back": old_back_step, "unfair_front": old_front_step}
+
+
+def small_resnet(seed: int = 5) -> GroupedModel:
+    """Three groups with batch norm, so the moving statistics are compared too."""
+    from dilbench.models.resnet_v2 import BlockSpec, ResNetV2Config
+
+    blocks = (BlockSpec(depth=8, bottleneck=2, units=1, stride=2), BlockSpec(depth=8, bottleneck=2, units=1, stride=1))
+    return build_model(ResNetV2Config(blocks=blocks, bn_momentum=0.9), (12, 12, 1), 10, "float32", seed)
+
+
+@pytest.mark.parametrize("schedule", ALL, ids=lambda s: s.name)
+@pytest.mark.parametrize("make_model", [small_context_model, small_resnet], ids=["context", "resnet"])
+def test_engine_is_bit_identical_to_the_old_steps(schedule, make_model):
+    tf.config.experimental.enable_op_determinism()
+    new_model, old_model = make_model(), make_model()
+    new_ctx, old_ctx = context(new_model, AdamConfig(lr=1e-2)), context(old_model, AdamConfig(lr=1e-2))
+    new, old = tf.function(make_step(schedule, new_ctx)), tf.function(OLD_STEPS[schedule.name](old_ctx))
+    for seed in range(3):
+        x, y = images(seed)
+        new_loss, new_correct = new(x, y)
+        old_loss, old_correct = old(x, y)
+        assert float(new_loss) == float(old_loss) and int(new_correct) == int(old_correct)
+    assert len(new_model.variables) == len(old_model.variables)
+    for a, b in zip(new_model.variables + new_ctx.flat_variables(), old_model.variables + old_ctx.flat_variables()):
+        assert np.array_equal(a.numpy(), b.numpy()), a.name
+    for a, b in zip(new_ctx.optimizers, old_ctx.optimizers):
+        assert int(a.updates) == int(b.updates)
+        assert all(np.array_equal(m.numpy(), n.numpy()) for m, n in zip(a.m + a.v, b.m + b.v))
+    assert not np.array_equal(new_model.variables[0].numpy(), make_model().variables[0].numpy())
+
+
+def test_group_lr_scales_each_groups_step():
+    """SGD with group_lr [2, 0.5] on the toy model: each group's step is its factor x lr x gradient."""
+    model = toy_model()
+    before = [v.numpy().astype(np.float64) for v in model.trainable_variables]
+    ctx = context(model, SGDConfig(lr=LR, group_lr=(2.0, 0.5)))
+    x = np.random.default_rng(1).normal(size=(6, 5)).astype(np.float32)
+    y = np.array([0, 1, 2, 2, 1, 0])
+    make_step(ScheduleConfig("standard"), ctx)(tf.constant(x), tf.constant(y))
+    grads = numpy_grads(*before, x.astype(np.float64), y)
+    for got, w, g, factor in zip(model.trainable_variables, before, grads, (2.0, 2.0, 0.5, 0.5)):
+        np.testing.assert_allclose(got.numpy(), w - factor * LR * g, rtol=1e-5, atol=1e-6)
+
+
+def test_adam_published_is_the_published_update():
+    """Two standard steps with the published Adam against its formula in NumPy: constant bias correction
+    m/(1-beta1), v/(1-beta2), epsilon added after it."""
+    cfg = AdamPublishedConfig(lr=1e-2, beta1=0.9, beta2=0.9, epsilon=1e-3)
+    model = toy_model()
+    weights = [v.numpy().astype(np.float64) for v in model.trainable_variables]
+    ctx = context(model, cfg)
+    x = np.random.default_rng(1).normal(size=(6, 5)).astype(np.float32)
+    y = np.array([0, 1, 2, 2, 1, 0])
+    m = [np.zeros_like(w) for w in weights]
+    v = [np.zeros_like(w) for w in weights]
+    for _ in range(2):
+        make_step(ScheduleConfig("standard"), ctx)(tf.constant(x), tf.constant(y))
+        grads = numpy_grads(*weights, x.astype(np.float64), y)
+        for i, g in enumerate(grads):
+            m[i] = 0.9 * m[i] + 0.1 * g
+            v[i] = 0.9 * v[i] + 0.1 * g * g
+            weights[i] = weights[i] - 1e-2 * (m[i] / 0.1) / (np.sqrt(v[i] / 0.1) + 1e-3)
+    for got, want in zip(model.trainable_variables, weights):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-4, atol=1e-6)
+
+
+def gradient_ops(step, x, y) -> dict[str, int]:
+    """Convolution gradient ops the traced step runs: those feeding its outputs or a stateful op (a
+    variable update). tf.function prunes the rest before running, as dead code."""
+    graph = tf.function(step).get_concrete_function(x, y).graph
+    live, todo = set(), [t.op for t in graph.outputs] + [op for op in graph.get_operations() if op.op_def.is_stateful]
+    while todo:
+        op = todo.pop()
+        if op.name not in live:
+            live.add(op.name)
+            todo += [t.op for t in op.inputs] + list(op.control_inputs)
+    kinds = [op.type for op in graph.get_operations() if op.name in live]
+    return {kind: kinds.count(kind) for kind in ("Conv2DBackpropFilter", "Conv2DBackpropInput")}
+
+
+@pytest.mark.parametrize("schedule", ALL, ids=lambda s: s.name)
+def test_frozen_groups_leave_the_backward_pass(schedule):
+    """With the lowest 2 of 4 groups frozen, the traced step computes no weight gradient for them and no
+    input gradient into them, their weights stay bit-equal, and the others get the plan's updates."""
+    x, y = images()
+    counts = {}
+    for frozen in (0, 2):
+        model = small_context_model()
+        before = [v.numpy() for v in model.group_variables(0) + model.group_variables(1)]
+        ctx = context(model, AdamConfig(lr=1e-2))
+        step = make_step(schedule, ctx, frozen)
+        counts[frozen] = gradient_ops(step, x, y)
+        tf.function(step)(x, y)
+        assert [int(o.updates) for o in ctx.optimizers] == updates_per_batch(schedule, 4, frozen)
+        after = [v.numpy() for v in model.group_variables(0) + model.group_variables(1)]
+        assert all(np.array_equal(a, b) for a, b in zip(before, after)) == (frozen == 2)
+    # one conv per group; the weight gradients and the input gradients (above the lowest updated group) per sub-step
+    per_step = {"standard": [(0, 1, 2, 3)], "unfair_back": [(3,), (2, 3), (1, 2, 3), (0, 1, 2, 3)],
+                "unfair_front": [(0,), (0, 1), (0, 1, 2), (0, 1, 2, 3)]}[schedule.name]
+    for frozen in (0, 2):
+        kept = [tuple(g for g in groups if g >= frozen) for groups in per_step]
+        kept = [groups for groups in kept if groups]
+        assert counts[frozen] == {"Conv2DBackpropFilter": sum(len(g) for g in kept),
+                                  "Conv2DBackpropInput": sum(3 - g[0] for g in kept)}

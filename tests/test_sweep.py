@@ -106,8 +106,9 @@ if name in os.environ.get("FAKE_FAIL", "").split(","):
     print("Error: NaN loss at epoch 1, step 3", file=sys.stderr)
     sys.exit(1)
 acc = 0.5 + 0.1 * (config["schedule"]["name"] == "unfair_back") + 0.01 * config["seed"]
+flops = 150.0 if config["schedule"]["name"] == "unfair_back" else 100.0  # per epoch
 records = [{"epoch": e, "train_loss": 1.0, "train_acc": acc, "test_loss": 1.0, "test_acc": acc - 0.1 / e,
-            "eval_split": "test", "seconds": 2.0, "images_per_s": 100.0} for e in (1, 2)]
+            "eval_split": "test", "seconds": 2.0, "images_per_s": 100.0, "train_flops": e * flops} for e in (1, 2)]
 open(os.path.join(run, "metrics.jsonl"), "w").write("".join(json.dumps(r) + "\n" for r in records))
 write("completed", ended="2026-01-01T00:05:00+00:00", final_test_acc=records[-1]["test_acc"], error=None)
 trace("end")
@@ -372,15 +373,23 @@ def test_results_page(experiment, fake):
     assert "| c | {schedule: unfair_back, optimizer.lr: 0.0003} |" in page
     # test_acc = 0.5 + 0.1 (unfair_back) + 0.01 seed - 0.05: a 0.45, 0.46; c 0.55, 0.56
     assert ("| group | setup | n | status | varies | epochs | final_test_acc | published final_test_acc | best_test_acc "
-            "| final_train_acc | wall_time | images_per_s | published note |") in page
+            "| final_train_acc | wall_time | images_per_s | train_flops | published note |") in page
     assert ("| a | schedule=standard | 2 | 2 completed | name, seed | 2.0 ± 0.0 [2, 2] | 0.4550 ± 0.0071 [0.4500, 0.4600] | 0.777 "
             "| 0.4550 ± 0.0071 [0.4500, 0.4600] | 0.5050 ± 0.0071 [0.5000, 0.5100] | 4.0000 ± 0.0000 [4.0000, 4.0000] "
-            "| 100.0 ± 0.0 [100.0, 100.0] | after 10 epochs |") in page
+            "| 100.0 ± 0.0 [100.0, 100.0] | 200.0 ± 0.0 [200.0, 200.0] | after 10 epochs |") in page
     assert "| c | schedule=unfair_back, optimizer.lr=0.0003 | 2 | 2 completed | name, seed | 2.0 ± 0.0 [2, 2] | 0.5550 ± 0.0071" in page
     assert ("| unfair_back beats standard | c > a | final_test_acc | 0.83 vs 0.777 | 0.5550 ± 0.0071 (n=2) vs "
             "0.4550 ± 0.0071 (n=2) | +0.1000 ± 0.0071 | **supports** |") in page
     assert "| standard beats unfair_back | a > c | final_test_acc | 0.777 vs 0.83 |" in page and "**contradicts** |" in page
     assert "- **supports** (1 of 2): unfair_back beats standard" in page
+    # equal compute: at a's final 200 FLOPs, c (150, 300 FLOPs per epoch 1, 2) is a third of the way from
+    # epoch 1 (acc - 0.1) to epoch 2 (acc - 0.05): 0.6 + 0.01 seed - 0.1 + 0.05/3 vs a's final 0.45 + 0.01 seed
+    assert "| unfair_back beats standard | c > a | **supports** | **supports** |" in page
+    assert ("| unfair_back beats standard | c > a | final_test_acc | 200 (a's final epoch) | 0.5217 ± 0.0071 (n=2) vs "
+            "0.4550 ± 0.0071 (n=2) | +0.0667 ± 0.0071 | **supports** |") in page
+    assert "**At equal compute**: at a training budget, the FLOPs of the final epoch of the claim's cheaper group" in page
+    assert (results / "curves_flops.png").read_bytes()[:8] == PNG and "![curves against training FLOPs](curves_flops.png)" in page
+    assert "**Profile `quick` is early training on this machine, not the base setup.** It trains with `train.epochs: 2`" in page
     assert page.index("| a-seed0 | a | 0 | completed | 2 | 0.4500 |") < page.index("| c-seed1 | c | 1 | completed | 2 | 0.5600 |")
     assert "Machine: fakehost" in page
     meta = json.loads(next((experiment.parent / "runs" / "quick").glob("c-seed1-*/meta.json")).read_text())

@@ -78,7 +78,7 @@ def test_metrics_records_exact_update_counts(completed):
     assert [r["epoch"] for r in records] == [1, 2]
     for record in records:
         assert set(record) == {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "eval_split",
-                               "seconds", "images_per_s", "updates", "updates_total"}
+                               "seconds", "images_per_s", "updates", "updates_total", "train_flops"}
         assert record["updates"] == [STEPS_PER_EPOCH] * 8  # 7 dilated layers + the final 1x1
         assert 0 <= record["test_acc"] <= 1 and record["test_acc"] * 100 == round(record["test_acc"] * 100)
     assert records[1]["updates_total"] == [2 * STEPS_PER_EPOCH] * 8
@@ -125,7 +125,7 @@ def test_interrupt_then_resume_is_bit_equal(completed, tmp_path, monkeypatch):
     straight, resumed_values = checkpoint_values(completed), checkpoint_values(path)
     assert straight.keys() == resumed_values.keys()
     assert all(np.array_equal(straight[k], resumed_values[k]) for k in straight)
-    metrics = lambda p: [{k: r[k] for k in ("train_loss", "train_acc", "test_loss", "test_acc", "updates")}
+    metrics = lambda p: [{k: r[k] for k in ("train_loss", "train_acc", "test_loss", "test_acc", "updates", "train_flops")}
                          for r in map(json.loads, (p / "metrics.jsonl").read_text().splitlines())]
     assert metrics(path) == metrics(completed)
 
@@ -139,17 +139,17 @@ def test_nan_loss_fails_the_run_and_keeps_finished_epochs(tmp_path, monkeypatch)
     """A loss that turns NaN in epoch 2 marks the run failed, names epoch and step, keeps epoch 1."""
     import tensorflow as tf
 
-    from dilbench.schedules import standard
+    from dilbench.schedules import engine
 
     calls = tf.Variable(0)
-    real = standard.cross_entropy
+    real = engine.cross_entropy
 
     def poisoned(labels, logits):
         calls.assign_add(1)
         nan = tf.constant(float("nan"))
         return tf.where(calls > STEPS_PER_EPOCH + 1, nan, real(labels, logits))
 
-    monkeypatch.setattr(standard, "cross_entropy", poisoned)
+    monkeypatch.setattr(engine, "cross_entropy", poisoned)
     result = train(tmp_path)
     assert result.exit_code == 1
     assert "loss became nan at epoch 2, step 2; lower optimizer.lr; epochs 1-1 are kept" in result.output
@@ -169,4 +169,55 @@ def test_never_overwrites_a_run(tmp_path):
 
 def test_saved_config_is_yaml_of_the_resolved_config(completed):
     saved = yaml.safe_load((completed / "config.yaml").read_text())
-    assert saved["data"]["train_subset"] == 300 and saved["schedule"] == {"name": "standard"}
+    assert saved["data"]["train_subset"] == 300 and saved["schedule"] == {"name": "standard", "substeps": None, "freezeout": None}
+
+
+def model_flops() -> list[int]:
+    """Forward FLOPs per example of each group of the TINY model (8 groups), from the model summary."""
+    from dilbench.models.summary import group_flops
+
+    return group_flops(load_config("dilbench/configs/quickstart.yaml", TINY).model, (28, 28, 1))
+
+
+def test_training_flops_and_totals(completed):
+    """standard: forward F + weight gradients F + input gradients of groups 2..8, per image."""
+    flops = model_flops()
+    per_image = 2 * sum(flops) + sum(flops[1:])
+    records = [json.loads(line) for line in (completed / "metrics.jsonl").read_text().splitlines()]
+    assert [r["train_flops"] for r in records] == [300 * per_image, 600 * per_image]
+    meta = json.loads((completed / "meta.json").read_text())
+    assert meta["train_flops"] == 600 * per_image
+    assert meta["train_seconds"] == sum(r["seconds"] for r in records) > 0
+
+
+def test_a_yaml_schedule_trains_with_exact_updates_and_flops(tmp_path):
+    config = tmp_path / "custom.yaml"
+    config.write_text(yaml.safe_dump(yaml.safe_load(Path("dilbench/configs/quickstart.yaml").read_text())
+                                     | {"schedule": {"substeps": [[-1], [-2, -1], "all"]}}))
+    args = ["train", str(config), "--runs-dir", str(tmp_path), "--name", "custom"] + [a for item in TINY for a in ("--set", item)]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    path = run_dir(tmp_path, "custom")
+    assert load_config(path / "config.yaml").schedule.name == "custom"
+    records = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
+    assert records[0]["updates"] == [STEPS_PER_EPOCH] * 6 + [2 * STEPS_PER_EPOCH, 3 * STEPS_PER_EPOCH]
+    f = model_flops()
+    # first pass; sub-step 1 from it (weight gradient of group 8); sub-step 2 from group 7's cached input
+    # (forward 7-8, weight gradients 7-8, input gradient 8); sub-step 3 `all` from the images (all cached)
+    per_image = sum(f) + f[7] + (f[6] + f[7]) * 2 + f[7] + 2 * sum(f) + sum(f[1:])
+    assert [r["train_flops"] for r in records] == [300 * per_image, 600 * per_image]
+
+
+def test_freezeout_freezes_groups_at_their_points(tmp_path):
+    """t0 0.5, linear: group i freezes at t_i = 0.5 + 0.5 (i-1)/7, group 8 never. 2 epochs of 5 batches:
+    batch b (0-based over the run) is at t = b/10, so group i is updated on the batches with b/10 < t_i."""
+    result = train(tmp_path, "schedule.freezeout={t0: 0.5, spacing: linear}", "train.lr_schedule=constant", name="fo")
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (run_dir(tmp_path, "fo") / "metrics.jsonl").read_text().splitlines()]
+    points = [0.5 + 0.5 * i / 7 for i in range(7)] + [1.0]
+    assert records[1]["updates_total"] == [sum(1 for b in range(10) if b / 10 < t) for t in points] == [5, 6, 7, 8, 8, 9, 10, 10]
+    f = model_flops()
+    images = [64, 64, 64, 64, 44] * 2
+    frozen = [sum(1 for t in points if b / 10 >= t) for b in range(10)]
+    cost = [sum(f) + sum(f[k:]) + sum(f[k + 1:]) for k in frozen]  # forward, weight grads k.., input grads k+1..
+    assert records[1]["train_flops"] == sum(c * n for c, n in zip(cost, images))

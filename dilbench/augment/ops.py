@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, Union
 
-from dilbench.config.fields import key
-from dilbench.config.validate import FieldError, OneKey
+from dilbench.typed.fields import key
+from dilbench.typed.validate import FieldError, OneKey
 
 Range = Union[float, tuple[float, float]]
 IntRange = Union[int, tuple[int, int]]

@@ -14,7 +14,7 @@ import numpy as np
 from dilbench.augment.ops import OPS, Op
 
 if TYPE_CHECKING:
-    from dilbench.config.schema import AugmentationConfig
+    from dilbench.augment.config import AugmentationConfig
 
 _STREAM = 0x617567  # "aug": keeps these seeds apart from the epoch order's default_rng([seed, epoch])
 

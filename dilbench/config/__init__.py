@@ -1,25 +1,9 @@
-"""Typed, frozen run configuration loaded from YAML (no TensorFlow import).
+"""The run config: composes the sections that data, models, schedules, optimizers and augment own,
+reads YAML (with `--set` overrides) and reports every problem as `FILE:LINE: key: problem`.
+No TensorFlow import."""
 
-The names below are loaded on first use: model and schedule modules import this package's
-`validate` and `checks` while the schema (which needs their registries) is being built, so importing
-the schema eagerly here would be circular.
-"""
+from dilbench.config.loader import dump_config, load_config
+from dilbench.config.schema import Config
+from dilbench.config.yamlfile import ConfigError
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
-
-_EXPORTS = {
-    "Config": "dilbench.config.schema",
-    "ConfigError": "dilbench.config.yamlfile",
-    "dump_config": "dilbench.config.loader",
-    "load_config": "dilbench.config.loader",
-}
-__all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'dilbench.config' has no attribute {name!r}")
+__all__ = ["Config", "ConfigError", "dump_config", "load_config"]

@@ -3,8 +3,8 @@
 `dilbench schema` prints it, and dilbench/configs/dilbench.schema.json is its committed copy (a test
 keeps the two equal), which the shipped configs name in their first line so that editors with a YAML
 language server complete and check keys. Nothing is written by hand: types, defaults and allowed
-values come from the fields' annotations, descriptions from `config.fields.key` (and, for a registry
-entry, its registry description), and the shapes follow `config.validate.convert`: registry sections
+values come from the fields' annotations, descriptions from `typed.fields.key` (and, for a registry
+entry, its registry description), and the shapes follow `typed.validate.convert`: registry sections
 are told apart by `name` (a bare name is short for `{name: NAME}`, no name means the registry's first
 entry), augmentation operations are one-key mappings, and unknown keys are refused.
 """
@@ -17,11 +17,10 @@ import typing
 from collections.abc import Callable
 from typing import Any, Literal
 
-from dilbench.config.fields import help_of
 from dilbench.config.schema import Config
-from dilbench.config.validate import OneKey, named_variants, to_plain, union_members
 from dilbench.models import MODELS
-from dilbench.schedules import SCHEDULES
+from dilbench.typed.fields import help_of
+from dilbench.typed.validate import OneKey, named_variants, to_plain, union_members
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SIMPLE = {bool: "boolean", int: "integer", float: "number", str: "string", type(None): "null"}
@@ -29,7 +28,7 @@ SIMPLE = {bool: "boolean", int: "integer", float: "number", str: "string", type(
 
 def run_config_schema() -> dict[str, Any]:
     """The schema of a run config YAML file, as a JSON-ready dict."""
-    registered = {entry.config: entry.description for entry in (*MODELS.values(), *SCHEDULES.values())}
+    registered = {entry.config: entry.description for entry in MODELS.values()}
     builder = _Builder(registered)
     root = builder.object_schema(Config)
     return {"$schema": DRAFT, "title": "dilbench run config", **root, "$defs": builder.defs}

@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 
 from dilbench.config.schema import Config
-from dilbench.config.validate import FieldError, build, to_plain
 from dilbench.config.yamlfile import ConfigError, InvalidYaml, parse_yaml, read_yaml
+from dilbench.typed.validate import FieldError, build, to_plain
 
 
 def parse_value(text: str, source: str = "value") -> Any:

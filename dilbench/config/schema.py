@@ -9,78 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Union
 
-import dilbench.augment.ops as augment_ops  # a module import: ops.py imports config.validate (a cycle)
-from dilbench.config.checks import in_unit_interval, non_negative, positive
-from dilbench.config.fields import key
-from dilbench.config.validate import FieldError
+from dilbench.augment.config import AugmentationConfig
+from dilbench.data.config import DataConfig
 from dilbench.models import MODELS
-from dilbench.schedules import SCHEDULES
+from dilbench.optimizers import AdamConfig, OptimizerConfig
+from dilbench.schedules import ScheduleConfig
+from dilbench.typed.checks import non_negative, positive
+from dilbench.typed.fields import key
+from dilbench.typed.validate import FieldError
 
 ModelConfig = Union[tuple(entry.config for entry in MODELS.values())]  # type: ignore[valid-type]
-ScheduleConfig = Union[tuple(entry.config for entry in SCHEDULES.values())]  # type: ignore[valid-type]
 
-
-@dataclass(frozen=True)
-class DataConfig:
-    """The data set and which part of it a run uses (README: Data)."""
-
-    dataset: Literal["mnist", "cifar10", "imagefolder", "mnist_bundled"] = key(
-        "mnist", "the data set: mnist, cifar10, imagefolder, or mnist_bundled (the MNIST sample shipped with dilbench)")
-    root: str | None = key(None, "file or directory holding the data; if null, $DILBENCH_DATA, then Keras's cache")
-    train_subset: int | None = key(None, "use only this many training images (a seeded random subset); null: all")
-    test_subset: int | None = key(None, "use only this many test images; null: all")
-    validation: float = key(0.0, "hold out this fraction (<1) or count (>=1) of the training images as a validation split")
-
-    def __post_init__(self) -> None:
-        positive(self, "train_subset", "test_subset")
-        non_negative(self, "validation")
-        if self.validation >= 1 and self.validation != int(self.validation):
-            raise FieldError("validation", f"a fraction below 1 or a whole count, got {self.validation}")
-
-
-@dataclass(frozen=True)
-class AdamConfig:
-    """Adam; every layer group has its own moments and step count."""
-
-    name: Literal["adam"] = "adam"
-    lr: float = key(1e-3, "learning rate (> 0)")
-    beta1: float = key(0.9, "decay of the first-moment estimate, in [0, 1)")
-    beta2: float = key(0.999, "decay of the second-moment estimate, in [0, 1)")
-    epsilon: float = key(1e-7, "added to the denominator for numerical stability (> 0)")
-
-    def __post_init__(self) -> None:
-        positive(self, "lr", "epsilon")
-        in_unit_interval(self, "beta1", "beta2")
-
-
-@dataclass(frozen=True)
-class SGDConfig:
-    """Stochastic gradient descent with optional momentum (Keras convention)."""
-
-    name: Literal["sgd"] = "sgd"
-    lr: float = key(0.01, "learning rate (> 0)")
-    momentum: float = key(0.0, "momentum, in [0, 1) (Keras convention)")
-    nesterov: bool = key(False, "use Nesterov momentum")
-
-    def __post_init__(self) -> None:
-        positive(self, "lr")
-        in_unit_interval(self, "momentum")
-
-
-@dataclass(frozen=True)
-class AugmentationConfig:
-    """imgaug operations applied to training batches (README: Augmentation; ops in dilbench/augment/ops.py)."""
-
-    mode: Literal["none", "replace", "paired"] = key(
-        "none", "none; replace: every training image is augmented in place; paired: each batch is half originals "
-                "plus their augmented copies (batch_size must be even)")
-    random_order: bool = key(False, "apply the top-level ops in a random order per image")
-    ops: tuple[augment_ops.Op, ...] = key((), "imgaug operations, each a one-key mapping such as {fliplr: {p: 0.5}}, "
-                                              "or an operation's name alone for its defaults")
-
-    def __post_init__(self) -> None:
-        if self.mode != "none" and not self.ops:
-            raise FieldError("ops", f"mode {self.mode!r} needs at least one operation, e.g. ops: [{{fliplr: {{p: 0.5}}}}]")
 
 
 @dataclass(frozen=True)
@@ -128,10 +67,12 @@ class Config:
     data: DataConfig = key(help="the data set and which part of it to use", factory=DataConfig)
     model: ModelConfig = key(help="the model family (name) and its keys; `model: NAME` is short for {name: NAME}",
                              factory=lambda: next(iter(MODELS.values())).config())
-    schedule: ScheduleConfig = key(help="the backprop schedule; `schedule: standard` is short for {name: standard}",
-                                   factory=lambda: next(iter(SCHEDULES.values())).config())
-    optimizer: Union[AdamConfig, SGDConfig] = key(
-        help="adam or sgd and its parameters; every layer group has its own optimizer state and step count", factory=AdamConfig)
+    schedule: ScheduleConfig = key(help="the backprop schedule: a named list of sub-steps or your own (substeps), "
+                                        "and FreezeOut; `schedule: standard` is short for {name: standard}",
+                                   factory=ScheduleConfig)
+    optimizer: OptimizerConfig = key(
+        help="adam, adam_published or sgd and its parameters; every layer group has its own optimizer state and step count",
+        factory=AdamConfig)
     augmentation: AugmentationConfig = key(help="imgaug augmentation of the training images", factory=AugmentationConfig)
     train: TrainConfig = key(help="epochs, batches, evaluation, learning-rate schedule and devices", factory=TrainConfig)
 
@@ -142,5 +83,8 @@ class Config:
         if self.augmentation.mode == "paired" and self.train.batch_size % 2:
             raise FieldError("train.batch_size", f"must be even with augmentation.mode: paired (half originals, half "
                                                  f"their augmented copies), got {self.train.batch_size}")
+        if self.schedule.freezeout and self.train.lr_schedule != "constant":
+            raise FieldError("train.lr_schedule", f"is {self.train.lr_schedule!r}, but schedule.freezeout anneals every group's "
+                                                  "learning rate itself (a cosine to zero at its freezing point); set constant")
         if self.train.eval == "validation" and not self.data.validation:
             raise FieldError("train.eval", "is 'validation' but data.validation is 0; set data.validation (e.g. 0.1)")

@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from dilbench.config.validate import join
 from dilbench.errors import UsageError
+from dilbench.typed.validate import join
 
 MAX_NODES = 100_000  # values after alias expansion; a config has a few hundred
 MAX_DEPTH = 100  # nesting after alias expansion; a config nests a few levels

@@ -5,7 +5,7 @@ Pure NumPy + Pillow: importing this package never imports TensorFlow (only a dow
 
 from dilbench.data.dataset import Dataset
 from dilbench.data.errors import DataError, DataNotFoundError
-from dilbench.data.load import load_dataset, locate_dataset
+from dilbench.data.load import load_data, load_dataset, locate_dataset
 from dilbench.data.registry import DATASETS
 
-__all__ = ["DATASETS", "DataError", "DataNotFoundError", "Dataset", "load_dataset", "locate_dataset"]
+__all__ = ["DATASETS", "DataError", "DataNotFoundError", "Dataset", "load_data", "load_dataset", "locate_dataset"]

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from dilbench.data import cache
+from dilbench.data.config import DataConfig
 from dilbench.data.dataset import Dataset
 from dilbench.data.errors import DataError
 from dilbench.data.registry import DATASETS, READERS
@@ -58,6 +59,12 @@ def load_dataset(
         x_val=x_val,
         y_val=y_val,
     )
+
+
+def load_data(config: DataConfig, seed: int) -> Dataset:
+    """The data set a run config's `data:` section describes, subsets and validation split drawn by `seed`."""
+    return load_dataset(config.dataset, config.root, train_subset=config.train_subset, test_subset=config.test_subset,
+                        validation=config.validation, seed=seed)
 
 
 def locate_dataset(name: str, root: str | os.PathLike | None = None, download: bool = True) -> Source:

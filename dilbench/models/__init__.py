@@ -36,7 +36,7 @@ def build_model(cfg: Any, input_shape: tuple[int, int, int], num_classes: int, d
 
 def model_keys(name: str) -> dict[str, Any]:
     """The config keys of model `name` (other than `name`) with their defaults, as plain YAML values."""
-    from dilbench.config.validate import to_plain
+    from dilbench.typed.validate import to_plain
 
     defaults = to_plain(MODELS[name].config())
     defaults.pop("name")

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from dilbench.config.checks import in_unit_interval, positive
-from dilbench.config.fields import key
 from dilbench.models.bias import warn_if_bias_before_bn
+from dilbench.typed.checks import in_unit_interval, positive
+from dilbench.typed.fields import key
 
 DESCRIPTION = "Springenberg et al.'s All-CNN-C (9 convs, global average pooling); one group per conv layer"
 

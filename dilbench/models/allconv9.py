@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from dilbench.config.checks import positive
-from dilbench.config.fields import key
+from dilbench.typed.checks import positive
+from dilbench.typed.fields import key
 
 DESCRIPTION = "the 9-layer ELU all-conv net of the unfair-backprop experiments; one group per conv layer"
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from dilbench.config.checks import non_negative, positive
-from dilbench.config.fields import key
-from dilbench.config.validate import FieldError
+from dilbench.typed.checks import non_negative, positive
+from dilbench.typed.fields import key
+from dilbench.typed.validate import FieldError
 
 LARGE_MULTIPLIERS = (2, 2, 4, 8, 16, 32, 32, 1)
 

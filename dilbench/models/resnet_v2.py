@@ -21,10 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from dilbench.config.checks import positive
-from dilbench.config.fields import key
-from dilbench.config.validate import FieldError
 from dilbench.models.bias import warn_if_bias_before_bn
+from dilbench.typed.checks import positive
+from dilbench.typed.fields import key
+from dilbench.typed.validate import FieldError
 
 DESCRIPTION = "ResNet v2 pre-activation bottlenecks (ImageNet 50-200, CIFAR 9n+2, or YAML blocks); a group per block or unit"
 

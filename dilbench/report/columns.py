@@ -5,7 +5,9 @@ A column is one of:
   * a metric qualifier over a metrics.jsonl key: `last:`, `max:`, `min:`, `mean:`, `epoch_of:max:`,
     `epoch_of:min:` (e.g. `max:test_acc`, `epoch_of:min:test_loss`),
   * any dotted key of config.yaml (`optimizer.lr`, `model.channels`),
-  * any dotted key of meta.json under `meta.` (`meta.host`, `meta.git.commit`).
+  * any dotted key of meta.json under `meta.` (`meta.host`, `meta.git.commit`),
+  * a metric at a compute budget, `at:AXIS=BUDGET:KEY` (`at:flops=1e12:test_acc`, `at:seconds=600:test_acc`,
+    `at:epoch=1.5:test_loss`): interpolated linearly between the epochs around it (report/budget.py).
 A name none of the selected runs has is an error listing close matches, never a silently empty column;
 a key only some runs have (an older schema) is simply empty for the others.
 """
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dilbench.errors import UsageError
+from dilbench.report.budget import AXES, value_at
 from dilbench.report.runs_index import RunRecord, flatten
 
 MEASURE = "measure"  # a number measured by the run: aggregated by --group-by, shown with fixed decimals
@@ -103,6 +106,8 @@ BUILTINS: dict[str, tuple[str, Callable[[RunRecord], Any], str]] = {
     "gap": (MEASURE, _gap, "last:train_acc - last:test_acc (positive: overfitting)"),
     "wall_time": (MEASURE, _wall_time, "seconds of training, summed over epochs (survives resumes)"),
     "images_per_s": (MEASURE, _images_per_s, "training images per second over all epochs"),
+    "train_flops": (MEASURE, lambda run: qualified("last", "train_flops", run),
+                    "= last:train_flops, the run's training FLOPs so far (the schedule's cost model)"),
     "problems": (SETTING, lambda run: "; ".join(run.problems) or None, "missing or corrupt files of the run"),
 }
 
@@ -138,12 +143,27 @@ class Catalog:
                     kind = MEASURE if key in self.numeric_keys else SETTING  # last:eval_split is not averaged
                     return Column(name, kind, lambda run, q=qualifier, k=key: qualified(q, k, run))
                 break
+        if name.startswith("at:"):
+            return self._at_budget(name)
         if name in self.config_keys:
             return Column(name, SETTING, lambda run: run.config.get(name))
         if name in self.meta_keys:
             key = name[len("meta."):]
             return Column(name, SETTING, lambda run: flatten(run.meta).get(key))
         raise UsageError(self.unknown(name))
+
+    def _at_budget(self, name: str) -> Column:
+        """`at:AXIS=BUDGET:KEY`: a numeric metrics key at a budget on the epoch, flops or seconds axis."""
+        axis, _, rest = name[len("at:"):].partition("=")
+        budget, _, key = rest.partition(":")
+        try:
+            value = float(budget)
+        except ValueError:
+            value = math.nan
+        if axis not in AXES or not math.isfinite(value) or key not in self.numeric_keys:
+            raise UsageError(f"column {name!r}: expected at:AXIS=BUDGET:KEY with AXIS one of {', '.join(AXES)}, a number "
+                             f"and a numeric metrics key ({', '.join(self.numeric_keys) or 'none'}), e.g. at:flops=1e12:test_acc")
+        return Column(name, MEASURE, lambda run: value_at(run, axis, value, key))
 
     def resolve_all(self, names: list[str]) -> list[Column]:
         return [self.resolve(name) for name in names]

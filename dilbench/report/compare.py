@@ -19,6 +19,9 @@ from dilbench.report.columns import DEFAULT_COLUMNS, MEASURE, Catalog, Column, p
 from dilbench.report.runs_index import RunRecord, find_runs, read_runs
 from dilbench.report.select import parse_condition, parse_sort, sort_items
 
+BUDGET_NOTE = ("{column}: test accuracy at {budget} training FLOPs (cumulative, from the schedule's cost model), "
+               "interpolated linearly between the two epochs around it; '-' where a run's first epoch already "
+               "cost more, or its last epoch less")
 GROUP_NOTE = "cells: mean ± sample std (n-1) [min, max] over the group's runs that have a value; a single value is shown alone"
 
 
@@ -47,6 +50,7 @@ def compare(
     top: int | None = None,
     diff: bool = False,
     group_by: str | None = None,
+    at_flops: float | None = None,
 ) -> Table:
     """The comparison table of the runs the arguments name; the options are those of `dilbench compare`."""
     if diff and group_by:
@@ -55,6 +59,8 @@ def compare(
     catalog = Catalog(runs)
     conditions = [parse_condition(text, catalog, runs) for text in where]
     shown = catalog.resolve_all(parse_names(columns, default=("run",) if diff else DEFAULT_COLUMNS))
+    if at_flops is not None:  # accuracy at a compute budget, after the columns asked for
+        shown.append(catalog.resolve(budget_column(at_flops)))
     keys = catalog.resolve_all(parse_names(group_by, default=(), option="--group-by")) if group_by else []
     order = [(_sort_value(name, catalog, bool(group_by)), descending) for name, descending in parse_sort(sort)]
     order += [(_sort_value(key.name, catalog, True), False) for key in keys]  # groups: by key values after --sort
@@ -63,9 +69,15 @@ def compare(
     items = group_runs(selected, keys) if group_by else [[run] for run in selected]
     items = sort_items(items, order)[:top]
     table = _group_table(items, keys, shown) if group_by else _run_table(items, shown, catalog, diff)
+    if at_flops is not None:
+        table.notes.append(BUDGET_NOTE.format(column=budget_column(at_flops), budget=f"{at_flops:g}"))
     if not selected:
         table.notes.append(f"none of the {len(runs)} runs matches --where {' --where '.join(where)}")
     return table
+
+
+def budget_column(flops: float) -> str:
+    return f"at:flops={flops:g}:test_acc"
 
 
 def catalog_of(arguments: list[str] | tuple[str, ...]) -> Catalog:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from dilbench.report.columns import metric_series
+from dilbench.report.budget import AXIS_LABELS, axis_values
+from dilbench.report.columns import is_number
 from dilbench.report.compare import Table
 from dilbench.report.plots import _save, epoch_axis, plural
 from dilbench.report.runs_index import RunRecord
@@ -21,20 +22,23 @@ MAX_LEGEND = 20
 PANELS = (("loss", "cross-entropy loss"), ("acc", "accuracy"))
 
 
-def epoch_stats(runs: list[RunRecord], key: str) -> tuple[list[int], list[float], list[float], list[float]]:
-    """Per epoch reached by any run: epochs, mean, min and max of `key` over the runs that have it."""
-    by_epoch: dict[int, list[float]] = {}
+def epoch_stats(runs: list[RunRecord], key: str, axis: str = "epoch") -> tuple[list[float], list[float], list[float], list[float]]:
+    """Per epoch reached by any run: its x on `axis` (the mean over the runs: FLOPs agree between seeds,
+    seconds do not), then mean, min and max of `key` over the runs that have it."""
+    by_epoch: dict[int, list[tuple[float, float]]] = {}
     for run in runs:
-        for epoch, value in metric_series(run, key):
-            by_epoch.setdefault(epoch, []).append(value)
-    epochs = sorted(by_epoch)
-    return (epochs, [sum(by_epoch[e]) / len(by_epoch[e]) for e in epochs],
-            [min(by_epoch[e]) for e in epochs], [max(by_epoch[e]) for e in epochs])
+        for i, (position, record) in enumerate(zip(axis_values(run, axis), run.metrics)):
+            if position is not None and is_number(record.get(key)):
+                by_epoch.setdefault(record.get("epoch", i + 1), []).append((position, record[key]))
+    points = [by_epoch[epoch] for epoch in sorted(by_epoch)]
+    return ([sum(x for x, _ in p) / len(p) for p in points], [sum(v for _, v in p) / len(p) for p in points],
+            [min(v for _, v in p) for p in points], [max(v for _, v in p) for p in points])
 
 
-def table_figure(table: Table) -> Figure:
-    """Every epoch is marked, so a run or group with one finished epoch shows as a point (with a min-max
-    bar for a group) rather than vanishing as a line of length zero."""
+def table_figure(table: Table, axis: str = "epoch") -> Figure:
+    """Loss and accuracy against `axis`: epoch, flops or seconds (report/budget.py). Every epoch is
+    marked, so a run or group with one finished epoch shows as a point (with a min-max bar for a group)
+    rather than vanishing as a line of length zero."""
     from matplotlib import colormaps
 
     count = len(table.members)
@@ -49,7 +53,7 @@ def table_figure(table: Table) -> Figure:
         color = colors(index % 10 if count <= 10 else index / max(1, count - 1))
         for ax, (suffix, _) in zip(axes, PANELS):
             for split, style, face in (("test", "-", color), ("train", "--", "none")):
-                epochs, mean, low, high = epoch_stats(runs, f"{split}_{suffix}")
+                epochs, mean, low, high = epoch_stats(runs, f"{split}_{suffix}", axis)
                 if not epochs:
                     continue
                 last_epoch = max(last_epoch, epochs[-1])
@@ -62,8 +66,9 @@ def table_figure(table: Table) -> Figure:
                         ax.fill_between(epochs, low, high, color=color, alpha=0.15, lw=0)
     what = plural(count, "group" if table.grouped else "run")
     for ax, (_, name) in zip(axes, PANELS):
-        ax.set(xlabel="epoch", ylabel=name, title=f"{name}: {'/'.join(splits)} ● solid, train ○ dashed")
-        epoch_axis(ax, last_epoch)
+        ax.set(xlabel=AXIS_LABELS[axis], ylabel=name, title=f"{name}: {'/'.join(splits)} ● solid, train ○ dashed")
+        if axis == "epoch":
+            epoch_axis(ax, last_epoch)
         ax.ticklabel_format(axis="y", useOffset=False)
         ax.grid(alpha=0.3)
     if legend and axes[0].get_legend_handles_labels()[0]:
@@ -73,6 +78,6 @@ def table_figure(table: Table) -> Figure:
     return fig
 
 
-def plot_table(table: Table, path: Path) -> None:
+def plot_table(table: Table, path: Path, axis: str = "epoch") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    _save(table_figure(table), path)
+    _save(table_figure(table, axis), path)

@@ -89,6 +89,8 @@ def number(value: float, like: float | None = None) -> str:
         return f"{value:.3g}"
     if magnitude < 10:
         return f"{value:.4f}"
+    if magnitude >= 1e7:  # FLOPs
+        return f"{value:.3g}"
     return f"{value:.1f}" if magnitude < 1000 else f"{value:.0f}"
 
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from dilbench.training.optimizers import GroupOptimizer
-from dilbench.training.runtime import LossScale
+from dilbench.optimizers.group import GroupOptimizer
+from dilbench.optimizers.loss_scale import LossScale
 
 
 def cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:

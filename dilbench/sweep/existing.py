@@ -21,13 +21,13 @@ from pathlib import Path
 import yaml
 
 from dilbench.config import ConfigError, load_config
-from dilbench.config.validate import to_plain
 from dilbench.report.aggregate import canonical
 from dilbench.report.runs_index import flatten
 from dilbench.runs.lock import is_locked
 from dilbench.runs.owner import run_status
 from dilbench.runs.rundir import RunDir
 from dilbench.sweep.plan import Plan, PlannedRun
+from dilbench.typed.validate import to_plain
 
 RUN_DIR = re.compile(r"^.+-\d{8}-\d{6}-[0-9a-f]{4}$")
 _YAML = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dilbench.config.loader import line_of, locate, report
-from dilbench.config.validate import FieldError, build, did_you_mean, join
 from dilbench.config.yamlfile import ConfigError, read_yaml
 from dilbench.sweep.slurm_resources import SlurmResources
+from dilbench.typed.validate import FieldError, build, did_you_mean, join
 
 WORD = re.compile(r"^[A-Za-z0-9_.]+$")  # case and profile names: they become parts of run names
 LABEL = re.compile(r"^[A-Za-z0-9_.+-]+$")  # a grid value's label in a run name

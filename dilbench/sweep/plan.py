@@ -15,9 +15,9 @@ from typing import Any
 
 from dilbench.config import Config, ConfigError, dump_config, load_config
 from dilbench.config.loader import Override
-from dilbench.config.validate import did_you_mean
 from dilbench.errors import UsageError
 from dilbench.sweep.experiment import ExperimentFile
+from dilbench.typed.validate import did_you_mean
 
 
 @dataclass(frozen=True)

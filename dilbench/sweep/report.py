@@ -10,6 +10,7 @@ hand, and it holds no measured numbers.
 from __future__ import annotations
 
 import platform
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,24 +18,34 @@ from typing import Any
 import yaml
 
 from dilbench.report.aggregate import Summary, summarize
+from dilbench.report.budget import best_until, series, value_at
 from dilbench.report.columns import BUILTINS
 from dilbench.report.compare import Table, compare
 from dilbench.report.formats import number, render
 from dilbench.runs.rundir import RunDir, utc_now, write_atomic
 from dilbench.runs.writer import update_meta_if_idle
 from dilbench.sweep.plan import Plan, PlannedRun
-from dilbench.sweep.verdict import RULE, VERDICTS, judge
+from dilbench.sweep.verdict import RULE, UNDECIDED, VERDICTS, judge
 
 GROUP_KEY = "meta.sweep.group"
-GROUP_COLUMNS = "epochs,final_test_acc,best_test_acc,final_train_acc,wall_time,images_per_s"
+GROUP_COLUMNS = "epochs,final_test_acc,best_test_acc,final_train_acc,wall_time,images_per_s,train_flops"
 RUN_COLUMNS = f"name,{GROUP_KEY},seed,status,epochs,final_test_acc,best_test_acc,wall_time,run"
+
+
+EQUAL_COMPUTE = ("Each claim is judged twice. **At equal epochs**: the groups' final (or best) test accuracy "
+                 "after the same number of epochs. **At equal compute**: at a training budget, the FLOPs of the final "
+                 "epoch of the claim's cheaper group (the mean of its runs' cumulative `train_flops`, from the "
+                 "schedule's cost model), where each run's test accuracy is interpolated linearly between the two "
+                 "epochs around the budget (for best_test_acc: the best up to it). A run whose first epoch already "
+                 "cost more than the budget has no value there; n counts the runs that reached it.")
 
 
 @dataclass(frozen=True)
 class Report:
     markdown: Path
     curves: Path
-    verdicts: list[str]  # one per claim of the experiment file, in its order
+    verdicts: list[str]  # one per claim of the experiment file, in its order: at equal epochs
+    compute_verdicts: list[str]  # the same claims at equal training FLOPs
 
 
 def tag_runs(plan: Plan, chosen: dict[str, Path]) -> None:
@@ -61,15 +72,19 @@ def write_report(plan: Plan, chosen: dict[str, Path], command: str) -> Report:
     grouped = _in_order(compare(paths, columns=GROUP_COLUMNS, group_by=GROUP_KEY), order, GROUP_KEY)
     runs = _in_order(compare(paths, columns=RUN_COLUMNS), [run.name for run in plan.runs], "name")
     claims, verdicts = _claims(plan, grouped)
+    compute_claims, compute_verdicts = _claims_at_flops(plan, grouped)
     _decorate(plan, grouped, runs)
     plan.results_dir.mkdir(parents=True, exist_ok=True)
     curves = plan.results_dir / "curves.png"
     from dilbench.report.curves import plot_table  # matplotlib: only when a page is written
 
     plot_table(grouped, curves)
+    with_flops = any(series(run, "flops", "test_acc") for members in grouped.members for run in members)
+    if with_flops:
+        plot_table(grouped, plan.results_dir / "curves_flops.png", "flops")
     markdown = plan.results_dir / "RESULTS.md"
-    write_atomic(markdown, _page(plan, grouped, runs, claims, verdicts, command))
-    return Report(markdown, curves, verdicts)
+    write_atomic(markdown, _page(plan, grouped, runs, (claims, verdicts), (compute_claims, compute_verdicts), command, with_flops))
+    return Report(markdown, curves, verdicts, compute_verdicts)
 
 
 def _in_order(table: Table, order: list[str], column: str) -> Table:
@@ -144,32 +159,86 @@ def _claims(plan: Plan, grouped: Table) -> tuple[list[list[str]], list[str]]:
     return rows, verdicts
 
 
-def _measured(summary: Summary | None, n: int) -> str:
+def _claims_at_flops(plan: Plan, grouped: Table) -> tuple[list[list[str]], list[str]]:
+    """One table row per claim and its verdict at equal training FLOPs (EQUAL_COMPUTE)."""
+    members = {str(row[GROUP_KEY]): runs for row, runs in zip(grouped.rows, grouped.members)}
+    rows, verdicts = [], []
+    for claim in plan.experiment.spec.claims:
+        groups = (claim.higher, claim.lower)
+        sides = [[r for r in members.get(group, []) if r.status == "completed"] for group in groups]
+        finals = [[points[-1][0] for r in side if (points := series(r, "flops", "test_acc"))] for side in sides]
+        if not all(finals):
+            verdicts.append(UNDECIDED)
+            rows.append([claim.says, f"{claim.higher} > {claim.lower}", claim.metric, "- (no train_flops)", "-", "-",
+                         f"**{UNDECIDED}**"])
+            continue
+        means = [statistics.fmean(values) for values in finals]
+        cheaper = 0 if means[0] <= means[1] else 1
+        budget = means[cheaper]
+        measure = value_at if claim.metric == "final_test_acc" else best_until
+        values = [[v for r in side if (v := measure(r, "flops", budget)) is not None] for side in sides]
+        judgement = judge(*values)
+        verdicts.append(judgement.verdict)
+        rows.append([
+            claim.says, f"{claim.higher} > {claim.lower}", claim.metric, f"{budget:.3g} ({groups[cheaper]}'s final epoch)",
+            " vs ".join(_measured(summarize(v), len(v), len(side)) for v, side in zip(values, sides)),
+            "-" if judgement.difference is None else
+            f"{judgement.difference:+.4f}" + ("" if judgement.se is None else f" ± {judgement.se:.4f}"),
+            f"**{judgement.verdict}**",
+        ])
+    return rows, verdicts
+
+
+def _measured(summary: Summary | None, n: int, of: int | None = None) -> str:
+    count = f"n={n}" if of is None or of == n else f"n={n} of {of}"
     if summary is None:
-        return "-"
-    return f"{number(summary.mean)}{'' if summary.std is None else f' ± {number(summary.std, like=summary.mean)}'} (n={n})"
+        return f"- ({count})" if of else "-"
+    return f"{number(summary.mean)}{'' if summary.std is None else f' ± {number(summary.std, like=summary.mean)}'} ({count})"
 
 
-def _page(plan: Plan, grouped: Table, runs: Table, claims: list[list[str]], verdicts: list[str], command: str) -> str:
+def _page(plan: Plan, grouped: Table, runs: Table, at_epochs: tuple[list[list[str]], list[str]],
+          at_flops: tuple[list[list[str]], list[str]], command: str, with_flops: bool) -> str:
     experiment, spec = plan.experiment, plan.experiment.spec
     title = f"# {spec.name}" + (f": profile `{plan.profile}`" if plan.profile else "")
     reproduce = f"dilbench sweep {experiment.path}" + (f" --profile {plan.profile}" if plan.profile else "")
     parts = [title, spec.about.strip(),
              "*Generated by `dilbench sweep`; do not edit. Every number below is computed from the run directories "
              "or copied from the experiment file's `published:` section.*",
-             _provenance(grouped, reproduce, command, plan)]
+             _provenance(grouped, reproduce, command, plan), _profile_warning(plan, grouped)]
     parts += ["## Setup", _setup_section(plan)]
-    if claims:
-        parts += ["## Claims", RULE, _tally(plan, verdicts),
-                  _markdown_table(["claim", "groups", "metric", "published", "measured (mean ± std)", "difference ± SE", "verdict"],
-                                  claims)]
+    if spec.claims:
+        (claims, verdicts), (compute_claims, compute_verdicts) = at_epochs, at_flops
+        header = ["claim", "groups", "metric", "published", "measured (mean ± std)", "difference ± SE", "verdict"]
+        side_by_side = [[claim.says, f"{claim.higher} > {claim.lower}", f"**{a}**", f"**{b}**"]
+                        for claim, a, b in zip(spec.claims, verdicts, compute_verdicts)]
+        parts += ["## Claims", RULE, EQUAL_COMPUTE,
+                  _markdown_table(["claim", "groups", "at equal epochs", "at equal FLOPs"], side_by_side),
+                  "### At equal epochs", _tally(plan, verdicts), _markdown_table(header, claims),
+                  "### At equal compute (training FLOPs)", _tally(plan, compute_verdicts),
+                  _markdown_table([*header[:3], "budget (FLOPs)", *header[4:]], compute_claims)]
     parts += ["## Results, grouped over " + (", ".join(spec.averaged) or "nothing"), render(grouped, "markdown").rstrip(),
               f"The same table: `dilbench compare {plan.runs_dir} --group-by {GROUP_KEY} --columns {GROUP_COLUMNS} "
-              f"--format markdown`. Curves: mean over the group's runs, band from min to max.",
-              "![curves](curves.png)", "## Runs", render(runs, "markdown").rstrip()]
+              f"--format markdown`. Curves: mean over the group's runs, band from min to max"
+              + (", against epochs and against training FLOPs (`--x flops`)." if with_flops else "."),
+              "![curves](curves.png)" + ("\n\n![curves against training FLOPs](curves_flops.png)" if with_flops else ""),
+              "## Runs", render(runs, "markdown").rstrip()]
     if spec.notes:
         parts += [experiment.resolve(spec.notes).read_text().strip()]
     return "\n\n".join(part for part in parts if part) + "\n"
+
+
+def _profile_warning(plan: Plan, grouped: Table) -> str:
+    """Say plainly when the profile cuts training short: its accuracies are early training, not the setup's."""
+    overrides = (plan.experiment.spec.profiles.get(plan.profile) or {}) if plan.profile else {}
+    cuts = [f"`{key}: {overrides[key]}`" for key in ("data.train_subset", "train.epochs") if key in overrides]
+    if not cuts:
+        return ""
+    devices = {str(d) for members in grouped.members for run in members for d in run.meta.get("devices") or []}
+    where = "this CPU" if devices and all(d.startswith("CPU") for d in devices) else "this machine"
+    return (f"**Profile `{plan.profile}` is early training on {where}, not the base setup.** It trains with "
+            f"{' and '.join(cuts)} to fit the machine above, so accuracies sit far below fully trained ones and the "
+            f"published column is for orientation only. What it can test is each claim's ordering in that early "
+            f"regime, against the seed noise.")
 
 
 def _tally(plan: Plan, verdicts: list[str]) -> str:

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from dilbench.config.validate import FieldError, build, join
 from dilbench.errors import UsageError
+from dilbench.typed.validate import FieldError, build, join
 
 TIME = re.compile(r"^((\d+-)?\d+(:\d+){0,2}|UNLIMITED|INFINITE)$")  # Slurm's: minutes, MM:SS, H:MM:SS, D-H, D-H:MM, D-H:MM:SS
 MEMORY = re.compile(r"^\d+[KMGT]?$")  # Slurm's --mem: megabytes, or with a unit

@@ -1,15 +1,15 @@
 """`dilbench bench`: time each schedule's training step, and Keras `model.fit`, side by side in one process.
 
 Wall times on a shared machine are noisy, so methods are timed in interleaved rounds and compared by
-their medians. Each unfair schedule's measured cost relative to `standard` is set against a FLOP model
-of the work it must do:
+their medians. Each schedule's measured cost relative to `standard` is set against the FLOP model of
+its sub-steps (schedules/plan.py `cost`): forward F_i, weight gradient F_i and input gradient F_i per
+group i, no input gradient below a sub-step's lowest group, forward passes from cached inputs where
+nothing below has changed.
 
-- forward of a group i costs F_i; backward costs F_i for its weight gradient and F_i for its input
-  gradient, and the lowest group a pass backprops to needs no input gradient;
-- standard: F(1..L) + W(1..L) + I(2..L);
-- unfair_back: F(1..L) + sum over k=2..L of F(L-k+1..L) [recomputed from cached inputs]
-  + sum over k=1..L of W(L-k+1..L) + I(L-k+2..L);
-- unfair_front: sum over k=1..L of F(1..L) + I(2..L) + W(1..k).
+Timed: the three named schedules, the config's own schedule when it is custom, and, when the config
+has FreezeOut, the config's schedule under FreezeOut: each set of frozen groups the run goes through is
+compiled and timed, and the row is their average weighted by the fraction of training spent in each,
+against the same average of the cost model; that is the run's FreezeOut saving.
 """
 
 from __future__ import annotations
@@ -22,24 +22,12 @@ import numpy as np
 import tensorflow as tf
 
 from dilbench.config import Config
-from dilbench.models.summary import group_flops
-from dilbench.schedules import SCHEDULES
+from dilbench.optimizers import AdamConfig
+from dilbench.schedules import SCHEDULES, ScheduleConfig
+from dilbench.schedules.freezeout import freeze_points
 from dilbench.training.step import TrainingStep
 
-
-def predicted_cost(schedule: str, flops: list[int]) -> float:
-    """FLOPs of one batch of `schedule` per example, from per-group forward FLOPs (module docstring)."""
-    L = len(flops)
-    F = lambda a, b: float(sum(flops[a:b]))  # forward FLOPs of groups a..b-1, 0-based
-    if schedule == "standard":
-        return F(0, L) + F(0, L) + F(1, L)
-    if schedule == "unfair_back":
-        recompute = sum(F(L - k, L) for k in range(2, L + 1))
-        backward = sum(F(L - k, L) + F(L - k + 1, L) for k in range(1, L + 1))
-        return F(0, L) + recompute + backward
-    if schedule == "unfair_front":
-        return sum(F(0, L) + F(1, L) + F(0, k) for k in range(1, L + 1))
-    raise KeyError(schedule)
+NAMED = tuple(name for name, entry in SCHEDULES.items() if entry.pattern is not None)
 
 
 @dataclass(frozen=True)
@@ -48,7 +36,7 @@ class BenchRow:
     seconds_per_step: float
     images_per_s: float
     relative: float  # time per step / standard's
-    predicted: float | None  # FLOP-model time ratio to standard
+    predicted: float  # FLOP-model time ratio to standard
 
 
 def synthetic_batches(image_shape: tuple[int, ...], num_classes: int, batch_size: int, count: int, seed: int):
@@ -78,7 +66,7 @@ def _keras_fit(config: Config, image_shape: tuple[int, ...], num_classes: int, d
     opt = config.optimizer
     optimizer = (
         keras.optimizers.Adam(opt.lr, beta_1=opt.beta1, beta_2=opt.beta2, epsilon=opt.epsilon)
-        if opt.name == "adam" else keras.optimizers.SGD(opt.lr, momentum=opt.momentum, nesterov=opt.nesterov)
+        if isinstance(opt, AdamConfig) else keras.optimizers.SGD(opt.lr, momentum=opt.momentum, nesterov=opt.nesterov)
     )
     if config.precision == "float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -94,42 +82,71 @@ def _keras_fit(config: Config, image_shape: tuple[int, ...], num_classes: int, d
     return run
 
 
+def _configs(config: Config) -> dict[str, Config]:
+    """Method name -> the config whose step it times."""
+    plain = replace(config, schedule=replace(config.schedule, freezeout=None))
+    configs = {name: replace(plain, schedule=ScheduleConfig(name)) for name in NAMED}
+    if config.schedule.name not in NAMED:
+        configs[config.schedule.name] = plain
+    if config.schedule.freezeout:
+        configs[f"{config.schedule.name}+freezeout"] = config
+    return configs
+
+
+def phases(config: Config, num_groups: int) -> dict[int, float]:
+    """{frozen groups: fraction of the run's batches}: one phase without FreezeOut."""
+    if not config.schedule.freezeout:
+        return {0: 1.0}
+    points = [0.0, *freeze_points(config.schedule.freezeout, num_groups)]
+    return {k: points[k + 1] - points[k] for k in range(num_groups) if points[k + 1] > points[k]}
+
+
 def run_bench(config: Config, image_shape: tuple[int, ...], num_classes: int, steps: int = 20, rounds: int = 3,
-              schedules: tuple[str, ...] = tuple(SCHEDULES), keras_baseline: bool = True) -> list[BenchRow]:
+              keras_baseline: bool = True) -> list[BenchRow]:
     """Median seconds per step of each schedule (and Keras fit) at the config's model, batch and precision."""
     batch = config.train.batch_size
     data = synthetic_batches(image_shape, num_classes, batch, 8, config.seed)
-    timers = {}
-    for name in schedules:
-        step = TrainingStep.build(replace(config, schedule=SCHEDULES[name].config()), image_shape, num_classes).train
-        iterator = iter(data)
-        time_steps(step, iterator, 2)  # trace and warm up
-        timers[name] = lambda n, step=step, iterator=iterator: time_steps(step, iterator, n)
+    timers, fractions, costs = {}, {}, {}
+    for name, method in _configs(config).items():
+        built = TrainingStep.build(method, image_shape, num_classes)
+        fractions[name] = phases(method, built.model.num_groups)
+        for frozen in fractions[name]:
+            costs[(name, frozen)] = built.flops_per_example(frozen)
+            step = built.compile_variant(frozen)
+            iterator = iter(data)
+            time_steps(step, iterator, 2)  # trace and warm up
+            timers[(name, frozen)] = lambda n, step=step, iterator=iterator: time_steps(step, iterator, n)
     if keras_baseline:
         fit = _keras_fit(config, image_shape, num_classes, data)
         fit(2)
-        timers["keras_fit"] = fit
-    samples: dict[str, list[float]] = {name: [] for name in timers}
+        timers[("keras_fit", 0)] = fit
+        fractions["keras_fit"], costs[("keras_fit", 0)] = {0: 1.0}, costs[("standard", 0)]
+    samples: dict[tuple[str, int], list[float]] = {key: [] for key in timers}
     for _ in range(rounds):
-        for name, timer in timers.items():
-            samples[name].append(timer(steps) / steps)
-    flops = group_flops(config.model, image_shape, num_classes)
-    standard = statistics.median(samples["standard"]) if "standard" in samples else None
+        for key, timer in timers.items():
+            samples[key].append(timer(steps) / steps)
+    medians = {key: statistics.median(values) for key, values in samples.items()}
+    standard_time, standard_cost = medians[("standard", 0)], costs[("standard", 0)]
     rows = []
-    for name, values in samples.items():
-        per_step = statistics.median(values)
-        predicted = predicted_cost(name, flops) / predicted_cost("standard", flops) if name in SCHEDULES else 1.0
-        rows.append(BenchRow(name, per_step, batch / per_step, per_step / standard if standard else float("nan"), predicted))
+    for name, phase in fractions.items():
+        per_step = sum(share * medians[(name, k)] for k, share in phase.items())
+        cost = sum(share * costs[(name, k)] for k, share in phase.items())
+        rows.append(BenchRow(name, per_step, batch / per_step, per_step / standard_time, cost / standard_cost))
+        for k, share in phase.items() if len(phase) > 1 else ():
+            rows.append(BenchRow(f"  {k} frozen ({share:.0%})", medians[(name, k)], batch / medians[(name, k)],
+                                 medians[(name, k)] / standard_time, costs[(name, k)] / standard_cost))
     return rows
 
 
 def format_bench(rows: list[BenchRow], title: str) -> str:
-    lines = [title, f"{'method':<14}{'ms/step':>10}{'img/s':>10}{'vs standard':>13}{'FLOP model':>12}{'measured/model':>16}"]
+    width = max(14, *(len(r.method) + 2 for r in rows))
+    lines = [title, f"{'method':<{width}}{'ms/step':>10}{'img/s':>10}{'vs standard':>13}{'FLOP model':>12}{'measured/model':>16}"]
     for r in rows:
-        ratio = r.relative / r.predicted if r.predicted else float("nan")
-        lines.append(f"{r.method:<14}{r.seconds_per_step * 1e3:>10.1f}{r.images_per_s:>10.1f}{r.relative:>12.2f}x"
-                     f"{r.predicted:>11.2f}x{ratio:>16.2f}")
+        lines.append(f"{r.method:<{width}}{r.seconds_per_step * 1e3:>10.1f}{r.images_per_s:>10.1f}{r.relative:>12.2f}x"
+                     f"{r.predicted:>11.2f}x{r.relative / r.predicted:>16.2f}")
     std = {r.method: r for r in rows}
     if "keras_fit" in std and "standard" in std:
         lines.append(f"standard step throughput vs Keras model.fit: {std['standard'].images_per_s / std['keras_fit'].images_per_s:.2f}x")
+    if any(r.method.startswith("  ") for r in rows):
+        lines.append("FreezeOut: its row is the run's average over the phases below (groups frozen, share of the run's batches)")
     return "\n".join(lines)

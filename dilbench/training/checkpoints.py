@@ -15,15 +15,27 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import tensorflow as tf
 
 from dilbench.errors import DilbenchError
-from dilbench.runs.rundir import CHECKPOINT_SETS, RunDir
 
 log = logging.getLogger("dilbench")
+CHECKPOINT_SETS = ("latest", "best")  # checked in this order on resume
+
+
+class RunFiles(Protocol):
+    """What this module needs of a run directory (runs/rundir.py's RunDir, a layer above training)."""
+
+    path: Path
+    checkpoints: Path
+    metrics_file: Path
+
+    def checkpoint_prefixes(self, which: str) -> list[Path]: ...
+    def read_metrics(self) -> list[dict[str, Any]]: ...
+    def set_aside(self, path: Path, copy: bool = False) -> Path: ...
 
 
 class CheckpointError(DilbenchError):
@@ -31,7 +43,7 @@ class CheckpointError(DilbenchError):
 
 
 class RunCheckpoints:
-    def __init__(self, checkpoint: tf.train.Checkpoint, progress: Any, model: Any, optimizers: list[Any], run: RunDir):
+    def __init__(self, checkpoint: tf.train.Checkpoint, progress: Any, model: Any, optimizers: list[Any], run: RunFiles):
         self.checkpoint = checkpoint
         self.progress = progress  # the trainer's RunState: epoch, step, best_acc, ...
         self.optimizers = optimizers
@@ -63,7 +75,7 @@ class RunCheckpoints:
         self.latest.save()
 
     # ---- resuming ---------------------------------------------------------------------------------------
-    def restore(self, source: RunDir) -> None:
+    def restore(self, source: RunFiles) -> None:
         """Load the newest usable checkpoint of `source` (this run, or a multi-worker chief's) into the
         trainer's objects; with none at all the run starts from scratch (only ever called when
         metrics.jsonl has no epochs then: launch refuses otherwise)."""
@@ -105,7 +117,7 @@ class RunCheckpoints:
             return f"holds {updates} updates per group but metrics.jsonl records {recorded} after epoch {epoch}"
         return None
 
-    def _after_restore(self, source: RunDir, prefix: Path, candidates: list[Path], records: list[dict[str, Any]],
+    def _after_restore(self, source: RunFiles, prefix: Path, candidates: list[Path], records: list[dict[str, Any]],
                        skipped: list[str]) -> None:
         epoch, step = int(self.progress.epoch), int(self.progress.step)
         where = f"epoch {epoch + 1}, step {step}" if step else f"the end of epoch {epoch}"
@@ -120,7 +132,7 @@ class RunCheckpoints:
         self.progress.best_acc.assign(max(float(self.progress.best_acc), self._best_bar(source)))
         log.info("resumed from %s at %s", _short(prefix, source), where)
 
-    def _best_bar(self, source: RunDir) -> float:
+    def _best_bar(self, source: RunFiles) -> float:
         """The accuracy best/ holds (saved with it), so a resumed run beats that, not an older value."""
         for prefix in source.checkpoint_prefixes("best"):
             try:
@@ -130,7 +142,7 @@ class RunCheckpoints:
         return -1.0
 
 
-def _short(prefix: Path, run: RunDir) -> str:
+def _short(prefix: Path, run: RunFiles) -> str:
     try:
         return str(prefix.relative_to(run.path))
     except ValueError:

@@ -25,8 +25,8 @@ import numpy as np
 import tensorflow as tf
 
 from dilbench.config import Config, dump_config
-from dilbench.config.validate import to_plain
 from dilbench.runs.rundir import RunDir
+from dilbench.typed.validate import to_plain
 
 SCALARS = {  # TensorBoard run -> (tag, metrics.jsonl key)
     "train": (("epoch_loss", "train_loss"), ("epoch_accuracy", "train_acc"), ("images_per_s", "images_per_s")),

@@ -3,7 +3,8 @@
 Resuming may change only what cannot change the epochs already trained, so the extended config.yaml
 still reproduces the whole run: that is `train.epochs`, and only when the learning rate does not
 depend on it. A cosine schedule decays over all of train.epochs, so every past learning rate depended
-on it; such a run is refused (train a new run with more epochs). Every other key is refused too:
+on it, and FreezeOut freezes groups at fractions of it; such runs are refused (train a new run with
+more epochs). Every other key is refused too:
 even `train.eval_batch_size` changes the summation order of past evaluation losses, so config.yaml
 would no longer reproduce metrics.jsonl to the last bit.
 """
@@ -47,6 +48,11 @@ def extend_run(path: str, overrides: Sequence[str]) -> None:
             f"{run.path} uses train.lr_schedule: cosine, whose learning rate decays over all "
             f"{config.train.epochs} epochs: extending it would change the past. Train a new run with "
             f"--set train.epochs={extended.train.epochs} instead"
+        )
+    if config.schedule.freezeout:
+        raise UsageError(
+            f"{run.path} uses schedule.freezeout, whose groups freeze at fractions of all {config.train.epochs} "
+            f"epochs: extending it would change the past. Train a new run with --set train.epochs={extended.train.epochs} instead"
         )
     if config.train.distribute == "multi_worker":
         raise UsageError(f"{run.path} is a multi-worker run: extend it by starting a new run with more epochs")

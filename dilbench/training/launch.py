@@ -177,6 +177,7 @@ def _train(writer: RunWriter, config: Config, data: Dataset, resume_from: RunDir
         writer.record(
             status="completed", error=None, ended=utc_now(), epochs_done=len(records),
             final_test_acc=last["test_acc"], best_test_acc=max(r["test_acc"] for r in records), weights_sha256=digest,
+            train_flops=last["train_flops"], train_seconds=sum(r.get("train_seconds", r["seconds"]) for r in records),
         )
         log.info("final weights sha256 %s", digest)
         log.info("completed in %.0fs: final %s accuracy %.4f -> %s", time.time() - started, last["eval_split"], last["test_acc"], run.path)

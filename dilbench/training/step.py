@@ -1,22 +1,42 @@
 """The compiled pieces of training one model: model, per-group optimizers, loss scale, train step.
 
 Shared by the Trainer and `dilbench bench`, so the benchmark times exactly the step a run executes.
-Everything is created under the distribution strategy's scope.
+Everything is created under the distribution strategy's scope. Under FreezeOut the step is compiled
+once per set of frozen groups (a frozen group is left out of the traced backward pass, so its gradient
+work is really skipped); `set_progress` picks the variant for the batch.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import tensorflow as tf
 
 from dilbench.config import Config
+from dilbench.config.loader import ConfigError
 from dilbench.models import build_model
 from dilbench.models.grouped import GroupedModel
-from dilbench.schedules import make_step
+from dilbench.models.summary import group_flops
+from dilbench.optimizers.group import GroupOptimizer, make_group_optimizers
+from dilbench.optimizers.loss_scale import LossScale
+from dilbench.schedules import batch_plan, flops_per_example, make_step
 from dilbench.schedules.common import StepContext, cross_entropy, num_correct
-from dilbench.training.optimizers import GroupOptimizer, make_group_optimizers
-from dilbench.training.runtime import POLICIES, LossScale
+from dilbench.training.compute import epoch_images, training_flops
+from dilbench.training.rates import Rates
+from dilbench.training.runtime import POLICIES
+from dilbench.typed.validate import FieldError
+
+
+class _VariantTracing(logging.Filter):
+    """Each set of frozen groups is traced once, by design; TensorFlow would warn that one function retraces."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "compile_variant" not in record.getMessage()
+
+
+tf.get_logger().addFilter(_VariantTracing())
 
 
 def to_float(images: tf.Tensor) -> tf.Tensor:
@@ -26,12 +46,18 @@ def to_float(images: tf.Tensor) -> tf.Tensor:
 
 @dataclass
 class TrainingStep:
+    config: Config
     model: GroupedModel
     optimizers: list[GroupOptimizer]
     loss_scale: LossScale
-    lr_scale: tf.Variable  # the learning-rate schedule's factor, set by the Trainer before each batch
-    train: tf.types.experimental.GenericFunction  # (uint8 images, int64 labels) -> (mean loss, num correct, images)
+    rates: Rates  # each batch's learning-rate factors and frozen groups
+    group_flops: list[int]  # forward FLOPs per example of each group (the cost model's input)
     evaluate: tf.types.experimental.GenericFunction  # (uint8 images, int64 labels) -> (summed loss, num correct)
+    # frozen groups -> the compiled step: (uint8 images, int64 labels) -> (mean loss, num correct, images)
+    compile_variant: Callable[[int], tf.types.experimental.GenericFunction]
+    frozen: int = 0  # frozen groups of the current batch (FreezeOut)
+    variants: dict[int, tf.types.experimental.GenericFunction] = field(default_factory=dict)
+    scales: tuple[float, ...] | None = None  # the learning-rate factors last assigned
 
     @classmethod
     def build(cls, config: Config, image_shape: tuple[int, ...], num_classes: int,
@@ -39,28 +65,63 @@ class TrainingStep:
         strategy = strategy or tf.distribute.get_strategy()
         with strategy.scope():
             model = build_model(config.model, tuple(image_shape), num_classes, POLICIES[config.precision], config.seed)
+            rates = Rates(config, model.num_groups)
             groups = [[v.value for v in model.group_variables(i)] for i in range(model.num_groups)]
-            lr_scale = tf.Variable(1.0, trainable=False, name="lr_scale")
-            optimizers = make_group_optimizers(config.optimizer, groups, lr_scale)
+            lr_scales = ([tf.Variable(1.0, trainable=False, name=f"lr_scale{i + 1}") for i in range(model.num_groups)]
+                         if rates.per_group else None)
+            try:
+                batch_plan(config.schedule, model.num_groups)  # the schedule fits this model's groups
+                optimizers = make_group_optimizers(config.optimizer, groups, lr_scales)
+            except FieldError as err:
+                raise ConfigError(f"{err.path}: {err.message}") from None
             loss_scale = LossScale(config.precision == "float16")
-        step = make_step(config.schedule, StepContext(model, optimizers, loss_scale))
         specs = [tf.TensorSpec([None, *image_shape], tf.uint8), tf.TensorSpec([None], tf.int64)]
         train_specs = specs if strategy.num_replicas_in_sync == 1 else None  # else per-replica values
+        context = StepContext(model, optimizers, loss_scale)
 
-        def replica_step(x, y):
-            loss, correct = step(to_float(x), y)
-            return loss, correct, tf.shape(y)[0]
+        def compile_variant(frozen: int):
+            step = make_step(config.schedule, context, frozen)
 
-        def train(x, y):
-            """x, y: a batch, or per-replica parts of the global batch -> global (mean loss, correct, images)."""
-            return tuple(strategy.reduce("sum", value, axis=None) for value in strategy.run(replica_step, args=(x, y)))
+            def replica_step(x, y):
+                loss, correct = step(to_float(x), y)
+                return loss, correct, tf.shape(y)[0]
+
+            def train(x, y):
+                """x, y: a batch, or per-replica parts of the global batch -> global (mean loss, correct, images)."""
+                return tuple(strategy.reduce("sum", value, axis=None) for value in strategy.run(replica_step, args=(x, y)))
+
+            return tf.function(train, input_signature=train_specs, jit_compile=config.train.xla or None, reduce_retracing=True)
 
         def evaluate(x, y):
             logits = model(to_float(x), training=False)
             return cross_entropy(y, logits) * tf.cast(tf.shape(y)[0], tf.float32), num_correct(y, logits)
 
         return cls(
-            model, optimizers, loss_scale, lr_scale,
-            train=tf.function(train, input_signature=train_specs, jit_compile=config.train.xla or None, reduce_retracing=True),
+            config, model, optimizers, loss_scale, rates, group_flops(model, tuple(image_shape)),
             evaluate=tf.function(evaluate, input_signature=specs, jit_compile=config.train.xla or None),
+            compile_variant=compile_variant,
         )
+
+    def set_progress(self, t: float) -> None:
+        """Set the learning-rate factors and frozen groups of the batch at training fraction t."""
+        rates = self.rates.at(t)
+        if rates.scales != self.scales:
+            for variable, scale in {id(o.lr_scale): (o.lr_scale, s) for o, s in zip(self.optimizers, rates.scales)}.values():
+                variable.assign(scale)
+            self.scales = rates.scales
+        self.frozen = rates.frozen
+
+    def train(self, x, y):
+        """One batch with the step of the current frozen groups (compiled on first use)."""
+        if self.frozen not in self.variants:
+            self.variants[self.frozen] = self.compile_variant(self.frozen)
+        return self.variants[self.frozen](x, y)
+
+    def flops_per_example(self, frozen: int = 0) -> float:
+        """Training FLOPs per example of one batch with the lowest `frozen` groups frozen (the cost model)."""
+        return flops_per_example(self.config.schedule, self.group_flops, frozen)
+
+    def training_flops(self, n: int, batch_size: int, through_epoch: int) -> float:
+        """Cumulative training FLOPs of epochs 1..through_epoch of this run over n training images."""
+        images = epoch_images(n, batch_size, self.config.augmentation.mode)
+        return training_flops(images, self.config.train.epochs, through_epoch, self.flops_per_example, self.rates.frozen)

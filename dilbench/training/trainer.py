@@ -172,9 +172,7 @@ class Trainer:
             batches = iter(distribute_batches(self.strategy, epoch_batches(
                 self.data.x_train, self.data.y_train, order, self.global_batch, start_step, self.augmenter, epoch)))
             for step, (x, y) in enumerate(batches, start=start_step):
-                if cfg.train.lr_schedule == "cosine":
-                    done = (epoch * num_steps + step) / (cfg.train.epochs * num_steps)
-                    self.step.lr_scale.assign(0.5 * (1.0 + math.cos(math.pi * done)))
+                self.step.set_progress((epoch * num_steps + step) / (cfg.train.epochs * num_steps))
                 loss, correct, batch = self.step.train(x, y)
                 loss, batch = float(loss), int(batch)
                 if not math.isfinite(loss):
@@ -210,6 +208,7 @@ class Trainer:
             "images_per_s": int(p.seen) / seconds if seconds else 0.0,  # paired mode sees 2n images per epoch
             "updates": [int(o.updates.numpy()) - u for o, u in zip(self.optimizers, updates_before)],
             "updates_total": [int(o.updates.numpy()) for o in self.optimizers],
+            "train_flops": self.step.training_flops(n, self.global_batch, epoch + 1),  # cumulative, from the cost model
         }
 
     def _check_finite(self, epoch: int, where: str) -> None:
@@ -252,7 +251,7 @@ class Trainer:
 
     def _plot_augmentation(self) -> None:
         """plots/augmentation.png: training images next to augmented versions, to check the pipeline by eye."""
-        from dilbench.augment.preview import save_preview
+        from dilbench.report.augmentation import save_preview
 
         save_preview(self.augmenter.pipeline, self.data, self.run.plots / "augmentation.png", self.config.seed,
                      f"{self.config.name}: augmentation ({self.config.augmentation.mode})")

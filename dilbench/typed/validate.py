@@ -139,6 +139,8 @@ def convert(tp: Any, value: Any, path: str) -> Any:
         return _convert_variant(variants, value, path)
     if members:
         others = [m for m in members if m is not type(None)]
+        if len(others) == 1 and dataclasses.is_dataclass(others[0]):  # an optional section: its own errors say more
+            return convert(others[0], value, path)
         for member in others:
             try:
                 return convert(member, value, path)

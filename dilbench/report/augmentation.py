@@ -1,7 +1,7 @@
 """A grid of training images next to augmented versions of them, to check a pipeline by eye.
 
-Used by `dilbench augment preview` and by the Trainer (plots/augmentation.png). Needs matplotlib and
-imgaug, never TensorFlow.
+Used by `dilbench augment preview` and by a run's plots (plots/augmentation.png). Needs matplotlib
+and imgaug, never TensorFlow.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from dilbench.augment.pipeline import apply, build_augmenter
 from dilbench.config import Config
-from dilbench.data import Dataset
+from dilbench.data import Dataset, load_data
 from dilbench.errors import UsageError
 from dilbench.report.plots import _save
 
@@ -51,9 +51,7 @@ def preview_config(config: Config, path: Path, images: int = 8, versions: int = 
     """Load CONFIG's training data and save a preview grid of its augmentation to `path` (a PNG)."""
     if not config.augmentation.ops:
         raise UsageError(f"{config.name}: augmentation.ops is empty; there is nothing to preview")
-    from dilbench.training.launch import load_config_data
-
-    data = load_config_data(config)
+    data = load_data(config.data, config.seed)
     augmenter = build_augmenter(config.augmentation, data.image_shape[-1])
     path.parent.mkdir(parents=True, exist_ok=True)
     save_preview(augmenter, data, path, config.seed, f"{config.name}: augmentation.ops on {data.name}", images, versions)

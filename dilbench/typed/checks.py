@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from dilbench.config.validate import FieldError, FieldErrors
+from dilbench.typed.validate import FieldError, FieldErrors
 
 
 def _check(obj: object, names: tuple[str, ...], wrong: Callable[[Any], bool], expected: str) -> None:
