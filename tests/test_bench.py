@@ -30,3 +30,45 @@ def test_bench_command_prints_every_schedule_and_keras():
     assert rows["standard"][3:5] == ["1.00x", "1.00x"]
     assert re.fullmatch(r"[0-9.]+x", rows["unfair_back"][4]) and float(rows["unfair_back"][4][:-1]) > 1.5
     assert "standard step throughput vs Keras model.fit:" in result.output
+
+
+TINY_END_TO_END = ["data.train_subset=128", "data.test_subset=64", "model.channels=2", "model.hidden=[4]",
+                   "model.dilations=[1,2]", "train.batch_size=32", "precision=float32"]
+
+
+def test_end_to_end_times_trainer_epochs_against_the_bare_step():
+    """Two measured rounds on the bundled MNIST sample: 128 images in 4 batches of 32, each round the
+    bare step over 4 batches and then one Trainer epoch; every number is a timing or computed from them."""
+    import math
+
+    from dilbench.config import load_config
+    from dilbench.training.bench_end_to_end import format_end_to_end, run_end_to_end
+
+    result = run_end_to_end(load_config("dilbench/configs/quickstart.yaml", TINY_END_TO_END), rounds=2)
+    assert (result.steps, result.batch_size, len(result.rounds)) == (4, 32, 2)
+    for r in result.rounds:
+        assert all(math.isfinite(v) and v > 0 for v in vars(r).values()), r
+        assert r.bare_images_per_s == 128 / r.bare_seconds and r.epoch_images_per_s == 128 / r.train_seconds
+        assert r.ratio == r.epoch_images_per_s / r.bare_images_per_s
+        assert r.epoch_seconds > r.train_seconds + r.eval_seconds
+        assert math.isclose(r.outputs_seconds, r.epoch_seconds - r.train_seconds - r.eval_seconds, rel_tol=1e-9, abs_tol=1e-9)
+        assert r.outside_share == (r.epoch_seconds - r.train_seconds) / r.epoch_seconds
+    m = result.median
+    assert m.train_seconds == sum(r.train_seconds for r in result.rounds) / 2  # the median of two is their mean
+    assert m.ratio == m.epoch_images_per_s / m.bare_images_per_s
+    lines = format_end_to_end(result, "title").splitlines()
+    assert lines[0] == "title" and lines[1].split() == ["seconds", "img/s"]
+    assert lines[2].split()[:5] == ["bare", "compiled", "step,", "4", "steps"]
+    assert [float(v) for v in lines[2].split()[-2:]] == [round(m.bare_seconds, 2), round(m.bare_images_per_s, 1)]
+    assert [float(v) for v in lines[3].split()[-2:]] == [round(m.train_seconds, 2), round(m.epoch_images_per_s, 1)]
+    assert float(lines[4].split()[-1]) == round(m.eval_seconds, 2) and float(lines[6].split()[-1]) == round(m.epoch_seconds, 2)
+    assert lines[7].startswith(f"epoch training img/s vs the bare step: {m.ratio:.3f}x (per round: ")
+    assert lines[8].startswith(f"outside training: {m.outside_share:.1%} of the epoch (evaluation ")
+
+
+def test_end_to_end_needs_the_data():
+    args = ["bench", "dilbench/configs/quickstart.yaml", "--end-to-end", "--set", "data.dataset=cifar10",
+            "--set", "data.root=/nonexistent/cifar"]
+    result = CliRunner().invoke(cli, args, env={"DILBENCH_DATA": "/nonexistent", "KERAS_HOME": "/nonexistent"})
+    assert result.exit_code == 1 and len(result.output.splitlines()) == 1, result.output
+    assert result.output.startswith("Error: cifar10 data root /nonexistent/cifar does not exist")
