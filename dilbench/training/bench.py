@@ -2,8 +2,8 @@
 
 Wall times on a shared machine are noisy, so methods are timed in interleaved rounds and compared by
 their medians. Keras `model.fit` is timed over whole fit epochs of at least FIT_STEPS steps per call,
-so its per-call start-up (callbacks, a new data iterator) is not charged to a few steps. Each unfair schedule's measured cost relative to `standard` is set against a FLOP model
-of the work it must do:
+so its per-call start-up (callbacks, a new data iterator) is not charged to a few steps. Each unfair
+schedule's measured cost relative to `standard` is set against a FLOP model of the work it must do:
 
 - forward of a group i costs F_i; backward costs F_i for its weight gradient and F_i for its input
   gradient, and the lowest group a pass backprops to needs no input gradient;
