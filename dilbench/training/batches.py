@@ -9,8 +9,8 @@ Both pipelines run with tf.data's autotuning off (`without_autotune`). With it o
 iterator can wait for the autotuning thread to wake from its timed sleep between optimisation rounds:
 gdb showed the main thread in `RootDataset::Iterator::~Iterator` waiting for the thread sleeping in
 `model::Model::OptimizeLoop`, and epochs stalled for 0-5 s (up to a third of a quickstart epoch)
-after their last batch. Without autotuning, the parallel map runs
-min(16, cores) workers, the value autotuning starts from, and a torn-down iterator stops at once.
+after their last batch. Without autotuning, the parallel map runs min(16, cores) workers, the value
+autotuning starts from, and a torn-down iterator stops at once.
 """
 
 from __future__ import annotations
