@@ -296,7 +296,8 @@ def show(run_dir: str) -> None:
 @click.option("--rounds", default=3, show_default=True, type=click.IntRange(min=1), help="Interleaved rounds; medians are reported.")
 @click.option("--no-keras", is_flag=True, help="Skip the Keras model.fit baseline.")
 @click.option("--end-to-end", is_flag=True,
-              help="Instead: real Trainer epochs on CONFIG's data against the bare step (--rounds measured epochs).")
+              help="Instead: real Trainer epochs on CONFIG's data against the bare step (--rounds measured epochs; "
+                   "--steps and --no-keras do not apply).")
 @click.pass_context
 def bench(ctx: click.Context, config: str, overrides: tuple[str, ...], steps: int, rounds: int, no_keras: bool,
           end_to_end: bool) -> None:
