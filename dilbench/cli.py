@@ -330,8 +330,7 @@ def _bench_end_to_end(resolved, rounds: int) -> None:
 
     result = run_end_to_end(resolved, rounds)
     title = (f"end to end: {resolved.model.name}, {resolved.schedule.name}, batch {result.batch_size}, {resolved.precision}"
-             f"{', XLA' if resolved.train.xla else ''}, {resolved.data.dataset}: median of {rounds} rounds"
-             " (bare step, then a Trainer epoch)")
+             f"{', XLA' if resolved.train.xla else ''}, {resolved.data.dataset}: {rounds} rounds")
     click.echo(format_end_to_end(result, title))
 
 

@@ -39,6 +39,7 @@ TINY_END_TO_END = ["data.train_subset=128", "data.test_subset=64", "model.channe
 def test_end_to_end_times_trainer_epochs_against_the_bare_step():
     """Two measured rounds on the bundled MNIST sample: 128 images in 4 batches of 32, each round the
     bare step over 4 batches and then one Trainer epoch; every number is a timing or computed from them."""
+    import functools
     import math
 
     from dilbench.config import load_config
@@ -53,17 +54,21 @@ def test_end_to_end_times_trainer_epochs_against_the_bare_step():
         assert r.epoch_seconds > r.train_seconds + r.eval_seconds
         assert math.isclose(r.outputs_seconds, r.epoch_seconds - r.train_seconds - r.eval_seconds, rel_tol=1e-9, abs_tol=1e-9)
         assert r.outside_share == (r.epoch_seconds - r.train_seconds) / r.epoch_seconds
-    m = result.median
-    assert m.train_seconds == sum(r.train_seconds for r in result.rounds) / 2  # the median of two is their mean
-    assert m.ratio == m.epoch_images_per_s / m.bare_images_per_s
+        assert r.eval_share == r.eval_seconds / r.epoch_seconds and r.outputs_share == r.outputs_seconds / r.epoch_seconds
+    assert result.median("train_seconds") == sum(r.train_seconds for r in result.rounds) / 2  # the median of two
+    assert result.median("ratio") == (result.rounds[0].ratio + result.rounds[1].ratio) / 2  # ratios taken per round
     lines = format_end_to_end(result, "title").splitlines()
-    assert lines[0] == "title" and lines[1].split() == ["seconds", "img/s"]
-    assert lines[2].split()[:5] == ["bare", "compiled", "step,", "4", "steps"]
-    assert [float(v) for v in lines[2].split()[-2:]] == [round(m.bare_seconds, 2), round(m.bare_images_per_s, 1)]
-    assert [float(v) for v in lines[3].split()[-2:]] == [round(m.train_seconds, 2), round(m.epoch_images_per_s, 1)]
-    assert float(lines[4].split()[-1]) == round(m.eval_seconds, 2) and float(lines[6].split()[-1]) == round(m.epoch_seconds, 2)
-    assert lines[7].startswith(f"epoch training img/s vs the bare step: {m.ratio:.3f}x (per round: ")
-    assert lines[8].startswith(f"outside training: {m.outside_share:.1%} of the epoch (evaluation ")
+    assert lines[:2] == ["title", "each round: the bare step over 4 steps of 32, then a Trainer epoch of 4 steps"]
+    assert lines[2].split() == ["round", "bare", "img/s", "epoch", "img/s", "ratio", "train", "s", "eval", "s", "outputs", "s",
+                                "epoch", "s", "outside", "eval", "outputs"]
+    for label, row in zip(["1", "2", "median"], lines[3:6]):
+        cells = row.split()
+        assert cells[0] == label and len(cells) == 11
+        value = result.median if label == "median" else functools.partial(getattr, result.rounds[int(label) - 1])
+        assert float(cells[1]) == round(value("bare_images_per_s"), 1) and float(cells[3]) == round(value("ratio"), 3)
+        assert float(cells[4]) == round(value("train_seconds"), 2) and cells[8] == f"{value('outside_share'):.1%}"
+    assert lines[6] == f"epoch training img/s vs the bare step: {result.median('ratio'):.3f}x (median over rounds)"
+    assert lines[7].startswith(f"outside training: {result.median('outside_share'):.1%} of the epoch (median over rounds; ")
 
 
 def test_end_to_end_needs_the_data():

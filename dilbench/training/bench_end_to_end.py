@@ -5,7 +5,7 @@ of the real training images, its loss read back every step as the Trainer does) 
 epoch has, then one Trainer epoch: the tf.data pipeline with any augmentation, progress, evaluation,
 metrics.jsonl, TensorBoard events and weight histograms, checkpoints and the curves plot. The Trainer's
 first epoch traces its steps and is not measured; `rounds` measured epochs follow, each after its own
-bare-step timing, and medians are reported.
+bare-step timing, and medians over rounds are reported (of ratios and shares taken per round).
 
 The epoch's training throughput is metrics.jsonl's `images_per_s` (images over `train_seconds`); the
 part of the epoch outside training is its wall time, outputs included, minus `train_seconds`.
@@ -17,7 +17,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 import tensorflow as tf
 
@@ -52,6 +52,18 @@ class EpochTiming:
         """The share of the epoch's wall time not spent on training batches."""
         return (self.epoch_seconds - self.train_seconds) / self.epoch_seconds
 
+    @property
+    def eval_share(self) -> float:
+        return self.eval_seconds / self.epoch_seconds
+
+    @property
+    def outputs_share(self) -> float:
+        return self.outputs_seconds / self.epoch_seconds
+
+
+COLUMNS = ("bare_images_per_s", "epoch_images_per_s", "ratio", "train_seconds", "eval_seconds", "outputs_seconds",
+           "epoch_seconds", "outside_share", "eval_share", "outputs_share")
+
 
 @dataclass(frozen=True)
 class EndToEnd:
@@ -59,10 +71,10 @@ class EndToEnd:
     batch_size: int
     rounds: list[EpochTiming]
 
-    @property
-    def median(self) -> EpochTiming:
-        """Each field's median over the rounds (so `median.ratio` is the ratio of the median images/s)."""
-        return EpochTiming(*(statistics.median(getattr(r, f.name) for r in self.rounds) for f in fields(EpochTiming)))
+    def median(self, column: str) -> float:
+        """The median over rounds of one of COLUMNS; ratios and shares are taken per round first, as each
+        round's bare step and epoch ran side by side while the machine's load may drift between rounds."""
+        return statistics.median(getattr(r, column) for r in self.rounds)
 
 
 def run_end_to_end(config: Config, rounds: int = 2) -> EndToEnd:
@@ -124,18 +136,19 @@ def _bare_epoch(config: Config, data: Dataset, batch: int, steps: int) -> tuple[
 
 
 def format_end_to_end(result: EndToEnd, title: str) -> str:
-    m = result.median
-    row = lambda label, seconds, images_per_s=None: (
-        f"{label:<42}{seconds:>9.2f}" + (f"{images_per_s:>10.1f}" if images_per_s is not None else ""))
+    header = ("round", "bare img/s", "epoch img/s", "ratio", "train s", "eval s", "outputs s", "epoch s", "outside",
+              "eval", "outputs")
+    formats = ("{:.1f}", "{:.1f}", "{:.3f}", "{:.2f}", "{:.2f}", "{:.2f}", "{:.2f}", "{:.1%}", "{:.1%}", "{:.1%}")
+    rows = [[str(i), *(f.format(getattr(r, c)) for f, c in zip(formats, COLUMNS))] for i, r in enumerate(result.rounds, 1)]
+    rows.append(["median", *(f.format(result.median(c)) for f, c in zip(formats, COLUMNS))])
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    table = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+             for row in [header, *rows]]
     return "\n".join([
         title,
-        f"{'':<42}{'seconds':>9}{'img/s':>10}",
-        row(f"bare compiled step, {result.steps} steps", m.bare_seconds, m.bare_images_per_s),
-        row("Trainer epoch: training batches", m.train_seconds, m.epoch_images_per_s),
-        row("  evaluation", m.eval_seconds),
-        row("  metrics, events, checkpoints, plots", m.outputs_seconds),
-        row("  whole epoch", m.epoch_seconds),
-        f"epoch training img/s vs the bare step: {m.ratio:.3f}x (per round: {', '.join(f'{r.ratio:.3f}' for r in result.rounds)})",
-        f"outside training: {m.outside_share:.1%} of the epoch (evaluation {m.eval_seconds / m.epoch_seconds:.1%}, "
-        f"outputs {m.outputs_seconds / m.epoch_seconds:.1%})",
+        f"each round: the bare step over {result.steps} steps of {result.batch_size}, then a Trainer epoch of {result.steps} steps",
+        *table,
+        f"epoch training img/s vs the bare step: {result.median('ratio'):.3f}x (median over rounds)",
+        f"outside training: {result.median('outside_share'):.1%} of the epoch (median over rounds; evaluation "
+        f"{result.median('eval_share'):.1%}, metrics + events + checkpoints + plots {result.median('outputs_share'):.1%})",
     ])
