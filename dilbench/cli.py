@@ -421,17 +421,28 @@ def tensorboard_command(runs: tuple[str, ...], host: str, port: int | None) -> N
 @click.option("--steps", default=10, show_default=True, type=click.IntRange(min=1), help="Timed steps per method per round.")
 @click.option("--rounds", default=3, show_default=True, type=click.IntRange(min=1), help="Interleaved rounds; medians are reported.")
 @click.option("--no-keras", is_flag=True, help="Skip the Keras model.fit baseline.")
+@click.option("--end-to-end", is_flag=True,
+              help="Instead: real Trainer epochs on CONFIG's data against the bare step (--rounds measured epochs; "
+                   "--steps and --no-keras do not apply).")
 @click.pass_context
-def bench(ctx: click.Context, config: Path, overrides: tuple[str, ...], steps: int, rounds: int, no_keras: bool) -> None:
+def bench(ctx: click.Context, config: Path, overrides: tuple[str, ...], steps: int, rounds: int, no_keras: bool,
+          end_to_end: bool) -> None:
     """Time a training step of every schedule, and Keras model.fit, on CONFIG's model, batch and precision.
 
     Prints images/s, each schedule's time relative to standard, and the ratio a FLOP model of the work
     predicts. Also times CONFIG's own schedule when it is custom, and under FreezeOut when it has one
     (weighted over the run's phases: its saving against the model). Uses random images of the data
     set's shape, so it needs no data.
+
+    With --end-to-end: CONFIG's schedule only, on its real data: the bare compiled step and a Trainer
+    epoch in alternating rounds; prints the epoch's training images/s relative to the bare step's and the
+    share of the epoch spent outside training (evaluation, metrics, events, checkpoints, plots).
     """
     resolved = load_config(config, overrides)
     import_tensorflow(ctx.obj["debug"])
+    if end_to_end:
+        _bench_end_to_end(resolved, rounds)
+        return
     from dilbench.models.summary import input_spec
     from dilbench.training.bench import format_bench, run_bench
 
@@ -440,6 +451,15 @@ def bench(ctx: click.Context, config: Path, overrides: tuple[str, ...], steps: i
     title = (f"{resolved.model.name}, batch {resolved.train.batch_size}, {resolved.precision}"
              f"{', XLA' if resolved.train.xla else ''}: median of {rounds} rounds x {steps} steps")
     click.echo(format_bench(rows, title))
+
+
+def _bench_end_to_end(resolved, rounds: int) -> None:
+    from dilbench.training.bench_end_to_end import format_end_to_end, run_end_to_end
+
+    result = run_end_to_end(resolved, rounds)
+    title = (f"end to end: {resolved.model.name}, {resolved.schedule.name}, batch {result.batch_size}, {resolved.precision}"
+             f"{', XLA' if resolved.train.xla else ''}, {resolved.data.dataset}: {rounds} rounds")
+    click.echo(format_end_to_end(result, title))
 
 
 @cli.group()

@@ -344,7 +344,7 @@ def test_paired_run_plots_its_augmentation_and_counts_updates(paired_run):
     records = [json.loads(line) for line in (paired_run / "metrics.jsonl").read_text().splitlines()]
     assert [r["updates"] for r in records] == [[STEPS_PER_EPOCH] * 8] * 2
     assert records[1]["updates_total"] == [2 * STEPS_PER_EPOCH] * 8
-    assert all(r["images_per_s"] * r["seconds"] == pytest.approx(600) for r in records)  # 300 originals + 300 copies
+    assert all(r["images_per_s"] * r["train_seconds"] == pytest.approx(600) for r in records)  # 300 originals + 300 copies
 
 
 def test_interrupted_paired_run_resumes_bit_equal(paired_run, tmp_path, monkeypatch):

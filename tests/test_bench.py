@@ -41,3 +41,50 @@ def test_bench_times_a_custom_schedule_under_freezeout_phase_by_phase():
     assert float(rows["custom+freezeout"][-2][:-1]) == pytest.approx(0.5 * model[0] + 0.25 * model[1] + 0.25 * model[2], abs=0.011)
     assert model[0] > model[1] > model[2]
     assert "FreezeOut: its row is the run's average over the phases below" in output
+
+
+TINY_END_TO_END = ["data.train_subset=128", "data.test_subset=64", "model.channels=2", "model.hidden=[4]",
+                   "model.dilations=[1,2]", "train.batch_size=32", "precision=float32"]
+
+
+def test_end_to_end_times_trainer_epochs_against_the_bare_step():
+    """Two measured rounds on the bundled MNIST sample: 128 images in 4 batches of 32, each round the
+    bare step over 4 batches and then one Trainer epoch; every number is a timing or computed from them."""
+    import functools
+    import math
+
+    from dilbench.config import load_config
+    from dilbench.training.bench_end_to_end import format_end_to_end, run_end_to_end
+
+    result = run_end_to_end(load_config("dilbench/configs/quickstart.yaml", TINY_END_TO_END), rounds=2)
+    assert (result.steps, result.batch_size, len(result.rounds)) == (4, 32, 2)
+    for r in result.rounds:
+        assert all(math.isfinite(v) and v > 0 for v in vars(r).values()), r
+        assert r.bare_images_per_s == 128 / r.bare_seconds and r.epoch_images_per_s == 128 / r.train_seconds
+        assert r.ratio == r.epoch_images_per_s / r.bare_images_per_s
+        assert r.epoch_seconds > r.train_seconds + r.eval_seconds
+        assert math.isclose(r.outputs_seconds, r.epoch_seconds - r.train_seconds - r.eval_seconds, rel_tol=1e-9, abs_tol=1e-9)
+        assert r.outside_share == (r.epoch_seconds - r.train_seconds) / r.epoch_seconds
+        assert r.eval_share == r.eval_seconds / r.epoch_seconds and r.outputs_share == r.outputs_seconds / r.epoch_seconds
+    assert result.median("train_seconds") == sum(r.train_seconds for r in result.rounds) / 2  # the median of two
+    assert result.median("ratio") == (result.rounds[0].ratio + result.rounds[1].ratio) / 2  # ratios taken per round
+    lines = format_end_to_end(result, "title").splitlines()
+    assert lines[:2] == ["title", "each round: the bare step over 4 steps of 32, then a Trainer epoch of 4 steps"]
+    assert lines[2].split() == ["round", "bare", "img/s", "epoch", "img/s", "ratio", "train", "s", "eval", "s", "outputs", "s",
+                                "epoch", "s", "outside", "eval", "outputs"]
+    for label, row in zip(["1", "2", "median"], lines[3:6]):
+        cells = row.split()
+        assert cells[0] == label and len(cells) == 11
+        value = result.median if label == "median" else functools.partial(getattr, result.rounds[int(label) - 1])
+        assert float(cells[1]) == round(value("bare_images_per_s"), 1) and float(cells[3]) == round(value("ratio"), 3)
+        assert float(cells[4]) == round(value("train_seconds"), 2) and cells[8] == f"{value('outside_share'):.1%}"
+    assert lines[6] == f"epoch training img/s vs the bare step: {result.median('ratio'):.3f}x (median over rounds)"
+    assert lines[7].startswith(f"outside training: {result.median('outside_share'):.1%} of the epoch (median over rounds; ")
+
+
+def test_end_to_end_needs_the_data():
+    args = ["bench", "dilbench/configs/quickstart.yaml", "--end-to-end", "--set", "data.dataset=cifar10",
+            "--set", "data.root=/nonexistent/cifar"]
+    result = CliRunner().invoke(cli, args, env={"DILBENCH_DATA": "/nonexistent", "KERAS_HOME": "/nonexistent"})
+    assert result.exit_code == 1 and len(result.output.splitlines()) == 1, result.output
+    assert result.output.startswith("Error: cifar10 data root /nonexistent/cifar does not exist")

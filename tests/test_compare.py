@@ -140,6 +140,21 @@ def test_builtin_columns_exact_values(runs):
     assert column(records, "best_epoch") == [2, 3, 2, 3, 2]
 
 
+def test_timing_columns_read_new_and_older_records(tmp_path):
+    """Records with train_seconds/eval_seconds: images/s is weighted by training time and wall_time holds
+    evaluation too. Older records (`seconds` was the training time alone) still fill every column."""
+    new = epoch_records([0.5, 0.6], [0.5, 0.6], [100.0, 300.0], [1])
+    for record, (train, evaluation) in zip(new, [(8.0, 2.0), (4.0, 1.0)]):
+        record.update(seconds=train + evaluation, train_seconds=train, eval_seconds=evaluation)
+    write_run(tmp_path, "new", config("new", "standard", 0, 1e-3), {"status": "completed"}, new)
+    write_run(tmp_path, "old", config("old", "standard", 0, 1e-3), {"status": "completed"},
+              epoch_records([0.5], [0.5], [50.0], [1]))
+    assert as_json(tmp_path, "--columns", "run,wall_time,train_time,eval_time,images_per_s") == [
+        {"run": "new", "wall_time": 15.0, "train_time": 12.0, "eval_time": 3.0, "images_per_s": (100 * 8 + 300 * 4) / 12},
+        {"run": "old", "wall_time": 10.0, "train_time": 10.0, "eval_time": None, "images_per_s": 50.0},
+    ]
+
+
 def test_metric_qualifiers_config_and_meta_columns(runs):
     names = "last:train_loss,max:test_acc,min:test_loss,mean:test_acc,epoch_of:max:test_acc,epoch_of:min:test_loss," \
             "last:updates_total,optimizer.lr,model.hidden,meta.host,meta.git.commit"
@@ -507,7 +522,7 @@ def test_show_summarises_one_run(runs):
         "                 epoch  test_acc  test_loss  train_acc  train_loss\n"
         "  final              3    0.7500     0.2500     0.9000      0.1000\n"
         "  best test_acc      2    0.8000     0.2000     0.8000      0.2000\n"
-        "  gap 0.1500  wall_time 30.0  images_per_s 100.0\n"
+        "  gap 0.1500  wall_time 30.0  train_time 30.0  eval_time -  images_per_s 100.0\n"
     ) in text
     assert "updates per group (epoch 3 / total)\n  group1  5 / 15\n  group2  10 / 30\n" in text
     assert f"  plots        {path}/plots/curves.png\n" in text

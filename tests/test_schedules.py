@@ -117,8 +117,17 @@ def naive_unfair_back(ctx: StepContext):
     return step
 
 
+def dropout_layers(model: GroupedModel) -> list:
+    import keras
+
+    return [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.Dropout)]
+
+
 def test_cached_unfair_back_equals_naive():
+    """Holds for a model without dropout (the context module): with dropout the two draw different masks
+    (next test)."""
     cached_model, naive_model = small_context_model(), small_context_model()
+    assert dropout_layers(cached_model) == []
     for a, b in zip(cached_model.variables, naive_model.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     cached = tf.function(make_step(ScheduleConfig("unfair_back"), context(cached_model, AdamConfig(lr=1e-2))))
@@ -130,6 +139,35 @@ def test_cached_unfair_back_equals_naive():
     for a, b in zip(cached_model.variables, naive_model.variables):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
     assert not np.allclose(cached_model.variables[0].numpy(), small_context_model().variables[0].numpy())
+
+
+def masks_drawn(model: GroupedModel) -> list[int]:
+    """Dropout masks each Dropout layer has drawn: its seed generator's counter advances once per draw."""
+    return [int(layer.seed_generator.state.numpy()[1]) for layer in dropout_layers(model)]
+
+
+@pytest.mark.parametrize("schedule", [*ALL, "naive unfair_back"], ids=lambda s: getattr(s, "name", s))
+def test_dropout_masks_are_redrawn_at_every_training_forward_pass(schedule):
+    """All-CNN-C (9 groups) has dropout on the input (group 1) and after layers 3 and 6. Every
+    training-mode pass through a dropout layer draws a new mask, so per batch: standard 1 each;
+    unfair_front 9 each (9 full passes); unfair_back min(g+1, 9) for group g, i.e. 2, 4, 7: the first
+    pass, then one per sub-step starting at or below the group. Sub-steps starting above a group reuse its
+    cached output, with the first pass's mask inside. The naive unfair_back reruns everything (9 each),
+    so cached and naive agree only without dropout."""
+    from dilbench.models.allcnn import AllCnnCConfig
+
+    model = build_model(AllCnnCConfig(width=0.05), (16, 16, 3), 10, "float32", 0)
+    ctx = context(model)
+    step = tf.function(naive_unfair_back(ctx) if isinstance(schedule, str) else make_step(schedule, ctx))
+    rng = np.random.default_rng(0)
+    x, y = tf.constant(rng.random((4, 16, 16, 3), dtype=np.float32)), tf.constant(rng.integers(0, 10, 4))
+    assert [layer.name for layer in dropout_layers(model)] == ["input_dropout", "dropout3", "dropout6"]
+    assert masks_drawn(model) == [0, 0, 0]
+    for _ in range(2):
+        step(x, y)
+    name = getattr(schedule, "name", "naive")
+    per_batch = {"standard": [1, 1, 1], "unfair_back": [2, 4, 7], "unfair_front": [9, 9, 9], "naive": [9, 9, 9]}[name]
+    assert masks_drawn(model) == [2 * n for n in per_batch]
 
 
 def test_adam_bias_correction_follows_each_groups_own_count():

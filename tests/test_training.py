@@ -78,10 +78,22 @@ def test_metrics_records_exact_update_counts(completed):
     assert [r["epoch"] for r in records] == [1, 2]
     for record in records:
         assert set(record) == {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "eval_split",
-                               "seconds", "images_per_s", "updates", "updates_total", "train_flops"}
+                               "seconds", "train_seconds", "eval_seconds", "images_per_s", "updates", "updates_total", "train_flops"}
+        assert record["seconds"] == record["train_seconds"] + record["eval_seconds"]
+        assert record["train_seconds"] > 0 and record["eval_seconds"] > 0
+        assert record["images_per_s"] == 300 / record["train_seconds"]  # throughput of the batches alone
         assert record["updates"] == [STEPS_PER_EPOCH] * 8  # 7 dilated layers + the final 1x1
         assert 0 <= record["test_acc"] <= 1 and record["test_acc"] * 100 == round(record["test_acc"] * 100)
     assert records[1]["updates_total"] == [2 * STEPS_PER_EPOCH] * 8
+
+
+def test_pipelines_run_without_tfdata_autotuning():
+    """Autotuning's thread made every iterator teardown wait up to seconds (batches.py): keep it off."""
+    from dilbench.training.batches import epoch_batches, epoch_order, eval_batches
+
+    x, y = np.zeros((10, 4, 4, 1), np.uint8), np.zeros(10, np.int64)
+    assert epoch_batches(x, y, epoch_order(0, 0, 10), 4).options().autotune.enabled is False
+    assert eval_batches(x, y, 4).options().autotune.enabled is False
 
 
 def test_saved_config_reproduces_the_run(completed, tmp_path):

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 
 def layer_seeds(seed: int) -> Iterator[int]:
@@ -36,8 +37,16 @@ def conv2d_same(filters: int, kernel: int, stride: int, *, use_bias: bool, dtype
 
 
 def batch_norm(momentum: float, epsilon: float, dtype: str, name: str) -> keras.layers.BatchNormalization:
-    """BN whose moving statistics update when called with training=True and are used otherwise."""
-    return keras.layers.BatchNormalization(momentum=momentum, epsilon=epsilon, dtype=dtype, name=name)
+    """BN whose moving statistics update when called with training=True and are used otherwise.
+
+    Built under a tf.distribute strategy with several replicas, BN is synchronized: batch mean and
+    variance are taken over the global batch (sums all-reduced across replicas), so N replicas
+    normalise, train and update the moving statistics as one device does with the same global batch.
+    Unsynchronized, each replica would normalise its own slice. On one replica plain BN is kept: the
+    same statistics, without the all-reduce.
+    """
+    synchronized = tf.distribute.get_strategy().num_replicas_in_sync > 1
+    return keras.layers.BatchNormalization(momentum=momentum, epsilon=epsilon, synchronized=synchronized, dtype=dtype, name=name)
 
 
 def conv_bn_relu(

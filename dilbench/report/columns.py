@@ -76,14 +76,27 @@ def _gap(run: RunRecord) -> float | None:
     return train - test if is_number(train) and is_number(test) else None
 
 
-def _wall_time(run: RunRecord) -> float | None:
-    seconds = [v for _, v in metric_series(run, "seconds")]
-    return math.fsum(seconds) if seconds else None
+def _summed(key: str) -> Callable[[RunRecord], float | None]:
+    def total(run: RunRecord) -> float | None:
+        values = [v for _, v in metric_series(run, key)]
+        return math.fsum(values) if values else None
+
+    return total
+
+
+def _train_seconds(record: dict[str, Any]) -> Any:
+    """The epoch's seconds of training batches; runs before `train_seconds` existed recorded them as `seconds`."""
+    return record["train_seconds"] if "train_seconds" in record else record.get("seconds")
+
+
+def _train_time(run: RunRecord) -> float | None:
+    values = [t for t in map(_train_seconds, run.metrics) if is_number(t)]
+    return math.fsum(values) if values else None
 
 
 def _images_per_s(run: RunRecord) -> float | None:
-    pairs = [(r["images_per_s"] * r["seconds"], r["seconds"]) for r in run.metrics
-             if is_number(r.get("images_per_s")) and is_number(r.get("seconds"))]
+    pairs = [(r["images_per_s"] * t, t) for r in run.metrics
+             if is_number(r.get("images_per_s")) and is_number(t := _train_seconds(r))]
     total_seconds = math.fsum(s for _, s in pairs)
     return math.fsum(i for i, _ in pairs) / total_seconds if total_seconds > 0 else None
 
@@ -104,8 +117,11 @@ BUILTINS: dict[str, tuple[str, Callable[[RunRecord], Any], str]] = {
     "best_epoch": (MEASURE, lambda run: qualified("epoch_of:max", "test_acc", run), "= epoch_of:max:test_acc"),
     "final_train_acc": (MEASURE, lambda run: qualified("last", "train_acc", run), "= last:train_acc"),
     "gap": (MEASURE, _gap, "last:train_acc - last:test_acc (positive: overfitting)"),
-    "wall_time": (MEASURE, _wall_time, "seconds of training, summed over epochs (survives resumes)"),
-    "images_per_s": (MEASURE, _images_per_s, "training images per second over all epochs"),
+    "wall_time": (MEASURE, _summed("seconds"), "seconds of training and evaluation, summed over epochs (survives resumes; "
+                  "runs before train_seconds existed: training only)"),
+    "train_time": (MEASURE, _train_time, "seconds of training batches, summed over epochs"),
+    "eval_time": (MEASURE, _summed("eval_seconds"), "seconds of evaluation, summed over epochs (empty for older runs)"),
+    "images_per_s": (MEASURE, _images_per_s, "training images per second of training time, over all epochs"),
     "train_flops": (MEASURE, lambda run: qualified("last", "train_flops", run),
                     "= last:train_flops, the run's training FLOPs so far (the schedule's cost model)"),
     "problems": (SETTING, lambda run: "; ".join(run.problems) or None, "missing or corrupt files of the run"),

@@ -4,6 +4,13 @@ The epoch's order is a pure function of (seed, epoch), so a run resumed mid-epoc
 batches it would have seen. Gathering and augmentation (imgaug, in Python) run in tf.data's parallel
 map, in order and prefetched, off the training step; each batch's augmentation is seeded by (seed,
 epoch, batch index), so thread scheduling cannot change it.
+
+Both pipelines run with tf.data's autotuning off (`without_autotune`). With it on, destroying an
+iterator can wait for the autotuning thread to wake from its timed sleep between optimisation rounds:
+gdb showed the main thread in `RootDataset::Iterator::~Iterator` waiting for the thread sleeping in
+`model::Model::OptimizeLoop`, and epochs stalled for 0-5 s (up to a third of a quickstart epoch)
+after their last batch. Without autotuning, the parallel map runs min(16, cores) workers, the value
+autotuning starts from, and a torn-down iterator stops at once.
 """
 
 from __future__ import annotations
@@ -47,8 +54,15 @@ def epoch_batches(x: np.ndarray, y: np.ndarray, order: np.ndarray, batch_size: i
         images, labels = tf.numpy_function(make_batch, [step, idx], [tf.uint8, tf.int64], stateful=False)
         return tf.ensure_shape(images, [None, *x.shape[1:]]), tf.ensure_shape(labels, [None])
 
-    return indices.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+    return without_autotune(indices.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(2))
 
 
 def eval_batches(x: np.ndarray, y: np.ndarray, batch_size: int) -> tf.data.Dataset:
-    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).prefetch(2)
+    return without_autotune(tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).prefetch(2))
+
+
+def without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """`dataset` with tf.data's autotuning thread off, so its iterators shut down promptly (module docstring)."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)

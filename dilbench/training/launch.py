@@ -18,7 +18,7 @@ from pathlib import Path
 
 from dilbench import __version__
 from dilbench.config import Config, dump_config, load_config
-from dilbench.data import Dataset, load_dataset
+from dilbench.data import Dataset, load_data
 from dilbench.errors import DilbenchError
 from dilbench.runs.rundir import RunDir, utc_now, write_atomic
 from dilbench.runs.writer import RunWriter, explain
@@ -36,7 +36,7 @@ def start_run(config: Config, runs_dir: str | Path, command: list[str], debug: b
     multi-worker non-chief worker trains into a temporary directory (TensorFlow needs every worker to
     save checkpoints) that is removed at the end; only the chief's run directory stays.
     """
-    data = load_config_data(config)
+    data = load_data(config.data, config.seed)
     with _worker_dir(config, runs_dir) as where, RunWriter.create(where, config.name) as writer:
         run = writer.run
         meta = {
@@ -78,12 +78,6 @@ def _worker_dir(config: Config, runs_dir: str | Path):
         yield Path(tmp)
 
 
-def load_config_data(config: Config) -> Dataset:
-    c = config.data
-    return load_dataset(c.dataset, c.root, train_subset=c.train_subset, test_subset=c.test_subset,
-                        validation=c.validation, seed=config.seed)
-
-
 def resume_run(path: str | Path, command: list[str], debug: bool = False, restart: bool = False,
                overrides: Sequence[str] = ()) -> RunDir:
     """Continue an interrupted, failed or crashed run from its latest checkpoint up to the configured
@@ -95,7 +89,7 @@ def resume_run(path: str | Path, command: list[str], debug: bool = False, restar
     if not is_chief(config):  # read the chief's checkpoint, write only to a temporary directory
         if overrides:
             extend_run(str(run.path), overrides)  # refuses: a multi-worker run is not extended
-        data = load_config_data(config)
+        data = load_data(config.data, config.seed)
         with _worker_dir(config, "") as where, RunWriter.create(where, config.name) as writer:
             write_atomic(writer.run.config, dump_config(config))
             writer.run.write_meta({"status": "running", "resumes": []})
@@ -117,7 +111,7 @@ def resume_run(path: str | Path, command: list[str], debug: bool = False, restar
                 f"epoch(s), so resuming would start over and rewrite them. To start over keeping them as "
                 f"metrics.jsonl.old-<time>: dilbench train --resume {run.path} --restart"
             )
-        data = load_config_data(config)
+        data = load_data(config.data, config.seed)
         resume = {"at": utc_now(), "command": command, **({"restart": True} if restart else {})}
         try:
             writer.record(status="running", owner=writer.owner, resumes=meta.get("resumes", []) + [resume])

@@ -30,6 +30,11 @@ class Progress:
             log.info("%s %d/%d %s", self.description, self.done, self.total, text)
             self.next_line += max(1, self.total // 5)
 
+    def status(self, text: str) -> None:
+        """Say what happens after the last batch (e.g. evaluation), so the bar does not sit there silently."""
+        if self.bar is not None:
+            self.bar.set_description_str(f"{self.description}: {text}", refresh=True)
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()

@@ -129,9 +129,10 @@ class Trainer:
                 self.checkpoints.save_epoch_end(record["test_acc"])
                 plot_curves(records, self.run.plots / "curves.png", self.config.name)
                 log.info(
-                    "epoch %d/%d  train loss %.4f acc %.4f  %s loss %.4f acc %.4f  %.1fs  %.0f img/s",
+                    "epoch %d/%d  train loss %.4f acc %.4f  %s loss %.4f acc %.4f  %.1fs (train %.1fs, eval %.1fs)  %.0f img/s",
                     epoch + 1, self.config.train.epochs, record["train_loss"], record["train_acc"],
-                    self.eval_split.name, record["test_loss"], record["test_acc"], record["seconds"], record["images_per_s"],
+                    self.eval_split.name, record["test_loss"], record["test_acc"], record["seconds"],
+                    record["train_seconds"], record["eval_seconds"], record["images_per_s"],
                 )
                 if self.stop_requested and epoch + 1 < self.config.train.epochs:
                     raise self._interrupted(f"the end of epoch {epoch + 1}")
@@ -182,21 +183,25 @@ class Trainer:
                 p.seen.assign_add(batch)
                 p.step.assign(step + 1)
                 bar.update(loss=float(p.loss_sum) / int(p.seen), acc=int(p.correct) / int(p.seen),
-                           img_s=int(p.seen) / max(1e-9, float(p.seconds) - seconds_before + time.perf_counter() - started))
+                           img_s=int(p.seen) / max(1e-9, seconds_before + time.perf_counter() - started))
                 if self.stop_requested and step + 1 < num_steps:
                     p.seconds.assign(seconds_before + time.perf_counter() - started)
                     self._check_finite(epoch, f"epoch {epoch + 1}, step {step + 1}")
                     self.checkpoints.save_latest()
                     raise self._interrupted(f"epoch {epoch + 1}, step {step + 1}")
+            batches = None  # the pipeline's shutdown is part of training time (prompt: see batches.py)
+            p.seconds.assign(seconds_before + time.perf_counter() - started)
+            self._check_finite(epoch, f"epoch {epoch + 1}")
+            bar.status(f"evaluating on the {self.eval_split.name} split")
+            eval_started = time.perf_counter()
+            test_loss, test_acc = self.evaluate()
+            eval_seconds = time.perf_counter() - eval_started
         finally:
             batches = None  # stop tf.data's Python workers now: kept alive by a traceback, they hang interpreter exit
             bar.close()
-        p.seconds.assign(seconds_before + time.perf_counter() - started)
-        self._check_finite(epoch, f"epoch {epoch + 1}")
-        test_loss, test_acc = self.evaluate()
         if not math.isfinite(test_loss):
             raise self._failed(epoch, f"the {self.eval_split.name} loss became {test_loss} after epoch {epoch + 1} (weights finite)")
-        seconds = float(p.seconds)
+        train_seconds = float(p.seconds)  # this epoch's batches, summed over the sessions of a resumed run
         return {
             "epoch": epoch + 1,
             "train_loss": float(p.loss_sum) / int(p.seen),
@@ -204,8 +209,10 @@ class Trainer:
             "test_loss": test_loss,
             "test_acc": test_acc,
             "eval_split": self.eval_split.name,
-            "seconds": seconds,
-            "images_per_s": int(p.seen) / seconds if seconds else 0.0,  # paired mode sees 2n images per epoch
+            "seconds": train_seconds + eval_seconds,  # the epoch's total; writing its outputs comes after
+            "train_seconds": train_seconds,
+            "eval_seconds": eval_seconds,
+            "images_per_s": int(p.seen) / train_seconds if train_seconds else 0.0,  # paired mode sees 2n images per epoch
             "updates": [int(o.updates.numpy()) - u for o, u in zip(self.optimizers, updates_before)],
             "updates_total": [int(o.updates.numpy()) for o in self.optimizers],
             "train_flops": self.step.training_flops(n, self.global_batch, epoch + 1),  # cumulative, from the cost model
