@@ -79,7 +79,7 @@ class EndToEnd:
 
 def run_end_to_end(config: Config, rounds: int = 2) -> EndToEnd:
     """Time `rounds` Trainer epochs of `config` on its real data, each after the bare step (module docstring)."""
-        from dilbench.training.trainer import Trainer
+    from dilbench.training.trainer import Trainer
 
     data = load_data(config.data, config.seed)
     config = replace(config, train=replace(config.train, epochs=rounds + 1))
