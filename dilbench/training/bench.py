@@ -2,7 +2,8 @@
 
 Wall times on a shared machine are noisy, so methods are timed in interleaved rounds and compared by
 their medians. Keras `model.fit` is timed over whole fit epochs of at least FIT_STEPS steps per call,
-so its per-call start-up (callbacks, a new data iterator) is not charged to a few steps. Each unfair
+so its per-call start-up (callbacks, a new data iterator) is not charged to a few steps, and the
+standard step it is compared with is timed over as many steps right before it in every round. Each unfair
 schedule's measured cost relative to `standard` is set against a FLOP model of the work it must do:
 
 - forward of a group i costs F_i; backward costs F_i for its weight gradient and F_i for its input
@@ -103,20 +104,23 @@ def run_bench(config: Config, image_shape: tuple[int, ...], num_classes: int, st
     """Median seconds per step of each schedule (and Keras fit) at the config's model, batch and precision."""
     batch = config.train.batch_size
     data = synthetic_batches(image_shape, num_classes, batch, 8, config.seed)
+    fit_steps = max(steps, FIT_STEPS)
     timers = {}  # name -> a timing of seconds per step
     for name in schedules:
         step = TrainingStep.build(replace(config, schedule=SCHEDULES[name].config()), image_shape, num_classes).train
         iterator = iter(data)
         time_steps(step, iterator, 2)  # trace and warm up
-        timers[name] = lambda step=step, iterator=iterator: time_steps(step, iterator, steps) / steps
+        n = fit_steps if keras_baseline and name == "standard" else steps
+        timers[name] = lambda step=step, iterator=iterator, n=n: time_steps(step, iterator, n) / n
     if keras_baseline:
-        fit, fit_steps = _keras_fit(config, image_shape, num_classes, data), max(steps, FIT_STEPS)
+        fit = _keras_fit(config, image_shape, num_classes, data)
         fit(2)
         timers["keras_fit"] = lambda: fit(fit_steps) / fit_steps
     samples: dict[str, list[float]] = {name: [] for name in timers}
+    back_to_back = sorted(timers, key=lambda name: name not in ("standard", "keras_fit"))  # a shared machine drifts
     for _ in range(rounds):
-        for name, timer in timers.items():
-            samples[name].append(timer())
+        for name in back_to_back:
+            samples[name].append(timers[name]())
     flops = group_flops(config.model, image_shape, num_classes)
     standard = statistics.median(samples["standard"]) if "standard" in samples else None
     rows = []
@@ -137,5 +141,5 @@ def format_bench(rows: list[BenchRow], title: str) -> str:
     if "keras_fit" in std and "standard" in std:
         ratio = std["standard"].images_per_s / std["keras_fit"].images_per_s
         lines.append(f"standard step throughput vs Keras model.fit: {ratio:.2f}x; model.fit vs the standard step: {1 / ratio:.2f}x"
-                     f" (model.fit timed over calls of at least {FIT_STEPS} steps)")
+                     f" (each timed over {FIT_STEPS}+ steps, back to back, every round)")
     return "\n".join(lines)
