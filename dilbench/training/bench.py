@@ -2,10 +2,11 @@
 
 Wall times on a shared machine are noisy, so methods are timed in interleaved rounds and compared by
 their medians. Keras `model.fit` is timed over whole fit epochs of at least FIT_STEPS steps per call,
-so its per-call start-up (callbacks, a new data iterator) is not charged to a few steps. Each schedule's
-measured cost relative to `standard` is set against the FLOP model of its sub-steps (schedules/plan.py
-`cost`): forward F_i, weight gradient F_i and input gradient F_i per group i, no input gradient below a
-sub-step's lowest group, forward passes from cached inputs where nothing below has changed.
+so its per-call start-up (callbacks, a new data iterator) is not charged to a few steps, and the
+standard step it is compared with is timed over as many steps right before it in every round. Each
+schedule's measured cost relative to `standard` is set against the FLOP model of its sub-steps
+(schedules/plan.py `cost`): forward F_i, weight gradient F_i and input gradient F_i per group i, no input
+gradient below a sub-step's lowest group, forward passes from cached inputs where nothing below has changed.
 
 Timed: the three named schedules, the config's own schedule when it is custom, and, when the config
 has FreezeOut, the config's schedule under FreezeOut: each set of frozen groups the run goes through is
@@ -109,6 +110,7 @@ def run_bench(config: Config, image_shape: tuple[int, ...], num_classes: int, st
     """Median seconds per step of each schedule (and Keras fit) at the config's model, batch and precision."""
     batch = config.train.batch_size
     data = synthetic_batches(image_shape, num_classes, batch, 8, config.seed)
+    fit_steps = max(steps, FIT_STEPS)
     timers, fractions, costs = {}, {}, {}
     for name, method in _configs(config).items():
         built = TrainingStep.build(method, image_shape, num_classes)
@@ -118,16 +120,18 @@ def run_bench(config: Config, image_shape: tuple[int, ...], num_classes: int, st
             step = built.compile_variant(frozen)
             iterator = iter(data)
             time_steps(step, iterator, 2)  # trace and warm up
-            timers[(name, frozen)] = lambda step=step, iterator=iterator: time_steps(step, iterator, steps) / steps
+            n = fit_steps if keras_baseline and name == "standard" else steps
+            timers[(name, frozen)] = lambda step=step, iterator=iterator, n=n: time_steps(step, iterator, n) / n
     if keras_baseline:
-        fit, fit_steps = _keras_fit(config, image_shape, num_classes, data), max(steps, FIT_STEPS)
+        fit = _keras_fit(config, image_shape, num_classes, data)
         fit(2)
         timers[("keras_fit", 0)] = lambda: fit(fit_steps) / fit_steps
         fractions["keras_fit"], costs[("keras_fit", 0)] = {0: 1.0}, costs[("standard", 0)]
     samples: dict[tuple[str, int], list[float]] = {key: [] for key in timers}
+    back_to_back = sorted(timers, key=lambda key: key[0] not in ("standard", "keras_fit"))  # a shared machine drifts
     for _ in range(rounds):
-        for key, timer in timers.items():
-            samples[key].append(timer())
+        for key in back_to_back:
+            samples[key].append(timers[key]())
     medians = {key: statistics.median(values) for key, values in samples.items()}
     standard_time, standard_cost = medians[("standard", 0)], costs[("standard", 0)]
     rows = []
@@ -151,7 +155,7 @@ def format_bench(rows: list[BenchRow], title: str) -> str:
     if "keras_fit" in std and "standard" in std:
         ratio = std["standard"].images_per_s / std["keras_fit"].images_per_s
         lines.append(f"standard step throughput vs Keras model.fit: {ratio:.2f}x; model.fit vs the standard step: {1 / ratio:.2f}x"
-                     f" (model.fit timed over calls of at least {FIT_STEPS} steps)")
+                     f" (each timed over {FIT_STEPS}+ steps, back to back, every round)")
     if any(r.method.startswith("  ") for r in rows):
         lines.append("FreezeOut: its row is the run's average over the phases below (groups frozen, share of the run's batches)")
     return "\n".join(lines)
