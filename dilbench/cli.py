@@ -168,7 +168,7 @@ def train(ctx: click.Context, config: Path | None, overrides: tuple[str, ...], r
         if config or name or dry_run:
             raise click.UsageError("--resume takes the run directory (and --set train.epochs=N to extend it); "
                                    "its config.yaml is reused")
-        from dilbench.training.launch import resume_run
+        from dilbench.launch import resume_run
 
         run = resume_run(resume_dir, command, debug=ctx.obj["debug"], restart=restart, overrides=overrides)
         click.echo(run.path)
@@ -181,7 +181,7 @@ def train(ctx: click.Context, config: Path | None, overrides: tuple[str, ...], r
     if dry_run:
         click.echo(dump_config(resolved), nl=False)
         return
-    from dilbench.training.launch import start_run
+    from dilbench.launch import start_run
 
     run = start_run(resolved, runs_dir, command, debug=ctx.obj["debug"])
     click.echo(run.path)
@@ -454,7 +454,7 @@ def bench(ctx: click.Context, config: Path, overrides: tuple[str, ...], steps: i
 
 
 def _bench_end_to_end(resolved, rounds: int) -> None:
-    from dilbench.training.bench_end_to_end import format_end_to_end, run_end_to_end
+    from dilbench.launch.bench_end_to_end import format_end_to_end, run_end_to_end
 
     result = run_end_to_end(resolved, rounds)
     title = (f"end to end: {resolved.model.name}, {resolved.schedule.name}, batch {result.batch_size}, {resolved.precision}"

@@ -54,7 +54,7 @@ def test_end_to_end_times_trainer_epochs_against_the_bare_step():
     import math
 
     from dilbench.config import load_config
-    from dilbench.training.bench_end_to_end import format_end_to_end, run_end_to_end
+    from dilbench.launch.bench_end_to_end import format_end_to_end, run_end_to_end
 
     result = run_end_to_end(load_config("dilbench/configs/quickstart.yaml", TINY_END_TO_END), rounds=2)
     assert (result.steps, result.batch_size, len(result.rounds)) == (4, 32, 2)

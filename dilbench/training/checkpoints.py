@@ -4,7 +4,7 @@ What the rest of the code may rely on:
 - best/ only ever gets a strictly better epoch. The accuracy to beat is saved in every checkpoint and,
   on resume, read back from best/ itself, so neither a resume nor a kill between the two saves of an
   epoch end lets best/ regress. best/ is saved before latest/: a kill in between retrains that epoch.
-- Nothing non-finite is saved: every save is preceded by one fused reduction over all variables.
+- Nothing non-finite is saved: the Trainer checks before every save (finite.py).
 - A resume starts from the newest checkpoint that reads back whole and agrees with metrics.jsonl (it is
   at an epoch recorded there, with the update counts recorded there). An older one (best/) is taken
   only with a warning naming what was skipped and why; the records past it are kept as
@@ -17,10 +17,10 @@ import logging
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
 import tensorflow as tf
 
 from dilbench.errors import DilbenchError
+from dilbench.training.listeners import Trainer, TrainingListener
 
 log = logging.getLogger("dilbench")
 CHECKPOINT_SETS = ("latest", "best")  # checked in this order on resume
@@ -42,27 +42,23 @@ class CheckpointError(DilbenchError):
     """No checkpoint of the run can be resumed from (unreadable, or disagreeing with metrics.jsonl)."""
 
 
-class RunCheckpoints:
-    def __init__(self, checkpoint: tf.train.Checkpoint, progress: Any, model: Any, optimizers: list[Any], run: RunFiles):
-        self.checkpoint = checkpoint
-        self.progress = progress  # the trainer's RunState: epoch, step, best_acc, ...
-        self.optimizers = optimizers
+class RunCheckpoints(TrainingListener):
+    """The writer of checkpoints/: listens to the Trainer (epoch ends, interruptions) and restores a resume."""
+
+    def __init__(self, trainer: Trainer, run: RunFiles):
+        self.checkpoint = trainer.checkpoint
+        self.progress = trainer.progress  # the trainer's RunState: epoch, step, best_acc, ...
+        self.optimizers = trainer.optimizers
         self.run = run
-        self.latest = tf.train.CheckpointManager(checkpoint, run.checkpoints / "latest", max_to_keep=1)
-        self.best = tf.train.CheckpointManager(checkpoint, run.checkpoints / "best", max_to_keep=1)
-        named = [(v.path, v.value) for v in model.variables]  # weights (and BN statistics) ...
-        seen = {id(v) for _, v in named}
-        named += [(f"{o.name}/{v.name}", v) for o in optimizers for v in o.variables if id(v) not in seen]  # ... and slots
-        self.named = [(name, v) for name, v in named if v.dtype.is_floating]
-        variables = [v for _, v in self.named]
-        self._all_finite = tf.function(lambda: tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in variables]))
+        self.latest = tf.train.CheckpointManager(self.checkpoint, run.checkpoints / "latest", max_to_keep=1)
+        self.best = tf.train.CheckpointManager(self.checkpoint, run.checkpoints / "best", max_to_keep=1)
 
     # ---- saving -----------------------------------------------------------------------------------------
-    def non_finite(self) -> str | None:
-        """The name of a variable holding NaN or inf, or None: one fused check; names looked up only on failure."""
-        if bool(self._all_finite()):
-            return None
-        return next((name for name, v in self.named if not np.all(np.isfinite(v.numpy()))), "a variable")
+    def epoch_ended(self, trainer: Trainer, records: list[dict[str, Any]]) -> None:
+        self.save_epoch_end(records[-1]["test_acc"])
+
+    def interrupted(self, trainer: Trainer) -> None:
+        self.save_latest()
 
     def save_epoch_end(self, accuracy: float) -> None:
         """After an epoch (progress already at its end): best/ first if it improved, then latest/."""

@@ -1,4 +1,4 @@
-"""The Trainer: one run, from a Config to a complete run directory.
+"""The Trainer: trains one run and emits its events; it writes no file (listeners.py).
 
 Built under a tf.distribute strategy scope (the default strategy on one device) so other strategies are
 a config switch. The epoch's batch order is a pure function of (seed, epoch), and checkpoints hold the
@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,12 +25,10 @@ from dilbench.augment.pipeline import BatchAugmenter
 from dilbench.config import Config
 from dilbench.data import Dataset
 from dilbench.errors import DilbenchError
-from dilbench.report.plots import plot_curves, plot_weight_histograms, plural, weight_bins
-from dilbench.runs.rundir import RunDir
 from dilbench.training.batches import epoch_batches, epoch_order, eval_batches, steps_per_epoch
-from dilbench.training.checkpoints import RunCheckpoints
 from dilbench.training.distributed import distribute_batches
-from dilbench.training.events import RunEvents
+from dilbench.training.finite import FiniteCheck
+from dilbench.training.listeners import Record, TrainingListener
 from dilbench.training.progress import Progress
 from dilbench.training.runtime import seed_everything
 from dilbench.training.step import TrainingStep
@@ -69,10 +68,13 @@ class RunState(tf.Module):
 
 
 class Trainer:
-    def __init__(self, config: Config, run: RunDir, data: Dataset, strategy: tf.distribute.Strategy | None = None):
+    def __init__(self, config: Config, data: Dataset, strategy: tf.distribute.Strategy | None = None,
+                 listeners: Sequence[TrainingListener] = (), where: str = "the run directory"):
+        """`listeners` write the run's outputs (in order); `where` names the run in messages."""
         self.config = config
-        self.run = run
         self.data = data
+        self.listeners = list(listeners)
+        self.where = where
         self.stop_requested = False
         seed_everything(config.seed, config.deterministic)
         self.eval_split = (
@@ -91,43 +93,34 @@ class Trainer:
         if self.global_batch < replicas:
             raise DilbenchError(f"a global batch of {self.global_batch} cannot feed {replicas} replicas; "
                                 "raise train.batch_size or set train.batch_size_is: per_replica")
-        run.update_meta(distribute={
+        self.distribute_info = {  # for meta.json
             "strategy": config.train.distribute, "replicas": replicas, "global_batch_size": self.global_batch,
             "per_replica_batch_size": self.global_batch / replicas,
-        })
+        }
         self.model, self.optimizers = self.step.model, self.step.optimizers
         self.checkpoint = tf.train.Checkpoint(
             weights=[v.value for v in self.model.variables], optimizers=self.optimizers,
             loss_scale=self.step.loss_scale, progress=self.progress,
         )
-        self.checkpoints = RunCheckpoints(self.checkpoint, self.progress, self.model, self.optimizers, run)
-        self.events = RunEvents(run, config)
-        self.initial_weights = self._group_weights()  # before any restore: the after plot draws them as reference
+        self.finite = FiniteCheck(self.model, self.optimizers)
+        self.initial_weights = self.group_weights()  # before any restore: the after plot draws them as reference
 
     # ---- public -------------------------------------------------------------------------------------
-    def restore(self, source: RunDir) -> None:
-        """Continue from the newest usable checkpoint of `source` (this run at its last epoch end or
-        interruption; a multi-worker non-chief worker reads the chief's): see checkpoints.py."""
-        self.checkpoints.restore(source)
-
-    def train(self) -> list[dict[str, Any]]:
-        """Train up to the configured epochs; returns all epoch records (also in metrics.jsonl)."""
-        records = self.run.read_metrics()[: int(self.progress.epoch)]
-        if int(self.progress.epoch) == 0 and int(self.progress.step) == 0:
-            plot_weight_histograms(self.run.plots / "weights_before.png", f"{self.config.name}: weights at initialisation",
-                                   self.initial_weights, "at initialisation")
-            if self.augmenter:
-                self._plot_augmentation()
+    def train(self, recorded: Sequence[Record] = ()) -> list[Record]:
+        """Train up to the configured epochs, after the epochs `recorded` so far (a resume restores the
+        state first: checkpoints.py); returns every epoch's record."""
+        records = list(recorded)[: int(self.progress.epoch)]
+        fresh = int(self.progress.epoch) == 0 and int(self.progress.step) == 0
+        for listener in self.listeners:
+            listener.run_started(self, fresh)
         with self._signals():
             for epoch in range(int(self.progress.epoch), self.config.train.epochs):
                 record = self._train_epoch(epoch, records[-1]["updates_total"] if records else [0] * len(self.optimizers))
                 records.append(record)
-                self.run.write_metrics(records)
-                self._write_events(record)
                 self.progress.epoch.assign(epoch + 1)
                 self.progress.step.assign(0)
-                self.checkpoints.save_epoch_end(record["test_acc"])
-                plot_curves(records, self.run.plots / "curves.png", self.config.name)
+                for listener in self.listeners:
+                    listener.epoch_ended(self, records)
                 log.info(
                     "epoch %d/%d  train loss %.4f acc %.4f  %s loss %.4f acc %.4f  %.1fs (train %.1fs, eval %.1fs)  %.0f img/s",
                     epoch + 1, self.config.train.epochs, record["train_loss"], record["train_acc"],
@@ -136,7 +129,8 @@ class Trainer:
                 )
                 if self.stop_requested and epoch + 1 < self.config.train.epochs:
                     raise self._interrupted(f"the end of epoch {epoch + 1}")
-        self._plot_weights_after(len(records))
+        for listener in self.listeners:
+            listener.run_ended(self, records)
         return records
 
     def request_stop(self) -> None:
@@ -145,7 +139,7 @@ class Trainer:
 
     def _interrupted(self, where: str) -> RunInterrupted:
         return RunInterrupted(
-            f"interrupted at {where}; checkpoint saved. Continue with: dilbench train --resume {self.run.path}"
+            f"interrupted at {where}; checkpoint saved. Continue with: dilbench train --resume {self.where}"
         )
 
     def weights_digest(self) -> str:
@@ -187,7 +181,8 @@ class Trainer:
                 if self.stop_requested and step + 1 < num_steps:
                     p.seconds.assign(seconds_before + time.perf_counter() - started)
                     self._check_finite(epoch, f"epoch {epoch + 1}, step {step + 1}")
-                    self.checkpoints.save_latest()
+                    for listener in self.listeners:
+                        listener.interrupted(self)
                     raise self._interrupted(f"epoch {epoch + 1}, step {step + 1}")
             batches = None  # the pipeline's shutdown is part of training time (prompt: see batches.py)
             p.seconds.assign(seconds_before + time.perf_counter() - started)
@@ -220,12 +215,12 @@ class Trainer:
 
     def _check_finite(self, epoch: int, where: str) -> None:
         """Fail (before anything of this epoch is recorded or saved) if a weight or optimizer slot is NaN or inf."""
-        bad = self.checkpoints.non_finite()
+        bad = self.finite.non_finite()
         if bad:
             raise self._failed(epoch, f"weights became non-finite during {where} ({bad}) while the loss stayed finite")
 
     def _failed(self, epoch: int, what: str) -> RunFailed:
-        kept = f"epochs 1-{epoch} are kept in {self.run.path}" if epoch else f"no epoch finished in {self.run.path}"
+        kept = f"epochs 1-{epoch} are kept in {self.where}" if epoch else f"no epoch finished in {self.where}"
         return RunFailed(f"{what}; lower optimizer.lr" + (" or use precision: float32" if self.config.precision != "float32" else "")
                          + f"; {kept}")
 
@@ -239,32 +234,12 @@ class Trainer:
             correct += int(batch_correct)
         return loss_sum / len(split.y), correct / len(split.y)
 
-    # ---- outputs ------------------------------------------------------------------------------------
-    def _group_weights(self) -> dict[str, np.ndarray]:
+    # ---- what listeners read -------------------------------------------------------------------------
+    def group_weights(self) -> dict[str, np.ndarray]:
         """All trainable weights of each layer group by its name, then the head's (updated with the last group)."""
         parts = {**dict(zip(self.model.group_names, (g.trainable_variables for g in self.model.groups))),
                  "head": self.model.head.trainable_variables}
         return {name: np.concatenate([v.numpy().ravel() for v in variables]) for name, variables in parts.items() if variables}
-
-    def _plot_weights_after(self, epochs: int) -> None:
-        """weights_after.png over weights_before.png's outline, and weights_before.png redrawn on the same bins."""
-        final, name = self._group_weights(), self.config.name
-        bins = weight_bins(self.initial_weights, final)
-        plot_weight_histograms(self.run.plots / "weights_before.png", f"{name}: weights at initialisation",
-                               self.initial_weights, "at initialisation", bins)
-        plot_weight_histograms(self.run.plots / "weights_after.png", f"{name}: weights after {plural(epochs, 'epoch')} "
-                               "(outline: at initialisation)", final, f"after {plural(epochs, 'epoch')}", bins,
-                               self.initial_weights, "at initialisation")
-
-    def _plot_augmentation(self) -> None:
-        """plots/augmentation.png: training images next to augmented versions, to check the pipeline by eye."""
-        from dilbench.report.augmentation import save_preview
-
-        save_preview(self.augmenter.pipeline, self.data, self.run.plots / "augmentation.png", self.config.seed,
-                     f"{self.config.name}: augmentation ({self.config.augmentation.mode})")
-
-    def _write_events(self, record: dict[str, Any]) -> None:
-        self.events.write_epoch(record, self._group_weights(), self.model.group_names)
 
     def _signals(self):
         """Ctrl-C / SIGTERM ask for a clean stop at the next batch; a second Ctrl-C stops at once."""

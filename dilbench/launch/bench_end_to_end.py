@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import tensorflow as tf
 
@@ -25,6 +26,7 @@ from dilbench.config import Config
 from dilbench.data import Dataset, load_data
 from dilbench.runs.rundir import RunDir
 from dilbench.training.batches import epoch_order, steps_per_epoch
+from dilbench.training.listeners import TrainingListener
 from dilbench.training.step import TrainingStep
 
 DISTINCT_BATCHES = 8  # the bare step cycles through this many in-memory batches
@@ -79,30 +81,33 @@ class EndToEnd:
 
 def run_end_to_end(config: Config, rounds: int = 2) -> EndToEnd:
     """Time `rounds` Trainer epochs of `config` on its real data, each after the bare step (module docstring)."""
+    from dilbench.report.run_plots import RunPlots
+    from dilbench.runs.events import RunEvents
+    from dilbench.runs.metrics import MetricsWriter
+    from dilbench.training.checkpoints import RunCheckpoints
     from dilbench.training.trainer import Trainer
 
     data = load_data(config.data, config.seed)
     config = replace(config, train=replace(config.train, epochs=rounds + 1))
     with tempfile.TemporaryDirectory(prefix="dilbench-bench-") as tmp:
-        trainer = Trainer(config, RunDir.create(tmp, config.name), data)
+        run = RunDir.create(tmp, config.name)
+        trainer = Trainer(config, data, where=str(run.path))
+        ends: list[float] = []
+        trainer.listeners += [MetricsWriter(run), RunCheckpoints(trainer, run), RunEvents(run, config),
+                              RunPlots(run.plots, config.name), _Clock(ends)]  # the clock last: outputs are written
         batch = trainer.global_batch
         steps = steps_per_epoch(len(data.x_train), batch, config.augmentation.mode)
         bare, bare_images = _bare_epoch(config, data, batch, steps)
-        bare_seconds, starts, ends = [], [], []
-        train_epoch, plot_weights_after = trainer._train_epoch, trainer._plot_weights_after
+        bare_seconds, starts = [], []
+        train_epoch = trainer._train_epoch
 
         def timed_epoch(epoch: int, updates_before: list[int]):
-            ends.append(time.perf_counter())  # the previous epoch's outputs are written
             if epoch > 0:
                 bare_seconds.append(bare())
             starts.append(time.perf_counter())
             return train_epoch(epoch, updates_before)
 
-        def timed_plot_weights_after(epochs: int) -> None:
-            ends.append(time.perf_counter())
-            plot_weights_after(epochs)
-
-        trainer._train_epoch, trainer._plot_weights_after = timed_epoch, timed_plot_weights_after
+        trainer._train_epoch = timed_epoch  # type: ignore[method-assign]
         records = trainer.train()
     timings = []
     for record, start, seconds in zip(records[1:], starts[1:], bare_seconds):
@@ -112,6 +117,16 @@ def run_end_to_end(config: Config, rounds: int = 2) -> EndToEnd:
             wall - record["seconds"], wall,
         ))
     return EndToEnd(steps, batch, timings)
+
+
+class _Clock(TrainingListener):
+    """Notes when each epoch's outputs (metrics, checkpoints, events, plots) are all written."""
+
+    def __init__(self, ends: list[float]):
+        self.ends = ends
+
+    def epoch_ended(self, trainer: Any, records: list[dict[str, Any]]) -> None:
+        self.ends.append(time.perf_counter())
 
 
 def _bare_epoch(config: Config, data: Dataset, batch: int, steps: int) -> tuple[Callable[[], float], int]:

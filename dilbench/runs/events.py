@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from dilbench.config import Config, dump_config
 from dilbench.runs.rundir import RunDir
+from dilbench.training.listeners import Trainer, TrainingListener
 from dilbench.typed.validate import to_plain
 
 SCALARS = {  # TensorBoard run -> (tag, metrics.jsonl key)
@@ -55,13 +56,19 @@ def hparam_values(config: Config) -> dict[str, bool | int | float | str]:
     return flat
 
 
-class RunEvents:
-    """The summary writers of one run; `write_epoch` after every epoch."""
+class RunEvents(TrainingListener):
+    """The writer of events/: run info when training starts (or resumes), one epoch at every epoch end."""
 
     def __init__(self, run: RunDir, config: Config):
+        self.run, self.config = run, config
         self.train = tf.summary.create_file_writer(str(run.events / "train"))
         self.eval = tf.summary.create_file_writer(str(run.events / "eval"))
-        self._write_run_info(run, config)
+
+    def run_started(self, trainer: Trainer, fresh: bool) -> None:
+        self._write_run_info(self.run, self.config)
+
+    def epoch_ended(self, trainer: Trainer, records: list[dict[str, Any]]) -> None:
+        self.write_epoch(records[-1], trainer.group_weights(), trainer.model.group_names)
 
     @staticmethod
     def _write_run_info(run: RunDir, config: Config) -> None:

@@ -20,11 +20,11 @@ from dilbench import __version__
 from dilbench.config import Config, dump_config, load_config
 from dilbench.data import Dataset, load_data
 from dilbench.errors import DilbenchError
+from dilbench.runs.extend import extend_run
 from dilbench.runs.rundir import RunDir, utc_now, write_atomic
 from dilbench.runs.writer import RunWriter, explain
 from dilbench.tfquiet import import_tensorflow
 from dilbench.training.cluster import is_chief_task, worker_task
-from dilbench.training.extend import extend_run
 
 log = logging.getLogger("dilbench")
 
@@ -158,14 +158,21 @@ def _train(writer: RunWriter, config: Config, data: Dataset, resume_from: RunDir
             return make_strategy(config.train)
 
         strategy = import_tensorflow(debug, strategy_first)
+        from dilbench.report.run_plots import RunPlots
+        from dilbench.runs.events import RunEvents
+        from dilbench.runs.metrics import MetricsWriter
+        from dilbench.training.checkpoints import RunCheckpoints
         from dilbench.training.runtime import devices
         from dilbench.training.trainer import Trainer
 
         writer.record(devices=devices())
-        trainer = Trainer(config, run, data, strategy)
+        trainer = Trainer(config, data, strategy, where=str(run.path))
+        checkpoints = RunCheckpoints(trainer, run)
+        trainer.listeners += [MetricsWriter(run), checkpoints, RunEvents(run, config), RunPlots(run.plots, config.name)]
+        writer.record(distribute=trainer.distribute_info)
         if resume_from:
-            trainer.restore(resume_from)
-        records = trainer.train()
+            checkpoints.restore(resume_from)
+        records = trainer.train(run.read_metrics())
         last = records[-1]
         digest = trainer.weights_digest()
         writer.record(

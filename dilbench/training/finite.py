@@ -1,0 +1,27 @@
+"""A cheap check that a model's weights and optimizer state are finite: one fused reduction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+
+class FiniteCheck:
+    """Weights can go NaN while the loss stays finite (e.g. an overflowing moment); the Trainer checks at
+    every epoch end and before every interruption's checkpoint, so nothing non-finite is recorded or saved."""
+
+    def __init__(self, model: Any, optimizers: list[Any]):
+        named = [(v.path, v.value) for v in model.variables]  # weights (and BN statistics) ...
+        seen = {id(v) for _, v in named}
+        named += [(f"{o.name}/{v.name}", v) for o in optimizers for v in o.variables if id(v) not in seen]  # ... and slots
+        self.named = [(name, v) for name, v in named if v.dtype.is_floating]
+        variables = [v for _, v in self.named]
+        self._all_finite = tf.function(lambda: tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in variables]))
+
+    def non_finite(self) -> str | None:
+        """The name of a variable holding NaN or inf, or None; names are looked up only on failure."""
+        if bool(self._all_finite()):
+            return None
+        return next((name for name, v in self.named if not np.all(np.isfinite(v.numpy()))), "a variable")
