@@ -199,7 +199,7 @@ def test_training_flops_and_totals(completed):
     assert [r["train_flops"] for r in records] == [300 * per_image, 600 * per_image]
     meta = json.loads((completed / "meta.json").read_text())
     assert meta["train_flops"] == 600 * per_image
-    assert meta["train_seconds"] == sum(r["seconds"] for r in records) > 0
+    assert meta["train_seconds"] == sum(r["train_seconds"] for r in records) > 0
 
 
 def test_a_yaml_schedule_trains_with_exact_updates_and_flops(tmp_path):
