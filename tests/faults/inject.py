@@ -74,7 +74,8 @@ def fire(kind: str, matches) -> None:
 
 def install() -> None:
     """Hooks that need no TensorFlow: steps, atomic writes; the rest once dilbench imported TensorFlow."""
-    from dilbench.training import launch, progress
+    from dilbench import launch
+    from dilbench.training import progress
 
     update = progress.Progress.update
 
