@@ -83,7 +83,7 @@ def metrics(run: Path) -> list[dict]:
 
 def training_records(run: Path) -> list[dict]:
     """metrics.jsonl without what depends on the clock."""
-    return [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in metrics(run)]
+    return [{k: v for k, v in r.items() if not k.endswith("seconds") and k != "images_per_s"} for r in metrics(run)]
 
 
 def one_line_error(result: subprocess.CompletedProcess) -> str:
