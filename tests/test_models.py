@@ -341,6 +341,18 @@ def test_allconv9_group_flops_follow_the_formula():
     assert group_flops(model_cfg("allconv9"), (32, 32, 3)) == expected
 
 
+def test_layer_flops_refuses_a_layer_type_it_does_not_know_and_counts_parameter_free_ones_as_zero():
+    import keras
+
+    from dilbench.models.layers import layer_flops
+
+    with pytest.raises(TypeError, match="layer type LayerNormalization .*'ln'"):
+        layer_flops(keras.layers.LayerNormalization(name="ln"), (4, 4, 8))
+    assert layer_flops(keras.layers.MaxPooling2D(2), (4, 4, 8)) == (0, (2, 2, 8))
+    assert layer_flops(keras.layers.Flatten(), (4, 4, 8)) == (0, (128,))
+    assert layer_flops(keras.layers.Dense(3), (128,)) == (2 * 128 * 3, (3,))
+
+
 def test_summary_rows_shapes_match_the_forward_pass_and_head_flops_go_to_the_last_group():
     from dilbench.models.summary import group_flops, summarize
 

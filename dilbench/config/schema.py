@@ -18,9 +18,6 @@ from dilbench.typed.checks import non_negative, positive
 from dilbench.typed.fields import key
 from dilbench.typed.validate import FieldError
 
-ModelConfig = Union[tuple(entry.config for entry in MODELS.values())]  # type: ignore[valid-type]
-
-
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -65,7 +62,9 @@ class Config:
     precision: Literal["float32", "bfloat16", "float16"] = key(
         "float32", "float32, or bfloat16 or float16 mixed precision (float16 with dynamic loss scaling)")
     data: DataConfig = key(help="the data set and which part of it to use", factory=DataConfig)
-    model: ModelConfig = key(help="the model family (name) and its keys; `model: NAME` is short for {name: NAME}",
+    # Evaluated when validation reads it (typing.get_type_hints), so it is the union of the models registered by then.
+    model: Union[tuple(entry.config for entry in MODELS.values())] = key(  # type: ignore[valid-type]
+                             help="the model family (name) and its keys; `model: NAME` is short for {name: NAME}",
                              factory=lambda: next(iter(MODELS.values())).config())
     schedule: ScheduleConfig = key(help="the backprop schedule: a named list of sub-steps or your own (substeps), "
                                         "and FreezeOut; `schedule: standard` is short for {name: standard}",

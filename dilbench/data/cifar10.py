@@ -21,7 +21,8 @@ DESCRIPTION = (
 )
 # The CIFAR-10 label order, which is also the alphabetical order ImageFolder labels follow.
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-IMAGE_SHAPE = (32, 32, 3)
+IMAGE_SHAPE: tuple[int, int, int] | None = (32, 32, 3)
+NUM_CLASSES: int | None = 10
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
 ARCHIVE_NAME = "cifar-10-python.tar.gz"

@@ -25,6 +25,8 @@ DESCRIPTION = (
     "any train/<class>/* + test/<class>/* image tree, as a directory or .tar/.tar.gz/.tgz/.zip "
     "(classes sorted alphabetically; all images one size)"
 )
+IMAGE_SHAPE: tuple[int, int, int] | None = None  # each image folder has its own size and classes
+NUM_CLASSES: int | None = None
 SPLITS = ("train", "test")
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm"})

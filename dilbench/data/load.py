@@ -10,7 +10,7 @@ from dilbench.data import cache
 from dilbench.data.config import DataConfig
 from dilbench.data.dataset import Dataset
 from dilbench.data.errors import DataError
-from dilbench.data.registry import DATASETS, READERS
+from dilbench.data.registry import READERS
 from dilbench.data.source import Source
 from dilbench.data.split import hold_out, subset
 
@@ -26,7 +26,7 @@ def load_dataset(
     cache_dir: str | os.PathLike | None = None,
     download: bool = True,
 ) -> Dataset:
-    """Load data set `name` (a key of DATASETS) as in-memory uint8 NHWC arrays.
+    """Load data set `name` (a key of READERS) as in-memory uint8 NHWC arrays.
 
     root: a file or directory holding the data; when given it is the only place searched and
     nothing is downloaded. Otherwise $DILBENCH_DATA, then Keras's cache (~/.keras/datasets or
@@ -71,9 +71,9 @@ def locate_dataset(name: str, root: str | os.PathLike | None = None, download: b
     """Find (or download) data set `name` without decoding it: cheap, so a sweep checks its data up front."""
     reader = READERS.get(name)
     if reader is None:
-        close = difflib.get_close_matches(str(name), DATASETS, n=1)
+        close = difflib.get_close_matches(str(name), READERS, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        raise DataError(f"unknown dataset {name!r}; {hint}choose one of {', '.join(DATASETS)}")
+        raise DataError(f"unknown dataset {name!r}; {hint}choose one of {', '.join(READERS)}")
     return reader.source(root, download)
 
 

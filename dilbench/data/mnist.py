@@ -14,6 +14,8 @@ from dilbench.data.locate import keras_download, locate
 from dilbench.data.source import Decoded, Source
 
 DESCRIPTION = "MNIST handwritten digits, 60,000 train / 10,000 test, 28x28x1 (IDX files or mnist.npz)"
+IMAGE_SHAPE: tuple[int, int, int] | None = (28, 28, 1)
+NUM_CLASSES: int | None = 10
 CLASS_NAMES = tuple(str(digit) for digit in range(10))
 URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"

@@ -16,6 +16,8 @@ DESCRIPTION = (
     "the 10,000 real MNIST test images shipped with dilbench: the first 8,000 as train, "
     "the last 2,000 as test (28x28x1, no download)"
 )
+IMAGE_SHAPE: tuple[int, int, int] | None = (28, 28, 1)
+NUM_CLASSES: int | None = 10
 
 
 def source(root: str | os.PathLike | None, download: bool) -> Source:

@@ -112,7 +112,8 @@ def layer_flops(layer: keras.Layer, input_shape: tuple[int, ...]) -> tuple[int, 
     Convention: a multiply-add is 2 FLOPs; only convolutions (2*H_out*W_out*k*k*C_in*C_out) and dense
     layers (2*in*out) count. Bias additions, batch norm, activations, pooling and residual additions are
     left out: they are a few FLOPs per activation against hundreds per output for the matmuls.
-    Composite layers either are Sequential or define `flops(input_shape)`.
+    Composite layers either are Sequential or define `flops(input_shape)`; any other layer type is a
+    TypeError, so a new layer is counted on purpose rather than silently as 0.
     """
     input_shape = tuple(int(d) for d in input_shape)
     if hasattr(layer, "flops"):
@@ -129,4 +130,16 @@ def layer_flops(layer: keras.Layer, input_shape: tuple[int, ...]) -> tuple[int, 
         return 2 * shape[0] * shape[1] * kh * kw * (input_shape[-1] // layer.groups) * shape[-1], shape
     if isinstance(layer, keras.layers.Dense):
         return 2 * math.prod(input_shape) * shape[-1], shape
-    return 0, shape
+    if isinstance(layer, UNCOUNTED):
+        return 0, shape
+    raise TypeError(f"layer_flops does not know layer type {type(layer).__name__} (layer {layer.name!r}); count it in "
+                    f"dilbench/models/layers.py (UNCOUNTED if it has no matmul) or give it a flops(input_shape) method")
+
+
+# Layers whose FLOPs the convention leaves out (elementwise, pooling, shape-only, normalisation).
+UNCOUNTED = (
+    keras.layers.Activation, keras.layers.ReLU, keras.layers.ELU, keras.layers.LeakyReLU, keras.layers.Softmax,
+    keras.layers.AveragePooling2D, keras.layers.MaxPooling2D, keras.layers.GlobalAveragePooling2D,
+    keras.layers.GlobalMaxPooling2D, keras.layers.Dropout, keras.layers.Reshape, keras.layers.Flatten,
+    keras.layers.ZeroPadding2D, keras.layers.BatchNormalization, keras.layers.Identity,
+)

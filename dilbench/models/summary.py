@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from dilbench.data.registry import READERS
 from dilbench.tables import text_table
 
 FLOPS_CONVENTION = (
@@ -100,16 +101,14 @@ def format_summary(rows: list[SummaryRow]) -> str:
     return "\n".join(text + [""] + notes)
 
 
-# Image shape and classes of the built-in data sets, so `summary` needs no data on disk.
-DATASET_SHAPES = {"mnist": ((28, 28, 1), 10), "mnist_bundled": ((28, 28, 1), 10), "cifar10": ((32, 32, 3), 10)}
-
-
 def input_spec(dataset: str, input_shape: tuple[int, ...] | None, num_classes: int | None) -> tuple[tuple[int, ...], int]:
-    """The (H, W, C) input shape and class count to summarize at: given ones win, else the data set's."""
+    """The (H, W, C) input shape and class count to summarize at: given ones win, else the data set's
+    registry entry's, so `summary` and `bench` need no data on disk."""
     from dilbench.errors import UsageError
 
-    known_shape, known_classes = DATASET_SHAPES.get(dataset, (None, None))
-    shape, classes = input_shape or known_shape, num_classes or known_classes
+    reader = READERS.get(dataset)
+    shape = input_shape or (reader.IMAGE_SHAPE if reader else None)
+    classes = num_classes or (reader.NUM_CLASSES if reader else None)
     if shape is None or classes is None:
         raise UsageError(f"data set {dataset!r} has no fixed image shape; give --input-shape H,W,C and --classes N")
     return tuple(shape), classes

@@ -12,6 +12,7 @@ from typing import Literal, Union
 from dilbench.schedules.plan import Selector, check_group_values
 from dilbench.typed.checks import in_unit_interval, positive
 from dilbench.typed.fields import key
+from dilbench.typed.registry import check_names
 
 GroupLr = Union[tuple[float, ...], dict[Selector, float], None]
 GROUP_LR_HELP = ("per-group learning-rate factors (each group's lr = lr x factor, >= 0): a list, one per group from "
@@ -60,4 +61,5 @@ class SGDConfig:
 
 
 OPTIMIZERS: dict[str, type] = {"adam": AdamConfig, "adam_published": AdamPublishedConfig, "sgd": SGDConfig}
+check_names(OPTIMIZERS, "optimizer")
 OptimizerConfig = Union[tuple(OPTIMIZERS.values())]  # type: ignore[valid-type]

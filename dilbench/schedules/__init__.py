@@ -41,9 +41,6 @@ SCHEDULES: dict[str, ScheduleEntry] = {
     "custom": ScheduleEntry(None, "the sub-steps listed in schedule.substeps, e.g. [[-1], [-2, -1], all]"),
 }
 
-ScheduleName = Literal[tuple(SCHEDULES)]  # type: ignore[valid-type]
-
-
 @dataclass(frozen=True)
 class FreezeOutConfig:
     """FreezeOut (Brock et al. 2017): group i's learning rate follows its own cosine from full to zero at
@@ -65,8 +62,10 @@ class FreezeOutConfig:
 class ScheduleConfig:
     """How one batch updates which layer groups: an ordered list of sub-steps (README: Schedules)."""
 
-    name: ScheduleName = key(None, "; ".join(f"{name}: {entry.description}" for name, entry in SCHEDULES.items())  # type: ignore[assignment]
-                             + ". Not written: custom when substeps are given, else standard")
+    # Evaluated when validation reads it (typing.get_type_hints), so it lists the entries registered by then.
+    name: Literal[tuple(SCHEDULES)] = key(None,  # type: ignore[valid-type]
+                                          "; ".join(f"{name}: {entry.description}" for name, entry in SCHEDULES.items())
+                                          + ". Not written: custom when substeps are given, else standard")
     substeps: tuple[SubStepSpec, ...] | None = key(
         None, "custom only: the sub-steps in order, each a group or a list of groups (1 = bottom, -1 = top, "
               "'A..B' ranges, 'all'), e.g. [[-1], [-2, -1], all]")

@@ -1,0 +1,1 @@
+"""Toy registry entries, one file each, registered by tests/test_registry.py with one line each."""
