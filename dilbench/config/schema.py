@@ -7,7 +7,7 @@ model family also registers its keys. `dilbench schema` turns these dataclasses 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import TYPE_CHECKING, Literal, Protocol, Union
 
 from dilbench.augment.config import AugmentationConfig
 from dilbench.data.config import DataConfig
@@ -18,7 +18,12 @@ from dilbench.typed.checks import non_negative, positive
 from dilbench.typed.fields import key
 from dilbench.typed.validate import FieldError
 
-ModelConfig = Union[tuple(entry.config for entry in MODELS.values())]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # mypy cannot read a Union built from the registry; what every model config has in common
+    class ModelConfig(Protocol):
+        @property
+        def name(self) -> str: ...
+else:
+    ModelConfig = Union[tuple(entry.config for entry in MODELS.values())]
 
 
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from dilbench.data.registry import DATASETS
 from dilbench.typed.checks import non_negative, positive
 from dilbench.typed.fields import key
 from dilbench.typed.validate import FieldError
 
-DatasetName = Literal[tuple(DATASETS)]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # mypy cannot read a Literal built from the registry's names
+    DatasetName: TypeAlias = str
+else:
+    DatasetName = Literal[tuple(DATASETS)]
 
 
 @dataclass(frozen=True)

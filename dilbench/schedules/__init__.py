@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from dilbench.schedules.plan import SubStep, SubStepSpec, check_substeps, cost, derive, resolve
 from dilbench.schedules.plan import updates_per_batch as count_updates
@@ -41,7 +41,10 @@ SCHEDULES: dict[str, ScheduleEntry] = {
     "custom": ScheduleEntry(None, "the sub-steps listed in schedule.substeps, e.g. [[-1], [-2, -1], all]"),
 }
 
-ScheduleName = Literal[tuple(SCHEDULES)]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # mypy cannot read a Literal built from the registry's names
+    ScheduleName: TypeAlias = str
+else:
+    ScheduleName = Literal[tuple(SCHEDULES)]
 
 
 @dataclass(frozen=True)
