@@ -29,7 +29,7 @@ MODELS: dict[str, ModelEntry] = {
 }
 
 
-def build_model(cfg: Any, input_shape: tuple[int, int, int], num_classes: int, dtype: str, seed: int):
+def build_model(cfg: Any, input_shape: tuple[int, ...], num_classes: int, dtype: str, seed: int):
     """Build the GroupedModel that `cfg` (one of the registered model configs) describes."""
     return MODELS[cfg.name].build(cfg, input_shape, num_classes, dtype, seed)
 
