@@ -24,6 +24,7 @@ test-slurm:
 
 lint:
 	$(PYTHON) -m ruff check dilbench tests benchmarks
+	$(PYTHON) -m mypy dilbench
 
 quickstart:
 	$(PYTHON) -m dilbench train quickstart

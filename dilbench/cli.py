@@ -107,7 +107,7 @@ def _setup_logging(debug: bool, quiet: bool) -> None:
     set_verbose(debug)
     log.setLevel(logging.DEBUG if debug else logging.INFO)
     if not any(getattr(h, "dilbench_console", False) for h in log.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
         handler.dilbench_console = True  # type: ignore[attr-defined]
         handler.setFormatter(logging.Formatter("%(message)s"))
         log.addHandler(handler)

@@ -32,9 +32,9 @@ def import_imgaug() -> ModuleType:
     with _lock:
         lend = "sctypes" not in np.__dict__
         if lend:
-            np.sctypes = _SCTYPES
+            setattr(np, "sctypes", _SCTYPES)  # noqa: B010 - NumPy 2 has no sctypes attribute to type-check
         try:
             return importlib.import_module("imgaug.augmenters")
         finally:
             if lend:
-                del np.sctypes
+                delattr(np, "sctypes")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeAlias, Union
 
 from dilbench.typed.fields import key
 from dilbench.typed.validate import FieldError, OneKey
@@ -326,4 +326,7 @@ OPS: dict[str, OpEntry] = {
     "sequence": OpEntry(Sequence, lambda op, ctx: ctx.iaa.Sequential(ctx.children(op.ops), random_order=op.random_order)),
 }
 
-Op = Union[tuple(entry.config for entry in OPS.values())]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # mypy cannot read a Union built from the registry; every registered op is an AugmentOp
+    Op: TypeAlias = AugmentOp
+else:
+    Op = Union[tuple(entry.config for entry in OPS.values())]

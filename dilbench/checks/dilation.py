@@ -55,13 +55,14 @@ def _scipy(name: str, x: np.ndarray, kernel: np.ndarray, mode: str) -> np.ndarra
     import scipy.signal
 
     fn = getattr(scipy.signal, name)
-    out = None
+    out: np.ndarray | None = None
     for c in range(x.shape[3]):
         for o in range(kernel.shape[3]):
             plane = np.stack([fn(x[n, :, :, c], kernel[:, :, c, o], mode=mode) for n in range(x.shape[0])])
             if out is None:
                 out = np.zeros((*plane.shape, kernel.shape[3]))
             out[..., o] += plane
+    assert out is not None, "x and kernel have at least one channel"
     return out
 
 
@@ -118,8 +119,8 @@ def run_checks(seed: int = 0) -> list[CheckRow]:
             grad_ref = input_gradient_reference(grad_out, kernel, d, padding, x.shape)
             tape_grad = check("input gradient (GradientTape)", "NumPy transposed conv", d, padding, grad_ref,
                               tape_gradient, grad_out, d, padding)
-            ran = tape_grad is not None
-            against, expected = ("input gradient (GradientTape)", tape_grad) if ran else ("NumPy transposed conv", grad_ref)
+            against, expected = (
+                ("input gradient (GradientTape)", tape_grad) if tape_grad is not None else ("NumPy transposed conv", grad_ref))
             check("tf.nn.conv2d_transpose(dilations=d)", against, d, padding, expected, transpose, grad_out, d, padding)
         true_conv = convolve2d_reference(x, spread)
         check("tf.nn.conv2d(flipped kernel)", "true convolution", d, "valid", true_conv, conv, flipped, d, "valid")

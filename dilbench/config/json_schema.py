@@ -20,7 +20,7 @@ from typing import Any, Literal
 from dilbench.config.schema import Config
 from dilbench.models import MODELS
 from dilbench.typed.fields import help_of
-from dilbench.typed.validate import OneKey, named_variants, to_plain, union_members
+from dilbench.typed.validate import named_variants, one_key_variants, to_plain, union_members
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SIMPLE = {bool: "boolean", int: "integer", float: "number", str: "string", type(None): "null"}
@@ -91,7 +91,7 @@ class _Builder:
     def type_schema(self, tp: Any) -> dict[str, Any]:
         members = union_members(tp)
         variants = named_variants(members or (tp,))
-        if variants and all(issubclass(cls, OneKey) for cls in variants.values()):
+        if one_key_variants(variants):
             kind = next(iter(variants.values())).kind
             return self.ref(kind.capitalize(), tuple(variants.values()), lambda: self._one_key(kind, variants))
         if variants:
@@ -112,7 +112,7 @@ class _Builder:
                     "maxItems": len(args)}
         if origin is dict:
             return {"type": "object", "additionalProperties": self.type_schema(typing.get_args(tp)[1])}
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             return self.dataclass_ref(tp)
         if tp is Any:
             return {}

@@ -98,7 +98,7 @@ def _archive_batches(path: Path) -> dict[str, bytes]:
             for member in archive:
                 name = PurePosixPath(member.name).name
                 if member.isfile() and name in wanted:
-                    blobs[name] = archive.extractfile(member).read()
+                    blobs[name] = archive.extractfile(member).read()  # type: ignore[union-attr]  # a regular file has one
     except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
         raise DataError(f"corrupt or truncated archive {path} ({err}); re-download it") from err
     return blobs

@@ -22,8 +22,8 @@ class Dataset:
     y_test: np.ndarray
     class_names: tuple[str, ...]
     source: str
-    x_val: np.ndarray | None = None
-    y_val: np.ndarray | None = None
+    x_val: np.ndarray = None  # type: ignore[assignment]  # None: nothing held out; __post_init__ makes it empty
+    y_val: np.ndarray = None  # type: ignore[assignment]  # as x_val
 
     def __post_init__(self) -> None:
         if self.x_val is None:

@@ -166,7 +166,7 @@ def _archive_members(path: Path) -> Iterator[tuple[str, bytes]]:
             with tarfile.open(path, "r|*") as archive:  # stream mode: one sequential pass
                 for member in archive:
                     if member.isfile():
-                        yield member.name, archive.extractfile(member).read()
+                        yield member.name, archive.extractfile(member).read()  # type: ignore[union-attr]  # a regular file has one
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError) as err:
         raise DataError(f"corrupt or truncated archive {path} ({err}); re-download or re-create it") from err
 

@@ -56,8 +56,8 @@ def load_dataset(
         y_test=y_test,
         class_names=decoded.class_names,
         source=source.description,
-        x_val=x_val,
-        y_val=y_val,
+        x_val=x_val,  # type: ignore[arg-type]  # None: Dataset holds an empty split
+        y_val=y_val,  # type: ignore[arg-type]
     )
 
 

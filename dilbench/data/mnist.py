@@ -90,6 +90,7 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
             f"corrupt MNIST file {path}: magic number {found_magic}, expected {magic} ({kind}); "
             "re-download it, or check it is the right file for its name"
         )
+    shape: tuple[int, ...]
     if magic == IMAGES_MAGIC:
         rows, cols = struct.unpack(">II", raw[8:16])
         shape, what = (count, rows, cols), f"{count} images of {rows}x{cols}"

@@ -40,9 +40,10 @@ MODELS: dict[str, ModelEntry] = {
 check_names({key: entry.config for key, entry in MODELS.items()}, "model")
 
 
-def build_model(cfg: Any, input_shape: tuple[int, int, int], num_classes: int, dtype: str, seed: int) -> GroupedModel:
-    """Build the GroupedModel that `cfg` (one of the registered model configs) describes."""
-    return MODELS[cfg.name].build(cfg, input_shape, num_classes, dtype, seed)
+def build_model(cfg: Any, input_shape: tuple[int, ...], num_classes: int, dtype: str, seed: int) -> GroupedModel:
+    """Build the GroupedModel that `cfg` (one of the registered model configs) describes on H x W x C inputs."""
+    height, width, channels = input_shape
+    return MODELS[cfg.name].build(cfg, (height, width, channels), num_classes, dtype, seed)
 
 
 def model_keys(name: str) -> dict[str, Any]:

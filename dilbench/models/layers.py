@@ -74,7 +74,6 @@ class BottleneckV2(keras.Layer):
         epsilon: float, seeds: Iterator[int], dtype: str, name: str,
     ):
         super().__init__(dtype=dtype, name=name)
-        bn = {"momentum": momentum, "epsilon": epsilon, "dtype": dtype}
         self.preact = keras.Sequential([batch_norm(momentum, epsilon, dtype, "preact_bn"), keras.layers.ReLU(dtype=dtype)], name="preact")
         self.project = depth_in != depth
         if self.project:
@@ -86,8 +85,10 @@ class BottleneckV2(keras.Layer):
         else:
             self.shortcut = None
         self.residual = keras.Sequential([
-            *conv_bn_relu(bottleneck, 1, 1, use_bias=use_bias, seed=next(seeds), name="conv1", **bn),
-            *conv_bn_relu(bottleneck, 3, stride, use_bias=use_bias, seed=next(seeds), name="conv2", **bn),
+            *conv_bn_relu(bottleneck, 1, 1, use_bias=use_bias, seed=next(seeds), name="conv1",
+                          momentum=momentum, epsilon=epsilon, dtype=dtype),
+            *conv_bn_relu(bottleneck, 3, stride, use_bias=use_bias, seed=next(seeds), name="conv2",
+                          momentum=momentum, epsilon=epsilon, dtype=dtype),
             keras.layers.Conv2D(depth, 1, kernel_initializer=keras.initializers.HeNormal(seed=next(seeds)), dtype=dtype, name="conv3"),
         ], name="residual")
 

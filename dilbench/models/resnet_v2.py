@@ -81,6 +81,9 @@ class ResNetV2Config:
         if self.blocks:
             return self.blocks
         depth = self.depth if self.depth is not None else DEFAULT_DEPTH[self.variant]
+        units: tuple[int, ...]
+        bases: tuple[int, ...]
+        strides: tuple[int, ...]
         if self.variant == "imagenet":
             units, bases, strides = IMAGENET_UNITS[depth], IMAGENET_BASES, IMAGENET_STRIDES
         else:

@@ -67,8 +67,8 @@ def summarize(cfg: Any, input_shape: tuple[int, ...], num_classes: int) -> list[
     from dilbench.models import MODELS
 
     model = _model(cfg, input_shape, num_classes)
-    fields = MODELS[cfg.name].receptive_fields
-    fields = fields(cfg) if fields else [None] * model.num_groups
+    receptive_fields = MODELS[cfg.name].receptive_fields
+    fields = receptive_fields(cfg) if receptive_fields else [None] * model.num_groups
     rows = []
     for i, (layer, (flops, shape)) in enumerate(zip([*model.groups, model.head], _flops_and_shapes(model, input_shape))):
         rows.append(SummaryRow(

@@ -110,8 +110,8 @@ def make_group_optimizers(
 ) -> list[GroupOptimizer]:
     """One optimizer per layer group over that group's variables, with its `group_lr` factor and its
     `lr_scales` entry (default: one variable shared by all groups)."""
-    shared = tf.Variable(1.0, trainable=False, name="lr_scale") if lr_scales is None else None
+    scales = [tf.Variable(1.0, trainable=False, name="lr_scale")] * len(group_variables) if lr_scales is None else lr_scales
     factors = per_group(cfg.group_lr, len(group_variables), "optimizer.group_lr")
-    return [OPTIMIZERS[cfg.name](cfg, variables, shared if shared is not None else lr_scales[i], name=f"group{i + 1}",
+    return [OPTIMIZERS[cfg.name](cfg, variables, scales[i], name=f"group{i + 1}",
                                  lr_factor=factors[i])
             for i, variables in enumerate(group_variables)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import statistics
 from collections import Counter
+from collections.abc import Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +58,7 @@ def group_runs(runs: list[RunRecord], keys: list[Column]) -> list[list[RunRecord
     return list(groups.values())
 
 
-def differing_config_keys(runs: list[RunRecord], exclude: set[str] = frozenset()) -> list[str]:
+def differing_config_keys(runs: list[RunRecord], exclude: Set[str] = frozenset()) -> list[str]:
     """Config keys whose value (or presence) is not the same in all runs, in config-file order."""
     keys: dict[str, None] = {}
     for run in runs:

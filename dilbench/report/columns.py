@@ -15,6 +15,7 @@ a key only some runs have (an older schema) is simply empty for the others.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -157,7 +158,7 @@ class Catalog:
                 key = name[len(qualifier) + 1:]
                 if key in (self.metric_keys if qualifier == "last" else self.numeric_keys):
                     kind = MEASURE if key in self.numeric_keys else SETTING  # last:eval_split is not averaged
-                    return Column(name, kind, lambda run, q=qualifier, k=key: qualified(q, k, run))
+                    return Column(name, kind, functools.partial(qualified, qualifier, key))
                 break
         if name.startswith("at:"):
             return self._at_budget(name)

@@ -48,7 +48,7 @@ def table_figure(table: Table, axis: str = "epoch") -> Figure:
     axes = fig.subplots(1, 2)
     colors = colormaps["tab10" if count <= 10 else "turbo"]
     splits = sorted({r.get("eval_split", "test") for runs in table.members for run in runs for r in run.metrics}) or ["test"]
-    last_epoch = 1
+    last_epoch: float = 1
     for index, (runs, label) in enumerate(zip(table.members, table.labels)):
         color = colors(index % 10 if count <= 10 else index / max(1, count - 1))
         for ax, (suffix, _) in zip(axes, PANELS):

@@ -29,7 +29,7 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def epoch_axis(ax, last_epoch: int) -> None:
+def epoch_axis(ax, last_epoch: float) -> None:
     """Whole epochs on the x axis, with room around the first and last point (one epoch is a dot in the middle)."""
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.set_xlim(0.5, max(1, last_epoch) + 0.5)

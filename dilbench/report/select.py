@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from dilbench.config.loader import parse_value
 from dilbench.errors import UsageError
@@ -111,14 +111,20 @@ def _equal(value: Any, text: str) -> bool:
     return str(value) == text
 
 
+Ordered = TypeVar("Ordered", float, str)
+
+
 def _ordered(value: Any, op: str, text: str) -> bool:
     try:
-        left, right = (float(value), float(text)) if is_number(value) else (value, text)
-        if not isinstance(left, (float, str)):
-            return False
-        return {">": left > right, ">=": left >= right, "<": left < right, "<=": left <= right}[op]
+        if is_number(value):
+            return _compare(float(value), op, float(text))
+        return isinstance(value, str) and _compare(value, op, text)
     except (TypeError, ValueError):
         return False
+
+
+def _compare(left: Ordered, op: str, right: Ordered) -> bool:
+    return {">": left > right, ">=": left >= right, "<": left < right, "<=": left <= right}[op]
 
 
 def parse_sort(text: str | None) -> list[tuple[str, bool]]:

@@ -84,7 +84,7 @@ def _metrics(run: RunRecord) -> str:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     table = ["  " + "  ".join(t.ljust(w) if i == 0 else t.rjust(w) for i, (t, w) in enumerate(zip(row, widths))).rstrip()
              for row in [header, *rows]]
-    shown = ("gap", "wall_time", "train_time", "eval_time", "images_per_s")
+    shown: tuple[str, ...] = ("gap", "wall_time", "train_time", "eval_time", "images_per_s")
     shown += ("train_flops",) if BUILTINS["train_flops"][1](run) is not None else ()
     extras = "  ".join(f"{name} {cell(BUILTINS[name][1](run), True)}" for name in shown)
     return "\n".join([f"metrics ({'test' if split == 'test' else split + ' split, reported as test_*'})", *table, "  " + extras])

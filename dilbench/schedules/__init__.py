@@ -87,7 +87,7 @@ class ScheduleConfig:
 def substeps(cfg: ScheduleConfig, num_groups: int) -> list[tuple[int, ...]]:
     """Each sub-step's groups (0-based) for a model of `num_groups` groups; FieldError if out of range."""
     pattern = SCHEDULES[cfg.name].pattern
-    return resolve(pattern(num_groups) if pattern else cfg.substeps, num_groups)
+    return resolve(pattern(num_groups) if pattern else cfg.substeps, num_groups)  # type: ignore[arg-type]  # custom has substeps (__post_init__)
 
 
 def batch_plan(cfg: ScheduleConfig, num_groups: int, frozen: int = 0) -> list[SubStep]:

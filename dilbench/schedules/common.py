@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import tensorflow as tf
 
 from dilbench.optimizers.group import GroupOptimizer
 from dilbench.optimizers.loss_scale import LossScale
+
+if TYPE_CHECKING:
+    from dilbench.models.grouped import GroupedModel
 
 
 def cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
@@ -36,7 +40,7 @@ def num_correct(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
 class StepContext:
     """The model's groups, their optimizers and the loss scale: all a schedule may touch."""
 
-    model: object  # GroupedModel
+    model: GroupedModel
     optimizers: list[GroupOptimizer]
     loss_scale: LossScale
 

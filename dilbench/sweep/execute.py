@@ -125,7 +125,7 @@ def launch_job(step: Step, number: int, total: int, runs_dir: Path, env: dict[st
     log.write(f"=== {utc_now()} {' '.join(command)}\n")
     log.flush()
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                               start_new_session=True, pass_fds=(lock.fd,))
+                               start_new_session=True, pass_fds=(lock.fd,))  # type: ignore[arg-type]  # held: fd is set
     what = f"resume ({step.detail})" if step.action == "resume" else "start"
     echo(f"[{number}/{total}] {run.name}: {what}")
     return _Job(step, number, process, lock, log, log_path, time.monotonic())
@@ -140,7 +140,7 @@ def finish_job(job: _Job, runs_dir: Path, total: int, echo: Callable[[str], None
     found = latest_same(runs_dir, job.step.run)
     meta = RunDir(found.path).read_meta() if found and found.status != "unknown" else {}
     status = meta.get("status", "failed")
-    if status == "running" and is_locked(RunDir(found.path).lock_file):  # refused: another process writes that run
+    if status == "running" and found is not None and is_locked(RunDir(found.path).lock_file):  # refused: another process writes that run
         status, message = "busy", "running in another process"
     elif status == "running":  # killed too hard to record anything
         status, message = "failed", f"the process ended (exit code {code}) while the run said `running`"

@@ -115,7 +115,7 @@ class Experiment:
         kept = [key for key in self.grid if key not in self.averaged]
         combos = itertools.product(*([label for label, _, _ in self.axis(key)] for key in kept))
         labelled = [dict(zip(kept, combo)) for combo in combos]
-        return [self.group(case, labels) for case in (list(self.cases) or [None]) for labels in labelled]
+        return [self.group(case, labels) for case in (list[str | None](self.cases) or [None]) for labels in labelled]
 
 
 def _check_keys(overrides: dict[str, Any], path: str) -> None:

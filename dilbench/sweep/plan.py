@@ -54,10 +54,10 @@ def make_plan(experiment: ExperimentFile, profile: str | None = None) -> Plan:
     spec = experiment.spec
     profile = choose_profile(experiment, profile)
     base = experiment.resolve(spec.base)
-    profile_overrides = _overrides(experiment, spec.profiles.get(profile, {}), f"profiles.{profile}")
+    profile_overrides = _overrides(experiment, spec.profiles[profile] if profile is not None else {}, f"profiles.{profile}")
     runs: list[PlannedRun] = []
     axes = [experiment.spec.axis(key) for key in spec.grid]
-    for case in list(spec.cases) or [None]:
+    for case in list[str | None](spec.cases) or [None]:
         case_overrides = _overrides(experiment, spec.cases[case], f"cases.{case}") if case else []
         for combo in itertools.product(*axes):
             labels = {key: label for key, (label, _, _) in zip(spec.grid, combo)}

@@ -256,7 +256,7 @@ def _provenance(grouped: Table, reproduce: str, command: str, plan: Plan) -> str
     created = sorted(m["created"] for m in metas if m.get("created"))
     ended = sorted(m["ended"] for m in metas if m.get("ended"))
     hosts = sorted({m["host"] for m in metas if m.get("host")})
-    versions = next((m["versions"] for m in metas if m.get("versions")), {})
+    versions: dict[str, Any] = next((m["versions"] for m in metas if m.get("versions")), {})
     commits = sorted({f"{m['git']['commit'][:10]}{' (dirty)' if m['git'].get('dirty') else ''}"
                       for m in metas if (m.get("git") or {}).get("commit")})
     wall = sum(v for v in (BUILTINS["wall_time"][1](run) for run in records) if v is not None)

@@ -24,7 +24,8 @@ def status_lines(plan: Plan) -> list[str]:
     except SlurmQueryError as err:
         states, problem = {}, f"Slurm jobs unknown: {err}"
     width = max(len(run.name) for run in plan.runs)
-    lines, tally = [], Counter()
+    lines: list[str] = []
+    tally: Counter[str] = Counter()
     for run in plan.runs:
         found = latest_same(plan.runs_dir, run)
         job = states.get(jobs.get(run.name, ""))

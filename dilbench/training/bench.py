@@ -16,8 +16,10 @@ against the same average of the cost model; that is the run's FreezeOut saving.
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -57,6 +59,10 @@ def time_steps(step, iterator, steps: int) -> float:
         x, y = next(iterator)
         float(step(x, y)[0])
     return time.perf_counter() - start
+
+
+def seconds_per_step(step, iterator, steps: int) -> float:
+    return time_steps(step, iterator, steps) / steps
 
 
 def _keras_fit(config: Config, image_shape: tuple[int, ...], num_classes: int, data: tf.data.Dataset):
@@ -111,7 +117,9 @@ def run_bench(config: Config, image_shape: tuple[int, ...], num_classes: int, st
     batch = config.train.batch_size
     data = synthetic_batches(image_shape, num_classes, batch, 8, config.seed)
     fit_steps = max(steps, FIT_STEPS)
-    timers, fractions, costs = {}, {}, {}
+    timers: dict[tuple[str, int], Callable[[], float]] = {}
+    fractions: dict[str, dict[int, float]] = {}
+    costs: dict[tuple[str, int], float] = {}
     for name, method in _configs(config).items():
         built = TrainingStep.build(method, image_shape, num_classes)
         fractions[name] = phases(method, built.model.num_groups)
@@ -121,7 +129,7 @@ def run_bench(config: Config, image_shape: tuple[int, ...], num_classes: int, st
             iterator = iter(data)
             time_steps(step, iterator, 2)  # trace and warm up
             n = fit_steps if keras_baseline and name == "standard" else steps
-            timers[(name, frozen)] = lambda step=step, iterator=iterator, n=n: time_steps(step, iterator, n) / n
+            timers[(name, frozen)] = functools.partial(seconds_per_step, step, iterator, n)
     if keras_baseline:
         fit = _keras_fit(config, image_shape, num_classes, data)
         fit(2)

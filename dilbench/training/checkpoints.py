@@ -29,9 +29,13 @@ CHECKPOINT_SETS = ("latest", "best")  # checked in this order on resume
 class RunFiles(Protocol):
     """What this module needs of a run directory (runs/rundir.py's RunDir, a layer above training)."""
 
-    path: Path
-    checkpoints: Path
-    metrics_file: Path
+    @property
+    def path(self) -> Path: ...
+    @property
+    def checkpoints(self) -> Path: ...
+    @property
+    def metrics_file(self) -> Path: ...
+
 
     def checkpoint_prefixes(self, which: str) -> list[Path]: ...
     def read_metrics(self) -> list[dict[str, Any]]: ...

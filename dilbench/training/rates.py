@@ -38,7 +38,7 @@ class Rates:
         return frozen_groups(self.points, t) if self.points else 0
 
     def at(self, t: float) -> BatchRates:
-        if self.points:
+        if self.points and self.freezeout is not None:
             return BatchRates(tuple(lr_factor(self.freezeout, point, t) for point in self.points), self.frozen(t))
         scale = 0.5 * (1.0 + math.cos(math.pi * t)) if self.cosine else 1.0
         return BatchRates((scale,) * self.num_groups, 0)

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 import types
 import typing
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar, Literal, Union
+from typing import Any, ClassVar, Literal, TypeGuard, Union
 
 
 class FieldError(ValueError):
@@ -79,6 +80,13 @@ class OneKey:
     """
 
     kind: ClassVar[str] = "name"  # what the names are, for "unknown operation 'x'" messages
+    name: str  # declared by each subclass as a Literal field
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]  # every subclass is a dataclass
+
+
+def one_key_variants(variants: dict[str, type]) -> TypeGuard[dict[str, type[OneKey]]]:
+    """Whether a union's named variants are all written as one-key mappings (augmentation operations)."""
+    return bool(variants) and all(issubclass(cls, OneKey) for cls in variants.values())
 
 
 def did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
@@ -118,9 +126,9 @@ def union_members(tp: Any) -> tuple[Any, ...]:
 
 def named_variants(members: tuple[Any, ...]) -> dict[str, type]:
     """Dataclasses in a union that are told apart by their `name: Literal[...]` field."""
-    variants = {}
+    variants: dict[str, type] = {}
     for member in members:
-        if dataclasses.is_dataclass(member):
+        if isinstance(member, type) and dataclasses.is_dataclass(member):
             hints = typing.get_type_hints(member)
             for choice in typing.get_args(hints.get("name", None)) or ():
                 variants[choice] = member
@@ -133,7 +141,7 @@ def convert(tp: Any, value: Any, path: str) -> Any:
     if value is None and type(None) in members:
         return None
     variants = named_variants(members or (tp,))
-    if variants and all(issubclass(cls, OneKey) for cls in variants.values()):
+    if one_key_variants(variants):
         return _convert_one_key(variants, value, path)
     if variants:  # a registry section (model, schedule, optimizer): the `name` picks the dataclass
         return _convert_variant(variants, value, path)
@@ -162,16 +170,15 @@ def convert(tp: Any, value: Any, path: str) -> Any:
             args = (args[0],) * len(value)
         elif not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise FieldError(path, f"expected a {type_name(tp)}, got {value!r}")
-        return tuple(_convert_all(lambda t=item_type, v=item, i=i: convert(t, v, join(path, i))
-                                 for i, (item_type, item) in enumerate(zip(args, value))))
+        return tuple(_convert_all(functools.partial(convert, item_type, item, join(path, i))
+                                  for i, (item_type, item) in enumerate(zip(args, value))))
     if origin is dict:  # a mapping whose keys the user names (experiment cases, profiles)
         key_type, value_type = typing.get_args(tp)
         if not isinstance(value, dict):
             raise FieldError(path, f"expected a mapping, got {value!r}")
-        pairs = _convert_all(lambda k=key, v=item: (convert(key_type, k, join(path, str(k))), convert(value_type, v, join(path, str(k))))
-                            for key, item in value.items())
+        pairs = _convert_all(functools.partial(_convert_pair, key_type, value_type, key, item, path) for key, item in value.items())
         return dict(pairs)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return build(tp, value, path)
     if tp is Any:
         return value
@@ -225,7 +232,11 @@ def _convert_variant(variants: dict[str, type], value: Any, path: str) -> Any:
     return build(variants[name], value, path)
 
 
-def _convert_one_key(variants: dict[str, type], value: Any, path: str) -> Any:
+def _convert_pair(key_type: Any, value_type: Any, key: Any, item: Any, path: str) -> tuple[Any, Any]:
+    return convert(key_type, key, join(path, str(key))), convert(value_type, item, join(path, str(key)))
+
+
+def _convert_one_key(variants: dict[str, type[OneKey]], value: Any, path: str) -> Any:
     """`{fliplr: {p: 1.0}}` (or `fliplr` alone, for the defaults) to the dataclass named by the key."""
     kind = next(iter(variants.values())).kind
     if isinstance(value, str):
@@ -271,7 +282,7 @@ def build(cls: type, raw: Any, path: str = "") -> Any:
 def to_plain(obj: Any) -> Any:
     """Dataclasses and tuples to dicts and lists, in field order, for YAML and JSON."""
     if isinstance(obj, OneKey):
-        return {obj.name: {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init}}  # type: ignore[attr-defined]
+        return {obj.name: {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init}}
     if dataclasses.is_dataclass(obj):
         return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, (list, tuple)):
