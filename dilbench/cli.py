@@ -18,6 +18,7 @@ from dilbench import __version__
 from dilbench.config import dump_config, load_config
 from dilbench.errors import DilbenchError, UsageError
 from dilbench.examples import resolve_config, resolve_experiment
+from dilbench.report.formats import FORMATS
 from dilbench.tfquiet import import_tensorflow, set_verbose
 
 log = logging.getLogger("dilbench")
@@ -292,7 +293,7 @@ def check_dilation(ctx: click.Context, seed: int) -> None:
 @click.option("--top", type=click.IntRange(min=1), metavar="N", help="Keep the first N rows (after --sort).")
 @click.option("--diff", is_flag=True, help="Show only the config keys that differ between the selected runs (after `run`, or --columns).")
 @click.option("--group-by", "-g", metavar="KEY,...", help="One row per distinct value of these keys, with statistics (see GROUPS).")
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]), default="table", show_default=True)
+@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the table to FILE instead of the terminal.")
 @click.option("--plot", type=click.Path(dir_okay=False), metavar="FILE.png",
               help="Also draw loss and accuracy curves of the rows (groups: mean with a min-max band).")

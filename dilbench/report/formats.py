@@ -18,11 +18,10 @@ from dilbench.report.aggregate import STAT_FIELDS, Summary
 from dilbench.report.compare import Table
 from dilbench.tables import markdown_table, text_table
 
-FORMATS = ("table", "csv", "json", "markdown")
-
 
 def render(table: Table, fmt: str) -> str:
-    return {"table": _text, "csv": _csv, "json": _json, "markdown": _markdown}[fmt](table)
+    """`table` in one of FORMATS."""
+    return RENDERERS[fmt](table)
 
 
 # ---- for programs -----------------------------------------------------------------------------------
@@ -132,3 +131,7 @@ def _text(table: Table) -> str:
 def _markdown(table: Table) -> str:
     cells, numeric = _cells(table)
     return markdown_table(cells, table.columns, numeric) + "\n" + "".join(f"\n{note}\n" for note in table.notes)
+
+
+RENDERERS = {"table": _text, "csv": _csv, "json": _json, "markdown": _markdown}
+FORMATS = tuple(RENDERERS)  # the choices of `compare --format`

@@ -22,7 +22,6 @@ from typing import Any
 
 from dilbench.errors import UsageError
 
-STATUSES = ("running", "completed", "failed", "interrupted")
 CHECKPOINT_SETS = ("latest", "best")
 _CHECKPOINT_INDEX = re.compile(r"^ckpt-(\d+)\.index$")
 

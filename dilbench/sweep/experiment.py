@@ -23,7 +23,6 @@ from dilbench.typed.validate import FieldError, build, did_you_mean, join
 
 WORD = re.compile(r"^[A-Za-z0-9_.]+$")  # case and profile names: they become parts of run names
 LABEL = re.compile(r"^[A-Za-z0-9_.+-]+$")  # a grid value's label in a run name
-METRICS = ("final_test_acc", "best_test_acc")
 
 
 @dataclass(frozen=True)
