@@ -52,7 +52,7 @@ def sweep(path: str | Path, profile: str | None, jobs: int | None, dry_run: bool
         return 0
     outcomes: list[Outcome] = []
     if not report_only:
-        check_data(steps)
+        check_data(todo)
         if script and slurm:
             submission = submit(plan, todo, script, echo)
             status = status_command(plan, output_directory)
@@ -107,16 +107,15 @@ def write_page(plan: Plan, command: str, echo: Callable[[str], None]) -> None:
         echo("claims: " + ", ".join(f"{verdict} {tally[verdict]}" for verdict in VERDICTS))
 
 
-def check_data(steps: list[Step]) -> None:
-    """Find every data set the runs to start or resume read, once, before any run starts: a missing
-    one would otherwise fail every run with the same long error. Downloads (where allowed) happen here."""
+def check_data(todo: list[Step]) -> None:
+    """Find every data set the runs to start or resume (`todo`) read, once, before any run starts: a
+    missing one would otherwise fail every run with the same long error. Downloads (where allowed) happen here."""
     from dilbench.data import DataError, locate_dataset
 
     needed: dict[tuple[str, str | None], list[str]] = {}
-    for step in steps:
-        if step.action in ("start", "resume"):
-            data = step.run.config.data
-            needed.setdefault((data.dataset, data.root), []).append(step.run.name)
+    for step in todo:
+        data = step.run.config.data
+        needed.setdefault((data.dataset, data.root), []).append(step.run.name)
     for (dataset, root), runs in needed.items():
         try:
             locate_dataset(dataset, root)
