@@ -61,11 +61,11 @@ def write_run(root: Path, index: int, epochs: int, rng: random.Random) -> None:
         seconds = rng.uniform(100, 130)
         records.append({
             "epoch": epoch, "eval_split": "test", "images_per_s": 50000 / seconds, "seconds": seconds,
-            "test_acc": round(acc - rng.uniform(0, 0.05), 4), "test_loss": 2.3 * (1 - acc) + rng.uniform(0, 0.1),
+            "eval_acc": round(acc - rng.uniform(0, 0.05), 4), "eval_loss": 2.3 * (1 - acc) + rng.uniform(0, 0.1),
             "train_acc": acc, "train_loss": 2.3 * (1 - acc), "updates": per_epoch,
             "updates_total": [u * epoch for u in per_epoch],
         })
-    meta.update(final_test_acc=records[-1]["test_acc"], best_test_acc=max(r["test_acc"] for r in records))
+    meta.update(final_eval_acc=records[-1]["eval_acc"], best_eval_acc=max(r["eval_acc"] for r in records))
     (run / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     (run / "metrics.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
 
@@ -97,7 +97,7 @@ def main() -> None:
         runs = str(root)
         timed("compare (default table)", ["compare", runs])
         timed("compare --group-by schedule,augmentation", ["compare", runs, "--group-by", "schedule,augmentation"])
-        timed("compare --sort -max:test_acc --top 10", ["compare", runs, "--sort", "-max:test_acc", "--top", "10"])
+        timed("compare --sort -max:eval_acc --top 10", ["compare", runs, "--sort", "-max:eval_acc", "--top", "10"])
         timed("compare --format json", ["compare", runs, "--format", "json"])
         timed("compare --group-by ... --plot", ["compare", runs, "--group-by", "schedule,augmentation", "--plot", f"{tmp}/g.png"])
         timed("compare --plot (200 curves)", ["compare", runs, "--plot", f"{tmp}/r.png"])

@@ -289,7 +289,7 @@ def check_dilation(ctx: click.Context, seed: int) -> None:
               help="Columns to show (see COLUMNS); a leading `+` adds the whole list to the default ones (+optimizer.lr,path).")
 @click.option("--where", "-w", multiple=True, metavar="KEY=VALUE",
               help="Keep runs where KEY=V1,V2 (any of), KEY!=V, KEY>V, KEY>=V, KEY<V or KEY<=V; repeat to require all.")
-@click.option("--sort", "-s", metavar="[-]COL,...", help="Sort by these columns, `-` for descending (e.g. -max:test_acc).")
+@click.option("--sort", "-s", metavar="[-]COL,...", help="Sort by these columns, `-` for descending (e.g. -max:eval_acc).")
 @click.option("--top", type=click.IntRange(min=1), metavar="N", help="Keep the first N rows (after --sort).")
 @click.option("--diff", is_flag=True, help="Show only the config keys that differ between the selected runs (after `run`, or --columns).")
 @click.option("--group-by", "-g", metavar="KEY,...", help="One row per distinct value of these keys, with statistics (see GROUPS).")
@@ -318,20 +318,20 @@ def compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], 
       name, status, seed   config name; running|completed|failed|interrupted|crashed|stale|unknown|corrupt; seed
       model, schedule, augmentation   model.name, schedule.name, augmentation.mode
       epochs               epochs done (records in metrics.jsonl)
-      final_test_acc       = last:test_acc        best_test_acc  = max:test_acc
-      best_epoch           = epoch_of:max:test_acc (earliest epoch on ties)
-      final_train_acc      = last:train_acc       gap = last:train_acc - last:test_acc
+      final_eval_acc       = last:eval_acc        best_eval_acc  = max:eval_acc
+      best_epoch           = epoch_of:max:eval_acc (earliest epoch on ties)
+      final_train_acc      = last:train_acc       gap = last:train_acc - last:eval_acc
       wall_time            seconds of training summed over epochs; images_per_s over all epochs
       train_flops          = last:train_flops, training FLOPs so far (the schedule's cost model)
       problems             missing or corrupt files of the run
       QUALIFIER:KEY        last:, max:, min:, mean:, epoch_of:max:, epoch_of:min: over a metrics.jsonl
-                           key (test_acc, test_loss, train_acc, train_loss, seconds, images_per_s, ...)
+                           key (eval_acc, eval_loss, train_acc, train_loss, seconds, images_per_s, ...)
       a.b.c                any config.yaml key, e.g. optimizer.lr, model.channels, train.epochs
       meta.a.b             any meta.json key, e.g. meta.host, meta.git.commit
       at:AXIS=N:KEY        KEY at N on the epoch, flops or seconds axis, interpolated linearly between
-                           the epochs around it (e.g. at:flops=1e12:test_acc; --at-flops N adds it)
-    Default: run, name, status, model, schedule, augmentation, seed, epochs, final_test_acc,
-    best_test_acc, best_epoch, final_train_acc, gap, wall_time, images_per_s (in CSV and JSON too).
+                           the epochs around it (e.g. at:flops=1e12:eval_acc; --at-flops N adds it)
+    Default: run, name, status, model, schedule, augmentation, seed, epochs, final_eval_acc,
+    best_eval_acc, best_epoch, final_train_acc, gap, wall_time, images_per_s (in CSV and JSON too).
 
     An unknown name is an error (exit 2) listing close matches; a key only some runs have is `-`.
     A --where that cannot match as written (`seed==1`, `seed>`, `seed>abc` when seeds are numbers)
@@ -351,9 +351,9 @@ def compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], 
     \b
     Examples
       dilbench compare runs/
-      dilbench compare 'experiments/unfair/runs/*' --where status=completed --sort -max:test_acc --top 5
+      dilbench compare 'experiments/unfair/runs/*' --where status=completed --sort -max:eval_acc --top 5
       dilbench compare runs/ --group-by schedule.name,augmentation.mode --plot groups.png
-      dilbench compare runs/ --columns run,optimizer.lr,last:test_loss --format csv -o runs.csv
+      dilbench compare runs/ --columns run,optimizer.lr,last:eval_loss --format csv -o runs.csv
       dilbench compare runs/ --diff
       dilbench compare runs/ --group-by schedule.name --at-flops 1e13 --plot flops.png --x flops
     """

@@ -11,7 +11,7 @@ from dilbench.report.budget import axis_values, best_until, value_at
 from dilbench.report.runs_index import read_run
 from tests.test_compare import PNG, config, invoke, write_run
 
-# run -> (schedule, test_acc per epoch, cumulative train_flops, train seconds per epoch (None: old runs' `seconds` only))
+# run -> (schedule, eval_acc per epoch, cumulative train_flops, train seconds per epoch (None: old runs' `seconds` only))
 RUNS = {
     "std": ("standard", [0.5, 0.7, 0.6], [10.0, 20.0, 30.0], [1.0, 2.0, 3.0]),
     "ub": ("unfair_back", [0.6, 0.8, 0.75], [25.0, 50.0, 75.0], None),
@@ -24,7 +24,7 @@ def runs(tmp_path):
     for name, (schedule, accs, flops, seconds) in RUNS.items():
         records = []
         for epoch, (acc, total) in enumerate(zip(accs, flops), start=1):
-            record = {"epoch": epoch, "train_loss": 1.0, "train_acc": 0.5, "test_loss": 1 - acc, "test_acc": acc,
+            record = {"epoch": epoch, "train_loss": 1.0, "train_acc": 0.5, "eval_loss": 1 - acc, "eval_acc": acc,
                       "eval_split": "test", "seconds": 10.0, "images_per_s": 1.0, "train_flops": total}
             if seconds:
                 record["train_seconds"] = seconds[epoch - 1]
@@ -43,7 +43,7 @@ def test_axes_and_interpolation(runs):
     assert value_at(std, "flops", 30) == pytest.approx(0.6) and value_at(std, "flops", 10) == 0.5
     assert value_at(std, "flops", 5) is None and value_at(std, "flops", 31) is None
     assert value_at(ub, "flops", 25) == 0.6 and value_at(ub, "flops", 20) is None
-    assert value_at(std, "epoch", 2.5, "test_loss") == pytest.approx(0.35)
+    assert value_at(std, "epoch", 2.5, "eval_loss") == pytest.approx(0.35)
     assert best_until(std, "flops", 25) == pytest.approx(0.7) and best_until(std, "flops", 15) == pytest.approx(0.6)
 
 
@@ -51,23 +51,23 @@ def test_compare_at_flops_says_it_interpolates(runs):
     result = invoke("compare", runs, "--columns", "run", "--at-flops", "25", "--format", "json")
     assert result.exit_code == 0, result.output
     rows = {row["run"]: row for row in json.loads(result.stdout[: result.stdout.rindex("]") + 1])}
-    assert rows["std"]["at:flops=25:test_acc"] == pytest.approx(0.65) and rows["ub"]["at:flops=25:test_acc"] == 0.6
+    assert rows["std"]["at:flops=25:eval_acc"] == pytest.approx(0.65) and rows["ub"]["at:flops=25:eval_acc"] == 0.6
     table = invoke("compare", runs, "--columns", "run", "--at-flops", "60")
-    assert "at:flops=60:test_acc: test accuracy at 60 training FLOPs" in table.stdout
+    assert "at:flops=60:eval_acc: test accuracy at 60 training FLOPs" in table.stdout
     assert "interpolated linearly between the two epochs around it" in table.stdout
-    grouped = invoke("compare", runs, "--group-by", "schedule", "--columns", "at:seconds=15:test_acc", "--format", "json")
+    grouped = invoke("compare", runs, "--group-by", "schedule", "--columns", "at:seconds=15:eval_acc", "--format", "json")
     assert grouped.exit_code == 0, grouped.output
 
 
 def test_bad_budget_column_is_a_usage_error(runs):
-    result = invoke("compare", runs, "--columns", "at:watts=3:test_acc")
+    result = invoke("compare", runs, "--columns", "at:watts=3:eval_acc")
     assert result.exit_code == 2 and "expected at:AXIS=BUDGET:KEY with AXIS one of epoch, flops, seconds" in result.stderr
 
 
 def test_curves_against_flops_and_seconds(runs, tmp_path):
     from dilbench.report.curves import epoch_stats
 
-    xs, mean, _, _ = epoch_stats([read_run(runs / "std")], "test_acc", "flops")
+    xs, mean, _, _ = epoch_stats([read_run(runs / "std")], "eval_acc", "flops")
     assert xs == [10, 20, 30] and mean == [0.5, 0.7, 0.6]
     for axis in ("flops", "seconds"):
         result = invoke("compare", runs, "--plot", tmp_path / f"{axis}.png", "--x", axis)

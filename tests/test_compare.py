@@ -23,7 +23,7 @@ from dilbench.cli import cli
 REPO = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
 
-# run dir -> (name, schedule, seed, lr, status, test_acc per epoch, train_acc per epoch, images/s per epoch)
+# run dir -> (name, schedule, seed, lr, status, eval_acc per epoch, train_acc per epoch, images/s per epoch)
 RUNS = {
     "std-s0": ("std", "standard", 0, 1e-3, "completed", [0.5, 0.7, 0.6], [0.55, 0.75, 0.8], [100.0, 200.0, 300.0]),
     "std-s1": ("std", "standard", 1, 1e-3, "completed", [0.6, 0.65, 0.7], [0.6, 0.7, 0.75], [100.0] * 3),
@@ -44,11 +44,11 @@ def config(name: str, schedule: str, seed: int, lr: float) -> dict:
     }
 
 
-def epoch_records(test_acc: list[float], train_acc: list[float], images_per_s: list[float], updates: list[int]) -> list[dict]:
+def epoch_records(eval_acc: list[float], train_acc: list[float], images_per_s: list[float], updates: list[int]) -> list[dict]:
     return [
-        {"epoch": e, "train_loss": 1 - tr, "train_acc": tr, "test_loss": 1 - te, "test_acc": te, "eval_split": "test",
+        {"epoch": e, "train_loss": 1 - tr, "train_acc": tr, "eval_loss": 1 - te, "eval_acc": te, "eval_split": "test",
          "seconds": SECONDS, "images_per_s": ips, "updates": updates, "updates_total": [u * e for u in updates]}
-        for e, (te, tr, ips) in enumerate(zip(test_acc, train_acc, images_per_s), start=1)
+        for e, (te, tr, ips) in enumerate(zip(eval_acc, train_acc, images_per_s), start=1)
     ]
 
 
@@ -100,7 +100,7 @@ def test_default_table(runs):
     result = invoke("compare", runs)
     assert result.exit_code == 0 and result.stderr == ""
     assert result.stdout.splitlines() == [
-        "run     name  status     model           schedule     augmentation  seed  epochs  final_test_acc  best_test_acc"
+        "run     name  status     model           schedule     augmentation  seed  epochs  final_eval_acc  best_eval_acc"
         "  best_epoch  final_train_acc     gap  wall_time  images_per_s",
         "------  ----  ---------  --------------  -----------  ------------  ----  ------  --------------  -------------"
         "  ----------  ---------------  ------  ---------  ------------",
@@ -130,10 +130,10 @@ def test_runs_of_one_name_are_told_apart_by_default(tmp_path):
 
 
 def test_builtin_columns_exact_values(runs):
-    records = as_json(runs, "--columns", "run,final_test_acc,best_test_acc,best_epoch,final_train_acc,gap,wall_time,images_per_s,epochs")
+    records = as_json(runs, "--columns", "run,final_eval_acc,best_eval_acc,best_epoch,final_train_acc,gap,wall_time,images_per_s,epochs")
     first = records[0]
     assert first == {
-        "run": "std-s0", "final_test_acc": 0.6, "best_test_acc": 0.7, "best_epoch": 2, "final_train_acc": 0.8,
+        "run": "std-s0", "final_eval_acc": 0.6, "best_eval_acc": 0.7, "best_epoch": 2, "final_train_acc": 0.8,
         "gap": 0.8 - 0.6, "wall_time": 30.0, "images_per_s": (100 * 10 + 200 * 10 + 300 * 10) / 30, "epochs": 3,
     }
     assert column(records, "run") == list(RUNS)
@@ -155,13 +155,30 @@ def test_timing_columns_read_new_and_older_records(tmp_path):
     ]
 
 
+def test_runs_of_0_1_with_test_names_read_as_eval(tmp_path):
+    """dilbench 0.1 wrote test_loss/test_acc (even for the validation split) and final_test_acc; they read
+    as eval_*, the split as test, and a resumed run whose file holds both spellings reads as one."""
+    old = [{("test_" + key[5:] if key.startswith("eval_") else key): value for key, value in record.items()
+            if key != "eval_split"} for record in epoch_records([0.5, 0.7], [0.4, 0.6], [10.0, 10.0], [1])]
+    write_run(tmp_path, "old", config("old", "standard", 0, 1e-3), {"status": "completed", "final_test_acc": 0.7}, old)
+    mixed = [old[0], epoch_records([0.5, 0.6], [0.5, 0.6], [10.0, 10.0], [1])[1]]
+    write_run(tmp_path, "mixed", config("mixed", "standard", 0, 1e-3), {"status": "completed"}, mixed)
+    columns = "run,final_eval_acc,best_eval_acc,mean:eval_loss,last:eval_split,meta.final_eval_acc"
+    assert as_json(tmp_path, "--columns", columns) == [
+        {"run": "mixed", "final_eval_acc": 0.6, "best_eval_acc": 0.6, "mean:eval_loss": pytest.approx(0.45),
+         "last:eval_split": "test", "meta.final_eval_acc": None},
+        {"run": "old", "final_eval_acc": 0.7, "best_eval_acc": 0.7, "mean:eval_loss": pytest.approx(0.4),
+         "last:eval_split": "test", "meta.final_eval_acc": 0.7},
+    ]
+
+
 def test_metric_qualifiers_config_and_meta_columns(runs):
-    names = "last:train_loss,max:test_acc,min:test_loss,mean:test_acc,epoch_of:max:test_acc,epoch_of:min:test_loss," \
+    names = "last:train_loss,max:eval_acc,min:eval_loss,mean:eval_acc,epoch_of:max:eval_acc,epoch_of:min:eval_loss," \
             "last:updates_total,optimizer.lr,model.hidden,meta.host,meta.git.commit"
     std_s0, *_ = as_json(runs, "--columns", names)
     assert std_s0 == {
-        "last:train_loss": 1 - 0.8, "max:test_acc": 0.7, "min:test_loss": 1 - 0.7, "mean:test_acc": (0.5 + 0.7 + 0.6) / 3,
-        "epoch_of:max:test_acc": 2, "epoch_of:min:test_loss": 2, "last:updates_total": [15, 15],
+        "last:train_loss": 1 - 0.8, "max:eval_acc": 0.7, "min:eval_loss": 1 - 0.7, "mean:eval_acc": (0.5 + 0.7 + 0.6) / 3,
+        "epoch_of:max:eval_acc": 2, "epoch_of:min:eval_loss": 2, "last:updates_total": [15, 15],
         "optimizer.lr": 0.001, "model.hidden": [64], "meta.host": "lab1", "meta.git.commit": "abc123",
     }
 
@@ -169,8 +186,8 @@ def test_metric_qualifiers_config_and_meta_columns(runs):
 def test_epoch_of_ties_go_to_the_earliest_epoch(tmp_path):
     write_run(tmp_path, "tie", config("tie", "standard", 0, 1e-3), {"status": "completed"},
               epoch_records([0.7, 0.9, 0.9], [0.5, 0.6, 0.7], [1.0] * 3, [1]))
-    (record,) = as_json(tmp_path, "--columns", "epoch_of:max:test_acc,best_epoch")
-    assert record == {"epoch_of:max:test_acc": 2, "best_epoch": 2}
+    (record,) = as_json(tmp_path, "--columns", "epoch_of:max:eval_acc,best_epoch")
+    assert record == {"epoch_of:max:eval_acc": 2, "best_epoch": 2}
 
 
 @pytest.mark.parametrize("columns", ["+optimizer.lr,path", "+optimizer.lr,+path", "+optimizer.lr,run,path"])
@@ -195,10 +212,10 @@ def test_unknown_column_is_an_error_with_close_matches(runs):
     assert "built-ins run, path, name, status" in result.stderr and "config keys augmentation.mode, " in result.stderr
     assert len(result.stderr.splitlines()) == 1
 
-    bare = invoke("compare", runs, "--columns", "test_acc")
-    assert bare.exit_code == 2 and "last:test_acc" in bare.stderr and "max:test_acc" in bare.stderr
+    bare = invoke("compare", runs, "--columns", "eval_acc")
+    assert bare.exit_code == 2 and "last:eval_acc" in bare.stderr and "max:eval_acc" in bare.stderr
     qualifier = invoke("compare", runs, "--sort", "max:test_accuracy")
-    assert qualifier.exit_code == 2 and "close matches: max:test_acc" in qualifier.stderr
+    assert qualifier.exit_code == 2 and "close matches: max:eval_acc" in qualifier.stderr
     no_such_metric = invoke("compare", runs, "--columns", "max:eval_split")  # not a number: only last: works
     assert no_such_metric.exit_code == 2 and "close matches: last:eval_split" in no_such_metric.stderr
 
@@ -219,24 +236,24 @@ def test_list_columns(runs):
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert "  optimizer.lr" in lines and "  meta.git.commit" in lines
-    assert any(line.startswith("  final_test_acc") and "= last:test_acc" in line for line in lines)
+    assert any(line.startswith("  final_eval_acc") and "= last:eval_acc" in line for line in lines)
     assert "last:  max:  min:  mean:  epoch_of:max:  epoch_of:min:" in result.stdout
 
 
 # ---- selection ------------------------------------------------------------------------------------
 def test_sort_descending_with_tie_breaker(runs):
-    records = as_json(runs, "--columns", "run", "--sort", "-max:test_acc")
+    records = as_json(runs, "--columns", "run", "--sort", "-max:eval_acc")
     assert column(records, "run") == ["ub-s0", "ub-s1", "std-s0", "std-s1", "ub-s2"]  # ties keep path order
-    records = as_json(runs, "--columns", "run", "--sort", "-max:test_acc,-seed")
+    records = as_json(runs, "--columns", "run", "--sort", "-max:eval_acc,-seed")
     assert column(records, "run") == ["ub-s0", "ub-s1", "ub-s2", "std-s1", "std-s0"]
-    records = as_json(runs, "--columns", "run", "--sort", "schedule,final_test_acc")
+    records = as_json(runs, "--columns", "run", "--sort", "schedule,final_eval_acc")
     assert column(records, "run") == ["std-s0", "std-s1", "ub-s2", "ub-s1", "ub-s0"]
 
 
 def test_missing_values_sort_last_both_ways(runs):
     write_run(runs, "aaa-new", config("new", "standard", 9, 1e-3), {"status": "running"}, None)
-    assert column(as_json(runs, "--columns", "run", "--sort", "max:test_acc"), "run")[-1] == "aaa-new"
-    assert column(as_json(runs, "--columns", "run", "--sort", "-max:test_acc"), "run")[-1] == "aaa-new"
+    assert column(as_json(runs, "--columns", "run", "--sort", "max:eval_acc"), "run")[-1] == "aaa-new"
+    assert column(as_json(runs, "--columns", "run", "--sort", "-max:eval_acc"), "run")[-1] == "aaa-new"
 
 
 @pytest.mark.parametrize(("where", "expected"), [
@@ -246,9 +263,9 @@ def test_missing_values_sort_last_both_ways(runs):
     (["schedule.name=standard,unfair_back"], list(RUNS)),
     (["optimizer.lr=1e-4"], ["ub-s1"]),
     (["optimizer.lr=0.0001"], ["ub-s1"]),
-    (["max:test_acc>0.7"], ["ub-s0", "ub-s1"]),
-    (["max:test_acc>=0.72"], ["ub-s0", "ub-s1"]),
-    (["max:test_acc<0.72"], ["std-s0", "std-s1", "ub-s2"]),
+    (["max:eval_acc>0.7"], ["ub-s0", "ub-s1"]),
+    (["max:eval_acc>=0.72"], ["ub-s0", "ub-s1"]),
+    (["max:eval_acc<0.72"], ["std-s0", "std-s1", "ub-s2"]),
     (["schedule=unfair_back", "seed<=1"], ["ub-s0", "ub-s1"]),
     (["model.hidden=[64]", "deterministic=false", "data.root=null"], list(RUNS)),
 ])
@@ -265,8 +282,8 @@ FORMS = "expected KEY=V1,V2 (any of), KEY!=V1,V2 (none of), KEY>V, KEY>=V, KEY<V
     ("status==completed", "'==' is not an operator; "),
     ("seed=>1", "'=>' is not an operator; "),
     ("seed<>1", "'<>' is not an operator; "),
-    ("max:test_acc>", "> needs a value; "),
-    ("max:test_acc>=high", "the runs' values of this column are numbers, so 'high' can never match; "),
+    ("max:eval_acc>", "> needs a value; "),
+    ("max:eval_acc>=high", "the runs' values of this column are numbers, so 'high' can never match; "),
     ("seed=one", "the runs' values of this column are numbers, so 'one' can never match; "),
     ("seed>nan", "the runs' values of this column are numbers, so 'nan' can never match; "),
     ("deterministic=maybe", "the runs' values of this column are true or false, so 'maybe' can never match; "),
@@ -289,7 +306,7 @@ def test_where_errors(runs):
 
 
 def test_top_after_sort(runs):
-    assert column(as_json(runs, "--columns", "run", "--sort", "-final_test_acc", "--top", "2"), "run") == ["ub-s0", "ub-s1"]
+    assert column(as_json(runs, "--columns", "run", "--sort", "-final_eval_acc", "--top", "2"), "run") == ["ub-s0", "ub-s1"]
 
 
 def test_diff_shows_only_differing_config_keys(runs):
@@ -304,8 +321,8 @@ def test_diff_shows_only_differing_config_keys(runs):
         "ub-s1   ub       1  unfair_back          0.0001",
         "ub-s2   ub       2  unfair_back           0.001",
     ]
-    records = as_json(runs, "--diff", "--where", "schedule=standard", "--columns", "run,final_test_acc")
-    assert records == [{"run": "std-s0", "final_test_acc": 0.6, "seed": 0}, {"run": "std-s1", "final_test_acc": 0.7, "seed": 1}]
+    records = as_json(runs, "--diff", "--where", "schedule=standard", "--columns", "run,final_eval_acc")
+    assert records == [{"run": "std-s0", "final_eval_acc": 0.6, "seed": 0}, {"run": "std-s1", "final_eval_acc": 0.7, "seed": 1}]
     same = invoke("compare", runs, "--diff", "--where", "run=std-s0")
     assert same.stdout.splitlines()[-1] == "all 1 selected runs have the same config"
     assert invoke("compare", runs, "--diff", "--group-by", "seed").exit_code == 2
@@ -313,29 +330,29 @@ def test_diff_shows_only_differing_config_keys(runs):
 
 # ---- groups ---------------------------------------------------------------------------------------
 def test_group_by_statistics(runs):
-    groups = as_json(runs, "--group-by", "schedule", "--columns", "final_test_acc,best_epoch,images_per_s")
+    groups = as_json(runs, "--group-by", "schedule", "--columns", "final_eval_acc,best_epoch,images_per_s")
     assert [(g["schedule"], g["n"], g["status"], g["varies"]) for g in groups] == [
         ("standard", 2, "2 completed", "seed"),
         ("unfair_back", 3, "2 completed, 1 running", "seed, optimizer.lr"),  # lr differs too: visible
     ]
     standard, unfair = groups
     finals = [0.75, 0.72, 0.7]
-    assert unfair["final_test_acc.mean"] == pytest.approx(sum(finals) / 3, rel=1e-12)
-    assert unfair["final_test_acc.std"] == pytest.approx(sample_std(finals), rel=1e-12)
-    assert (unfair["final_test_acc.min"], unfair["final_test_acc.max"]) == (0.7, 0.75)
-    assert standard["final_test_acc.mean"] == pytest.approx(0.65, rel=1e-12)
-    assert standard["final_test_acc.std"] == pytest.approx(math.sqrt(2 * 0.05**2), rel=1e-12)
+    assert unfair["final_eval_acc.mean"] == pytest.approx(sum(finals) / 3, rel=1e-12)
+    assert unfair["final_eval_acc.std"] == pytest.approx(sample_std(finals), rel=1e-12)
+    assert (unfair["final_eval_acc.min"], unfair["final_eval_acc.max"]) == (0.7, 0.75)
+    assert standard["final_eval_acc.mean"] == pytest.approx(0.65, rel=1e-12)
+    assert standard["final_eval_acc.std"] == pytest.approx(math.sqrt(2 * 0.05**2), rel=1e-12)
     assert standard["images_per_s.mean"] == pytest.approx(150.0) and standard["best_epoch.mean"] == 2.5
     assert set(standard) == {"schedule", "n", "status", "varies"} | {
-        f"{c}.{s}" for c in ("final_test_acc", "best_epoch", "images_per_s") for s in ("mean", "std", "min", "max")}
+        f"{c}.{s}" for c in ("final_eval_acc", "best_epoch", "images_per_s") for s in ("mean", "std", "min", "max")}
 
 
 def test_group_table_cells(runs):
-    result = invoke("compare", runs, "--group-by", "schedule.name", "--columns", "final_test_acc,best_epoch")
+    result = invoke("compare", runs, "--group-by", "schedule.name", "--columns", "final_eval_acc,best_epoch")
     finals = [0.75, 0.72, 0.7]
     mean, std = sum(finals) / 3, sample_std(finals)
     assert result.stdout.splitlines() == [
-        "schedule.name  n  status                  varies                                final_test_acc        best_epoch",
+        "schedule.name  n  status                  varies                                final_eval_acc        best_epoch",
         "-------------  -  ----------------------  ------------------  --------------------------------  ----------------",
         "standard       2  2 completed             seed                0.6500 ± 0.0707 [0.6000, 0.7000]  2.5 ± 0.7 [2, 3]",
         f"unfair_back    3  2 completed, 1 running  seed, optimizer.lr  {mean:.4f} ± {std:.4f} [0.7000, 0.7500]  2.3 ± 0.6 [2, 3]",
@@ -344,19 +361,19 @@ def test_group_table_cells(runs):
 
 
 def test_group_of_one_has_no_std(runs):
-    records = as_json(runs, "--group-by", "seed", "--columns", "final_test_acc", "--where", "seed=2")
-    assert records == [{"seed": 2, "n": 1, "status": "1 running", "varies": None, "final_test_acc.mean": 0.7,
-                        "final_test_acc.std": None, "final_test_acc.min": 0.7, "final_test_acc.max": 0.7}]
-    table = invoke("compare", runs, "--group-by", "seed", "--columns", "final_test_acc", "--where", "seed=2")
+    records = as_json(runs, "--group-by", "seed", "--columns", "final_eval_acc", "--where", "seed=2")
+    assert records == [{"seed": 2, "n": 1, "status": "1 running", "varies": None, "final_eval_acc.mean": 0.7,
+                        "final_eval_acc.std": None, "final_eval_acc.min": 0.7, "final_eval_acc.max": 0.7}]
+    table = invoke("compare", runs, "--group-by", "seed", "--columns", "final_eval_acc", "--where", "seed=2")
     assert table.stdout.splitlines()[2] == "   2  1  1 running  -               0.7000"
-    rows = list(csv.DictReader(io.StringIO(invoke("compare", runs, "-g", "seed", "-c", "final_test_acc", "-f", "csv").stdout)))
-    assert [(r["seed"], r["final_test_acc.std"]) for r in rows][2] == ("2", "")
+    rows = list(csv.DictReader(io.StringIO(invoke("compare", runs, "-g", "seed", "-c", "final_eval_acc", "-f", "csv").stdout)))
+    assert [(r["seed"], r["final_eval_acc.std"]) for r in rows][2] == ("2", "")
 
 
 def test_group_sort_by_mean_and_by_size(runs):
-    groups = as_json(runs, "--group-by", "seed", "--columns", "final_test_acc", "--sort", "-final_test_acc")
+    groups = as_json(runs, "--group-by", "seed", "--columns", "final_eval_acc", "--sort", "-final_eval_acc")
     assert column(groups, "seed") == [1, 2, 0]  # means 0.71, 0.70, 0.675
-    groups = as_json(runs, "--group-by", "schedule", "--columns", "final_test_acc", "--sort", "-n")
+    groups = as_json(runs, "--group-by", "schedule", "--columns", "final_eval_acc", "--sort", "-n")
     assert column(groups, "schedule") == ["unfair_back", "standard"]
 
 
@@ -378,7 +395,7 @@ def test_csv_is_rfc4180_with_exact_values(runs, tmp_path):
     rows = list(csv.DictReader(io.StringIO(text, newline="")))
     assert [float(r["gap"]) for r in rows] == [0.8 - 0.6, 0.75 - 0.7, 0.9 - 0.75, 0.85 - 0.72, 0.8 - 0.7]
     assert rows[0] == {"run": "std-s0", "status": "completed", "gap": repr(0.8 - 0.6), "model.hidden": "[64]", "meta.host": "lab1"}
-    grouped = invoke("compare", runs, "-g", "schedule", "-c", "final_test_acc", "-f", "csv").stdout
+    grouped = invoke("compare", runs, "-g", "schedule", "-c", "final_eval_acc", "-f", "csv").stdout
     assert '"2 completed, 1 running","seed, optimizer.lr"' in grouped  # fields with commas are quoted
     assert list(csv.DictReader(io.StringIO(grouped, newline="")))[1]["varies"] == "seed, optimizer.lr"
 
@@ -387,14 +404,14 @@ def test_json_is_a_list_of_flat_records(runs):
     records = as_json(runs)
     assert isinstance(records, list) and len(records) == 5
     for record in records:
-        assert list(record) == ["run", "name", "status", "model", "schedule", "augmentation", "seed", "epochs", "final_test_acc",
-                                "best_test_acc", "best_epoch", "final_train_acc", "gap", "wall_time", "images_per_s"]
+        assert list(record) == ["run", "name", "status", "model", "schedule", "augmentation", "seed", "epochs", "final_eval_acc",
+                                "best_eval_acc", "best_epoch", "final_train_acc", "gap", "wall_time", "images_per_s"]
         assert not any(isinstance(value, (dict, list)) for value in record.values())
 
 
 def test_markdown(runs):
-    text = invoke("compare", runs, "--columns", "run,status,best_test_acc", "--format", "markdown", "--top", "1").stdout
-    assert text == ("| run    | status    | best_test_acc |\n"
+    text = invoke("compare", runs, "--columns", "run,status,best_eval_acc", "--format", "markdown", "--top", "1").stdout
+    assert text == ("| run    | status    | best_eval_acc |\n"
                     "|:-------|:----------|--------------:|\n"
                     "| std-s0 | completed |        0.7000 |\n")
 
@@ -405,7 +422,7 @@ def test_loads_into_pandas(runs, tmp_path):
     invoke("compare", runs, "--format", "csv", "--output", tmp_path / "runs.csv")
     invoke("compare", runs, "--format", "json", "--output", tmp_path / "runs.json")
     frame = pd.read_csv(tmp_path / "runs.csv")
-    assert list(frame["final_test_acc"]) == [0.6, 0.7, 0.75, 0.72, 0.7]
+    assert list(frame["final_eval_acc"]) == [0.6, 0.7, 0.75, 0.72, 0.7]
     assert list(frame["run"]) == list(RUNS)
     from_json = pd.read_json(tmp_path / "runs.json")
     assert list(from_json["seed"]) == [0, 1, 0, 1, 2] and list(from_json["run"]) == list(RUNS)
@@ -434,7 +451,7 @@ def test_group_curves_are_means_with_min_max_band(runs):
     from dilbench.report.runs_index import read_run
 
     group = [read_run(runs / name) for name in ("ub-s0", "ub-s1", "ub-s2")]
-    epochs, mean, low, high = epoch_stats(group, "test_acc")
+    epochs, mean, low, high = epoch_stats(group, "eval_acc")
     assert epochs == [1, 2, 3]
     assert mean == pytest.approx([(0.6 + 0.62 + 0.6) / 3, (0.8 + 0.7 + 0.7) / 3, (0.75 + 0.72) / 2])  # ub-s2 has 2 epochs
     assert (low, high) == ([0.6, 0.7, 0.72], [0.62, 0.8, 0.75])
@@ -480,7 +497,7 @@ def test_broken_and_unfinished_runs_are_listed_and_reported(tmp_path):
     write_run(tmp_path, "h-list-meta", cfg, None, None).joinpath("meta.json").write_text("[]")
     (tmp_path / "z-not-a-run").mkdir()
 
-    result = invoke("compare", tmp_path, "--columns", "run,status,schedule,epochs,final_test_acc")
+    result = invoke("compare", tmp_path, "--columns", "run,status,schedule,epochs,final_eval_acc")
     try:
         json.loads(lines[:-20].splitlines()[-1])
     except json.JSONDecodeError as err:
@@ -519,9 +536,9 @@ def test_show_summarises_one_run(runs):
     assert text.startswith(f"run     {path}\nstatus  completed (3/3 epochs)\ngit     abc123\nhost    lab1  devices: -\n\n")
     assert "  schedule      name=unfair_back\n" in text and "  optimizer     name=adam lr=0.001\n" in text
     assert (
-        "                 epoch  test_acc  test_loss  train_acc  train_loss\n"
+        "                 epoch  eval_acc  eval_loss  train_acc  train_loss\n"
         "  final              3    0.7500     0.2500     0.9000      0.1000\n"
-        "  best test_acc      2    0.8000     0.2000     0.8000      0.2000\n"
+        "  best eval_acc      2    0.8000     0.2000     0.8000      0.2000\n"
         "  gap 0.1500  wall_time 30.0  train_time 30.0  eval_time -  images_per_s 100.0\n"
     ) in text
     assert "updates per group (epoch 3 / total)\n  group1  5 / 15\n  group2  10 / 30\n" in text

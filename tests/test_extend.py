@@ -51,7 +51,7 @@ def test_extending_a_run_equals_training_it_that_long(tmp_path):
     meta, direct_meta = read(extended / "meta.json"), read(direct / "meta.json")
     assert meta["weights_sha256"] == direct_meta["weights_sha256"] != first_digest
     assert meta["status"] == "completed" and meta["epochs_done"] == 2
-    assert meta["final_test_acc"] == direct_meta["final_test_acc"]
+    assert meta["final_eval_acc"] == direct_meta["final_eval_acc"]
     (extension,) = meta["extensions"]
     assert extension["epochs_done"] == 1 and extension["train.epochs"] == {"from": 1, "to": 2}
     assert len(meta["resumes"]) == 1

@@ -105,3 +105,15 @@ def test_no_import_cycles():
         if module not in state:
             visit(module)
     assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_each_run_file_has_one_writer():
+    """meta.json is written by runs/writer.py's RunWriter only (under the run's lock), metrics.jsonl by
+    runs/metrics.py's MetricsWriter only."""
+    writers: dict[str, set[str]] = {"write_meta": set(), "update_meta": set(), "write_metrics": set()}
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in writers:
+                writers[node.func.attr].add(name)
+    assert writers == {"write_meta": {"dilbench.runs.rundir"}, "update_meta": {"dilbench.runs.writer"},
+                       "write_metrics": {"dilbench.runs.metrics"}}

@@ -30,7 +30,7 @@ def assert_readable(fig: Figure) -> None:
 
 
 def record(epoch: int, acc: float, split: str = "test") -> dict:
-    return {"epoch": epoch, "train_loss": 2.0 - acc, "train_acc": acc - 0.1, "test_loss": 2.1 - acc, "test_acc": acc,
+    return {"epoch": epoch, "train_loss": 2.0 - acc, "train_acc": acc - 0.1, "eval_loss": 2.1 - acc, "eval_acc": acc,
             "eval_split": split, "seconds": 1.0, "images_per_s": 10.0, "updates": [3], "updates_total": [3 * epoch]}
 
 

@@ -1,5 +1,5 @@
 """The run-directory writers' guarantees that need no training: file modes, owners and liveness, the
-one-writer lock, and file-system errors as one line."""
+one-writer lock, file-system errors as one line, and reading metrics.jsonl."""
 
 from __future__ import annotations
 
@@ -121,3 +121,15 @@ def test_a_new_writer_removes_what_killed_writes_left(tmp_path):
 ])
 def test_file_system_errors_read_as_one_line_with_the_path_and_the_fix(err, message):
     assert describe(err, "writing", Path("/r/x"), "RETRY") == message
+
+
+def test_metrics_are_read_up_to_the_first_unreadable_line_saying_where(tmp_path):
+    run = RunDir.create(tmp_path, "r")
+    good = [{"epoch": 1, "test_acc": 0.5}, {"epoch": 2, "eval_acc": 0.6, "eval_split": "validation"}]
+    lines = [json.dumps(good[0]), "", json.dumps(good[1])]
+    run.metrics_file.write_text("\n".join([*lines, '{"epoch": 3, "ev']) + "\n")
+    expected = [{"epoch": 1, "eval_acc": 0.5, "eval_split": "test"}, good[1]]
+    assert run.read_metrics_checked() == (expected, "last line unreadable (Unterminated string starting at: line 1 column 14 (char 13))")
+    run.metrics_file.write_text("\n".join([lines[0], "[1]", lines[2]]) + "\n")
+    assert run.read_metrics_checked() == (expected[:1], "line 2 of 3 unreadable (not an object but list)")
+    assert run.read_metrics() == expected[:1]

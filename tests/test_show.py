@@ -62,7 +62,7 @@ def test_events_open_in_tensorboard(run):
         return [float(tensor_util.make_ndarray(p.tensor_proto)) for p in points]
 
     records = metrics(run)
-    for events_of, tag, key in ((evaluation, "epoch_accuracy", "test_acc"), (evaluation, "epoch_loss", "test_loss"),
+    for events_of, tag, key in ((evaluation, "epoch_accuracy", "eval_acc"), (evaluation, "epoch_loss", "eval_loss"),
                                 (train, "epoch_accuracy", "train_acc"), (train, "epoch_loss", "train_loss")):
         assert values(events_of, tag) == pytest.approx([r[key] for r in records], rel=1e-6)
     assert values(train, "updates/layer3_d2") == [STEPS, STEPS]
@@ -84,7 +84,7 @@ def test_show_of_a_real_run(run):
     text = result.stdout
     last = metrics(run)[-1]
     assert "status  completed (2/2 epochs)\n" in text
-    assert f"  final              2    {last['test_acc']:.4f}    " in text
+    assert f"  final              2    {last['eval_acc']:.4f}    " in text
     assert f"updates per group (epoch 2 / total)\n  group1-{GROUPS}  {STEPS} / {2 * STEPS}\n" in text
     for plot in ("curves.png", "weights_after.png", "weights_before.png"):
         assert f"  plots        {run / 'plots' / plot}\n" in text
@@ -98,5 +98,5 @@ def test_compare_agrees_with_meta(run):
     meta = json.loads((run / "meta.json").read_text())
     assert record["status"] == meta["status"] == "completed"
     assert record["epochs"] == meta["epochs_done"] == 2
-    assert record["final_test_acc"] == meta["final_test_acc"] and record["best_test_acc"] == meta["best_test_acc"]
+    assert record["final_eval_acc"] == meta["final_eval_acc"] and record["best_eval_acc"] == meta["best_eval_acc"]
     assert record["model"] == "context_module" and record["schedule"] == "standard" and record["seed"] == 7

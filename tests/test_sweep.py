@@ -47,15 +47,15 @@ profiles:
   quick: {{train.epochs: 2, model.channels: 4}}
   full: {{}}
 published:
-  a: {{final_test_acc: 0.777, note: "after 10 epochs"}}
-  c: {{final_test_acc: 0.83}}
+  a: {{final_eval_acc: 0.777, note: "after 10 epochs"}}
+  c: {{final_eval_acc: 0.83}}
 claims:
   - {{higher: c, lower: a, says: "unfair_back beats standard"}}
   - {{higher: a, lower: c, says: "standard beats unfair_back"}}
 """
 
 # The fake trainer: `train CONFIG --runs-dir D` or `train --resume RUN`, like `python -m dilbench`.
-# test_acc = 0.5, +0.1 for unfair_back, +0.01 per seed. FAKE_FAIL names runs that fail; FAKE_SLEEP
+# eval_acc = 0.5, +0.1 for unfair_back, +0.01 per seed. FAKE_FAIL names runs that fail; FAKE_SLEEP
 # makes each run wait (a Ctrl-C then interrupts it); FAKE_TRACE collects start/end lines.
 
 def squeeze(markdown: str) -> str:
@@ -107,10 +107,10 @@ if name in os.environ.get("FAKE_FAIL", "").split(","):
     sys.exit(1)
 acc = 0.5 + 0.1 * (config["schedule"]["name"] == "unfair_back") + 0.01 * config["seed"]
 flops = 150.0 if config["schedule"]["name"] == "unfair_back" else 100.0  # per epoch
-records = [{"epoch": e, "train_loss": 1.0, "train_acc": acc, "test_loss": 1.0, "test_acc": acc - 0.1 / e,
+records = [{"epoch": e, "train_loss": 1.0, "train_acc": acc, "eval_loss": 1.0, "eval_acc": acc - 0.1 / e,
             "eval_split": "test", "seconds": 2.0, "images_per_s": 100.0, "train_flops": e * flops} for e in (1, 2)]
 open(os.path.join(run, "metrics.jsonl"), "w").write("".join(json.dumps(r) + "\n" for r in records))
-write("completed", ended="2026-01-01T00:05:00+00:00", final_test_acc=records[-1]["test_acc"], error=None)
+write("completed", ended="2026-01-01T00:05:00+00:00", final_eval_acc=records[-1]["eval_acc"], error=None)
 trace("end")
 print(run)
 '''
@@ -150,7 +150,7 @@ def statuses(runs_dir: Path) -> dict[str, str]:
     (("seed: [0, 1]", "seed: [0, {x: 1}]"), "experiment.yaml:7: grid.seed[1]: a list holds plain values"),
     (("seed: [0, 1]", "seed: []"), "experiment.yaml:7: grid.seed: needs at least one value"),
     (("  c: {schedule", "  c: {name: x, schedule"), "experiment.yaml:5: cases.c.name: the sweep names every run"),
-    (("  c: {final_test_acc", "  cc: {final_test_acc"), "experiment.yaml:13: published.cc: unknown group (did you mean 'c'?)"),
+    (("  c: {final_eval_acc", "  cc: {final_eval_acc"), "experiment.yaml:13: published.cc: unknown group (did you mean 'c'?)"),
     (("higher: c, lower: a", "higher: c, lower: b"), "experiment.yaml:15: claims[0].lower: unknown group 'b'"),
     (("higher: c, lower: a", "higher: c, lower: c"), "experiment.yaml:15: claims[0].lower: must differ from higher"),
     (("  quick: {", "  qu ick: {"), "experiment.yaml:9: profiles.qu ick: names must be letters"),
@@ -173,10 +173,10 @@ def test_experiment_files_are_read_like_configs(experiment):
         f"{experiment}:3: casez: unknown key (did you mean 'cases'?); valid keys: name, base, about, runs_dir, results_dir, "
         "notes, cases, grid, group_over, profiles, published, claims, slurm",
         f"{experiment}:12: profiles.quick: duplicate key (first at line 10); keep one of them",
-        f"{experiment}:15: published.c.final_test_acc: expected float or null, got 'high'",
+        f"{experiment}:15: published.c.final_eval_acc: expected float or null, got 'high'",
     ]
-    experiment.write_text(EXPERIMENT.replace("final_test_acc: 0.83", "final_test_acc: .nan"))
-    with pytest.raises(ConfigError, match=r"experiment.yaml:13: published.c.final_test_acc: expected float or null, got nan$"):
+    experiment.write_text(EXPERIMENT.replace("final_eval_acc: 0.83", "final_eval_acc: .nan"))
+    with pytest.raises(ConfigError, match=r"experiment.yaml:13: published.c.final_eval_acc: expected float or null, got nan$"):
         load_experiment(experiment)
     experiment.write_bytes(EXPERIMENT.encode() + "# na\xefve\n".encode("latin-1"))
     with pytest.raises(ConfigError, match=r"experiment.yaml:17: not UTF-8 text: byte 0xef at byte offset \d+ cannot be decoded; "
@@ -254,7 +254,7 @@ def write_run(runs_dir: Path, config, status: str | None, stamp: str = "20260101
     run.config.write_text(dump_config(config))
     if status:
         run.write_meta({"status": status})
-    run.write_metrics([{"epoch": e, "test_acc": 0.5} for e in range(1, epochs + 1)])
+    run.write_metrics([{"epoch": e, "eval_acc": 0.5} for e in range(1, epochs + 1)])
     return run.path
 
 
@@ -270,7 +270,7 @@ def test_skip_completed_resume_interrupted_or_dead_start_missing(experiment):
     assert [(s.run.name, s.action, s.path) for s in steps] == [
         ("a-seed0", "skip", done), ("a-seed1", "resume", stopped), ("c-seed0", "resume", dead), ("c-seed1", "start", None),
     ]
-    assert steps[0].detail == "completed, final test acc 0.5000"
+    assert steps[0].detail == "completed, final eval acc 0.5000"
     assert steps[1].detail == "interrupted after 1/2 epochs"
     assert steps[2].detail == "running, but its process is gone after 1/2 epochs"
     assert steps[3].detail == "new run (ignoring c-seed1-20260101-000000-abcd: no readable meta.json)"
@@ -371,21 +371,21 @@ def test_results_page(experiment, fake):
     assert f"- Command: `dilbench sweep {experiment} --profile quick`" in page
     assert "Profile `quick`: `{train.epochs: 2, model.channels: 4}`" in page
     assert "| c | {schedule: unfair_back, optimizer.lr: 0.0003} |" in page
-    # test_acc = 0.5 + 0.1 (unfair_back) + 0.01 seed - 0.05: a 0.45, 0.46; c 0.55, 0.56
-    assert ("| group | setup | n | status | varies | epochs | final_test_acc | published final_test_acc | best_test_acc "
+    # eval_acc = 0.5 + 0.1 (unfair_back) + 0.01 seed - 0.05: a 0.45, 0.46; c 0.55, 0.56
+    assert ("| group | setup | n | status | varies | epochs | final_eval_acc | published final_eval_acc | best_eval_acc "
             "| final_train_acc | wall_time | images_per_s | train_flops | published note |") in page
     assert ("| a | schedule=standard | 2 | 2 completed | name, seed | 2.0 ± 0.0 [2, 2] | 0.4550 ± 0.0071 [0.4500, 0.4600] | 0.777 "
             "| 0.4550 ± 0.0071 [0.4500, 0.4600] | 0.5050 ± 0.0071 [0.5000, 0.5100] | 4.0000 ± 0.0000 [4.0000, 4.0000] "
             "| 100.0 ± 0.0 [100.0, 100.0] | 200.0 ± 0.0 [200.0, 200.0] | after 10 epochs |") in page
     assert "| c | schedule=unfair_back, optimizer.lr=0.0003 | 2 | 2 completed | name, seed | 2.0 ± 0.0 [2, 2] | 0.5550 ± 0.0071" in page
-    assert ("| unfair_back beats standard | c > a | final_test_acc | 0.83 vs 0.777 | 0.5550 ± 0.0071 (n=2) vs "
+    assert ("| unfair_back beats standard | c > a | final_eval_acc | 0.83 vs 0.777 | 0.5550 ± 0.0071 (n=2) vs "
             "0.4550 ± 0.0071 (n=2) | +0.1000 ± 0.0071 | **supports** |") in page
-    assert "| standard beats unfair_back | a > c | final_test_acc | 0.777 vs 0.83 |" in page and "**contradicts** |" in page
+    assert "| standard beats unfair_back | a > c | final_eval_acc | 0.777 vs 0.83 |" in page and "**contradicts** |" in page
     assert "- **supports** (1 of 2): unfair_back beats standard" in page
     # equal compute: at a's final 200 FLOPs, c (150, 300 FLOPs per epoch 1, 2) is a third of the way from
     # epoch 1 (acc - 0.1) to epoch 2 (acc - 0.05): 0.6 + 0.01 seed - 0.1 + 0.05/3 vs a's final 0.45 + 0.01 seed
     assert "| unfair_back beats standard | c > a | **supports** | **supports** |" in page
-    assert ("| unfair_back beats standard | c > a | final_test_acc | 200 (a's final epoch) | 0.5217 ± 0.0071 (n=2) vs "
+    assert ("| unfair_back beats standard | c > a | final_eval_acc | 200 (a's final epoch) | 0.5217 ± 0.0071 (n=2) vs "
             "0.4550 ± 0.0071 (n=2) | +0.0667 ± 0.0071 | **supports** |") in page
     assert "**At equal compute**: at a training budget, the FLOPs of the final epoch of the claim's cheaper group" in page
     assert (results / "curves_flops.png").read_bytes()[:8] == PNG and "![curves against training FLOPs](curves_flops.png)" in page

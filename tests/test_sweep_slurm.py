@@ -190,10 +190,10 @@ write("running", resumes=meta.get("resumes", []) + ([1] if resumed else []))
 if not resumed:
     open(os.environ["FAKE_STARTED"], "w").close()
     time.sleep(60)
-record = {"epoch": 1, "train_loss": 1.0, "train_acc": 0.6, "test_loss": 1.0, "test_acc": 0.5, "eval_split": "test",
+record = {"epoch": 1, "train_loss": 1.0, "train_acc": 0.6, "eval_loss": 1.0, "eval_acc": 0.5, "eval_split": "test",
           "seconds": 2.0, "images_per_s": 100.0}
 open(os.path.join(run, "metrics.jsonl"), "w").write(json.dumps(record) + "\n")
-write("completed", ended="2026-01-01T00:05:00+00:00", final_test_acc=0.5, error=None)
+write("completed", ended="2026-01-01T00:05:00+00:00", final_eval_acc=0.5, error=None)
 '''
 
 

@@ -113,7 +113,7 @@ def test_tensorboard_serves_a_sweep(sweep):
             train, evaluation = f"{path.name}/events/train", f"{path.name}/events/eval"
             assert set(tags[evaluation]) == {"epoch_loss", "epoch_accuracy"}  # the same tags: one chart each
             assert {"epoch_loss", "epoch_accuracy", "images_per_s", "updates/layer1_d1"} <= set(tags[train])
-            for run, tag, key in ((evaluation, "epoch_accuracy", "test_acc"), (evaluation, "epoch_loss", "test_loss"),
+            for run, tag, key in ((evaluation, "epoch_accuracy", "eval_acc"), (evaluation, "epoch_loss", "eval_loss"),
                                   (train, "epoch_accuracy", "train_acc"), (train, "epoch_loss", "train_loss")):
                 points = board.get(f"/data/plugin/scalars/scalars?run={run}&tag={tag}")
                 assert [step for _, step, _ in points] == [1, 2]
@@ -147,7 +147,7 @@ def test_tensorboard_serves_a_sweep(sweep):
             assert session["name"] == f"{runs[name].name}/events"
             values = {(m["name"]["group"], m["name"]["tag"]): m for m in group["metricValues"]}
             final = metrics(runs[name])[-1]
-            assert values[("eval", "epoch_accuracy")]["value"] == pytest.approx(final["test_acc"], rel=1e-6)
+            assert values[("eval", "epoch_accuracy")]["value"] == pytest.approx(final["eval_acc"], rel=1e-6)
             assert values[("eval", "epoch_accuracy")]["trainingStep"] == 2
             assert values[("train", "epoch_loss")]["value"] == pytest.approx(final["train_loss"], rel=1e-6)
     finally:

@@ -77,13 +77,13 @@ def test_metrics_records_exact_update_counts(completed):
     records = [json.loads(line) for line in (completed / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2]
     for record in records:
-        assert set(record) == {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "eval_split",
+        assert set(record) == {"epoch", "train_loss", "train_acc", "eval_loss", "eval_acc", "eval_split",
                                "seconds", "train_seconds", "eval_seconds", "images_per_s", "updates", "updates_total", "train_flops"}
         assert record["seconds"] == record["train_seconds"] + record["eval_seconds"]
         assert record["train_seconds"] > 0 and record["eval_seconds"] > 0
         assert record["images_per_s"] == 300 / record["train_seconds"]  # throughput of the batches alone
         assert record["updates"] == [STEPS_PER_EPOCH] * 8  # 7 dilated layers + the final 1x1
-        assert 0 <= record["test_acc"] <= 1 and record["test_acc"] * 100 == round(record["test_acc"] * 100)
+        assert 0 <= record["eval_acc"] <= 1 and record["eval_acc"] * 100 == round(record["eval_acc"] * 100)
     assert records[1]["updates_total"] == [2 * STEPS_PER_EPOCH] * 8
 
 
@@ -137,7 +137,7 @@ def test_interrupt_then_resume_is_bit_equal(completed, tmp_path, monkeypatch):
     straight, resumed_values = checkpoint_values(completed), checkpoint_values(path)
     assert straight.keys() == resumed_values.keys()
     assert all(np.array_equal(straight[k], resumed_values[k]) for k in straight)
-    metrics = lambda p: [{k: r[k] for k in ("train_loss", "train_acc", "test_loss", "test_acc", "updates", "train_flops")}
+    metrics = lambda p: [{k: r[k] for k in ("train_loss", "train_acc", "eval_loss", "eval_acc", "updates", "train_flops")}
                          for r in map(json.loads, (p / "metrics.jsonl").read_text().splitlines())]
     assert metrics(path) == metrics(completed)
 

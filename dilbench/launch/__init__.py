@@ -46,7 +46,7 @@ def start_run(config: Config, runs_dir: str | Path, command: list[str], debug: b
         }
         try:
             write_atomic(run.config, dump_config(config))
-            run.write_meta(meta)
+            writer.record(**meta)
         except OSError as err:  # no meta.json yet: nothing worth keeping
             writer.close()
             shutil.rmtree(run.path, ignore_errors=True)
@@ -92,14 +92,14 @@ def resume_run(path: str | Path, command: list[str], debug: bool = False, restar
         data = load_data(config.data, config.seed)
         with _worker_dir(config, "") as where, RunWriter.create(where, config.name) as writer:
             write_atomic(writer.run.config, dump_config(config))
-            writer.run.write_meta({"status": "running", "resumes": []})
+            writer.record(status="running", resumes=[])
             _train(writer, config, data, resume_from=run, debug=debug)
         return run
     with RunWriter.claim(run) as writer:
-        if overrides:  # under the lock: it rewrites config.yaml
-            extend_run(str(run.path), overrides)
-            config = load_config(run.config)
         meta = _read_meta(run)
+        if overrides and (extension := extend_run(str(run.path), overrides)):  # under the lock: it rewrites config.yaml
+            meta = writer.record(extensions=meta.get("extensions", []) + [extension])
+            config = load_config(run.config)
         if meta.get("status") == "completed" and len(run.read_metrics()) >= config.train.epochs:  # else extended
             raise DilbenchError(f"{run.path} already completed all {config.train.epochs} epochs; "
                                 "extend it with --set train.epochs=N, or start a new run")
@@ -176,12 +176,12 @@ def _train(writer: RunWriter, config: Config, data: Dataset, resume_from: RunDir
         last = records[-1]
         digest = trainer.weights_digest()
         writer.record(
-            status="completed", error=None, ended=utc_now(), epochs_done=len(records),
-            final_test_acc=last["test_acc"], best_test_acc=max(r["test_acc"] for r in records), weights_sha256=digest,
+            status="completed", error=None, ended=utc_now(), epochs_done=len(records), eval_split=last["eval_split"],
+            final_eval_acc=last["eval_acc"], best_eval_acc=max(r["eval_acc"] for r in records), weights_sha256=digest,
             train_flops=last["train_flops"], train_seconds=sum(r.get("train_seconds", r["seconds"]) for r in records),
         )
         log.info("final weights sha256 %s", digest)
-        log.info("completed in %.0fs: final %s accuracy %.4f -> %s", time.time() - started, last["eval_split"], last["test_acc"], run.path)
+        log.info("completed in %.0fs: final %s accuracy %.4f -> %s", time.time() - started, last["eval_split"], last["eval_acc"], run.path)
     except BaseException as err:
         if isinstance(err, KeyboardInterrupt) or getattr(err, "exit_code", None) == 130:  # a second Ctrl-C, or RunInterrupted
             message = str(err) or "stopped at once by a second Ctrl-C; resume from the last checkpoint"

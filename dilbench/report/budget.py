@@ -48,7 +48,7 @@ def series(run: RunRecord, axis: str, key: str) -> list[tuple[float, float]]:
             if x is not None and (y := _number(record.get(key))) is not None]
 
 
-def value_at(run: RunRecord, axis: str, budget: float, key: str = "test_acc") -> float | None:
+def value_at(run: RunRecord, axis: str, budget: float, key: str = "eval_acc") -> float | None:
     """`key` at x = budget, interpolated linearly between the epochs around it; None outside the run."""
     points = series(run, axis, key)
     for (x0, y0), (x1, y1) in zip(points, points[1:]):
@@ -59,7 +59,7 @@ def value_at(run: RunRecord, axis: str, budget: float, key: str = "test_acc") ->
     return None
 
 
-def best_until(run: RunRecord, axis: str, budget: float, key: str = "test_acc") -> float | None:
+def best_until(run: RunRecord, axis: str, budget: float, key: str = "eval_acc") -> float | None:
     """The highest `key` reached by x = budget: the epochs before it and the interpolated value at it."""
     at = value_at(run, axis, budget, key)
     if at is None:

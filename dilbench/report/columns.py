@@ -1,13 +1,13 @@
 """Column names of `dilbench compare` and how each value is computed from a run record.
 
 A column is one of:
-  * a built-in (`name`, `status`, `final_test_acc`, `gap`, ... see BUILTINS),
+  * a built-in (`name`, `status`, `final_eval_acc`, `gap`, ... see BUILTINS),
   * a metric qualifier over a metrics.jsonl key: `last:`, `max:`, `min:`, `mean:`, `epoch_of:max:`,
-    `epoch_of:min:` (e.g. `max:test_acc`, `epoch_of:min:test_loss`),
+    `epoch_of:min:` (e.g. `max:eval_acc`, `epoch_of:min:eval_loss`),
   * any dotted key of config.yaml (`optimizer.lr`, `model.channels`),
   * any dotted key of meta.json under `meta.` (`meta.host`, `meta.git.commit`),
-  * a metric at a compute budget, `at:AXIS=BUDGET:KEY` (`at:flops=1e12:test_acc`, `at:seconds=600:test_acc`,
-    `at:epoch=1.5:test_loss`): interpolated linearly between the epochs around it (report/budget.py).
+  * a metric at a compute budget, `at:AXIS=BUDGET:KEY` (`at:flops=1e12:eval_acc`, `at:seconds=600:eval_acc`,
+    `at:epoch=1.5:eval_loss`): interpolated linearly between the epochs around it (report/budget.py).
 A name none of the selected runs has is an error listing close matches, never a silently empty column;
 a key only some runs have (an older schema) is simply empty for the others.
 """
@@ -30,7 +30,7 @@ SETTING = "setting"  # what the run was (config, meta, identity): a group key or
 
 QUALIFIERS = ("last", "max", "min", "mean", "epoch_of:max", "epoch_of:min")
 DEFAULT_COLUMNS = (  # `run` first: runs of one name and seed are otherwise identical rows
-    "run", "name", "status", "model", "schedule", "augmentation", "seed", "epochs", "final_test_acc", "best_test_acc",
+    "run", "name", "status", "model", "schedule", "augmentation", "seed", "epochs", "final_eval_acc", "best_eval_acc",
     "best_epoch", "final_train_acc", "gap", "wall_time", "images_per_s",
 )
 
@@ -73,7 +73,7 @@ def _setting(config_key: str, meta_key: str | None = None) -> Callable[[RunRecor
 
 
 def _gap(run: RunRecord) -> float | None:
-    train, test = qualified("last", "train_acc", run), qualified("last", "test_acc", run)
+    train, test = qualified("last", "train_acc", run), qualified("last", "eval_acc", run)
     return train - test if is_number(train) and is_number(test) else None
 
 
@@ -113,11 +113,11 @@ BUILTINS: dict[str, tuple[str, Callable[[RunRecord], Any], str]] = {
     "augmentation": (SETTING, _setting("augmentation.mode"), "augmentation.mode"),
     "seed": (SETTING, _setting("seed", "seed"), "seed"),
     "epochs": (MEASURE, lambda run: len(run.metrics), "epochs done (records in metrics.jsonl)"),
-    "final_test_acc": (MEASURE, lambda run: qualified("last", "test_acc", run), "= last:test_acc"),
-    "best_test_acc": (MEASURE, lambda run: qualified("max", "test_acc", run), "= max:test_acc"),
-    "best_epoch": (MEASURE, lambda run: qualified("epoch_of:max", "test_acc", run), "= epoch_of:max:test_acc"),
+    "final_eval_acc": (MEASURE, lambda run: qualified("last", "eval_acc", run), "= last:eval_acc"),
+    "best_eval_acc": (MEASURE, lambda run: qualified("max", "eval_acc", run), "= max:eval_acc"),
+    "best_epoch": (MEASURE, lambda run: qualified("epoch_of:max", "eval_acc", run), "= epoch_of:max:eval_acc"),
     "final_train_acc": (MEASURE, lambda run: qualified("last", "train_acc", run), "= last:train_acc"),
-    "gap": (MEASURE, _gap, "last:train_acc - last:test_acc (positive: overfitting)"),
+    "gap": (MEASURE, _gap, "last:train_acc - last:eval_acc (positive: overfitting)"),
     "wall_time": (MEASURE, _summed("seconds"), "seconds of training and evaluation, summed over epochs (survives resumes; "
                   "runs before train_seconds existed: training only)"),
     "train_time": (MEASURE, _train_time, "seconds of training batches, summed over epochs"),
@@ -179,7 +179,7 @@ class Catalog:
             value = math.nan
         if axis not in AXES or not math.isfinite(value) or key not in self.numeric_keys:
             raise UsageError(f"column {name!r}: expected at:AXIS=BUDGET:KEY with AXIS one of {', '.join(AXES)}, a number "
-                             f"and a numeric metrics key ({', '.join(self.numeric_keys) or 'none'}), e.g. at:flops=1e12:test_acc")
+                             f"and a numeric metrics key ({', '.join(self.numeric_keys) or 'none'}), e.g. at:flops=1e12:eval_acc")
         return Column(name, MEASURE, lambda run: value_at(run, axis, value, key))
 
     def resolve_all(self, names: list[str]) -> list[Column]:

@@ -77,7 +77,7 @@ def compare(
 
 
 def budget_column(flops: float) -> str:
-    return f"at:flops={flops:g}:test_acc"
+    return f"at:flops={flops:g}:eval_acc"
 
 
 def catalog_of(arguments: list[str] | tuple[str, ...]) -> Catalog:

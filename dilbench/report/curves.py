@@ -52,13 +52,13 @@ def table_figure(table: Table, axis: str = "epoch") -> Figure:
     for index, (runs, label) in enumerate(zip(table.members, table.labels)):
         color = colors(index % 10 if count <= 10 else index / max(1, count - 1))
         for ax, (suffix, _) in zip(axes, PANELS):
-            for split, style, face in (("test", "-", color), ("train", "--", "none")):
+            for split, style, face in (("eval", "-", color), ("train", "--", "none")):
                 epochs, mean, low, high = epoch_stats(runs, f"{split}_{suffix}", axis)
                 if not epochs:
                     continue
                 last_epoch = max(last_epoch, epochs[-1])
                 ax.plot(epochs, mean, style, marker="o", ms=4, mfc=face, color=color, lw=1.4,
-                        label=label if split == "test" and suffix == "loss" else None)
+                        label=label if split == "eval" and suffix == "loss" else None)
                 if table.grouped and len(runs) > 1:
                     if len(epochs) == 1:
                         ax.errorbar(epochs, mean, yerr=[[mean[0] - low[0]], [high[0] - mean[0]]], color=color, capsize=4, lw=1)

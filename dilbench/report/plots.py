@@ -42,7 +42,7 @@ def curves_figure(records: list[dict[str, Any]], title: str) -> Figure:
     split = records[-1].get("eval_split", "test") if records else "test"
     fig = Figure(figsize=(10, 4), layout="constrained")
     ax_loss, ax_acc = fig.subplots(1, 2)
-    for key, label, style in (("train", "train", "-o"), ("test", split, "-s")):
+    for key, label, style in (("train", "train", "-o"), ("eval", split, "-s")):
         ax_loss.plot(epochs, [r[f"{key}_loss"] for r in records], style, label=label)
         ax_acc.plot(epochs, [r[f"{key}_acc"] for r in records], style, label=label)
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")

@@ -21,7 +21,6 @@ from dilbench.errors import UsageError
 from dilbench.runs.owner import run_status
 from dilbench.runs.rundir import RunDir
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster on hundreds of runs
 MARKER_FILES = ("config.yaml", "meta.json")
 SEARCH_DEPTH = 3  # runs/<run>, experiments/x/runs/<run>, experiments/<suite>/x/runs/<run>
 
@@ -121,7 +120,7 @@ def _read_config(run: RunDir, record: RunRecord) -> None:
         record.problems.append("no config.yaml")
         return
     try:
-        data = yaml.load(run.config.read_text(), Loader=_YAML_LOADER)
+        data = run.read_config_data()
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         record.problems.append(f"config.yaml unreadable: {_first_line(err)}")
         return
@@ -150,26 +149,15 @@ def _read_meta(run: RunDir, record: RunRecord) -> None:
 
 
 def _read_metrics(run: RunDir, record: RunRecord) -> None:
-    """Like RunDir.read_metrics (stop at the first unreadable line), but say where and why it stopped."""
+    """The run's epochs, and where and why reading stopped early as a problem of the run."""
     if not run.metrics_file.is_file():
         if record.status == "completed":  # other states may simply not have finished an epoch yet
             record.problems.append("no metrics.jsonl")
         return
     try:
-        lines = run.metrics_file.read_text().splitlines()
+        record.metrics, problem = run.read_metrics_checked()
     except (OSError, UnicodeDecodeError) as err:
         record.problems.append(f"metrics.jsonl unreadable: {_first_line(err)}")
         return
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            epoch = json.loads(line)
-            problem = None if isinstance(epoch, dict) else f"not an object but {type(epoch).__name__}"
-        except json.JSONDecodeError as err:
-            problem = _first_line(err)
-        if problem:
-            where = "last line" if number == len(lines) else f"line {number} of {len(lines)}"
-            record.problems.append(f"metrics.jsonl {where} unreadable ({problem}); epochs from there on ignored")
-            return
-        record.metrics.append(epoch)
+    if problem:
+        record.problems.append(f"metrics.jsonl {problem}; epochs from there on ignored")

@@ -128,7 +128,7 @@ def _compare(left: Ordered, op: str, right: Ordered) -> bool:
 
 
 def parse_sort(text: str | None) -> list[tuple[str, bool]]:
-    """`-max:test_acc,name` -> [("max:test_acc", descending), ("name", ascending)]."""
+    """`-max:eval_acc,name` -> [("max:eval_acc", descending), ("name", ascending)]."""
     keys = [part.strip() for part in (text or "").split(",") if part.strip()]
     return [(key[1:], True) if key.startswith("-") else (key.lstrip("+"), False) for key in keys]
 

@@ -17,7 +17,7 @@ from dilbench.report.runs_index import RunRecord, is_run_dir, read_run
 from dilbench.runs.owner import describe as describe_owner
 from dilbench.runs.rundir import RunDir
 
-METRIC_KEYS = ("test_acc", "test_loss", "train_acc", "train_loss")
+METRIC_KEYS = ("eval_acc", "eval_loss", "train_acc", "train_loss")
 
 
 def show(path: str | Path) -> str:
@@ -76,18 +76,18 @@ def _metrics(run: RunRecord) -> str:
     if not run.metrics:
         return "metrics: no finished epoch yet"
     split = run.metrics[-1].get("eval_split", "test")
-    best = max((r for r in run.metrics if is_number(r.get("test_acc"))), key=lambda r: r["test_acc"], default=None)
+    best = max((r for r in run.metrics if is_number(r.get("eval_acc"))), key=lambda r: r["eval_acc"], default=None)
     header = ["", "epoch", *METRIC_KEYS]
     rows = [["final", *_record_cells(run.metrics[-1])]]
     if best is not None:
-        rows.append(["best test_acc", *_record_cells(best)])
+        rows.append(["best eval_acc", *_record_cells(best)])
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     table = ["  " + "  ".join(t.ljust(w) if i == 0 else t.rjust(w) for i, (t, w) in enumerate(zip(row, widths))).rstrip()
              for row in [header, *rows]]
     shown: tuple[str, ...] = ("gap", "wall_time", "train_time", "eval_time", "images_per_s")
     shown += ("train_flops",) if BUILTINS["train_flops"][1](run) is not None else ()
     extras = "  ".join(f"{name} {cell(BUILTINS[name][1](run), True)}" for name in shown)
-    return "\n".join([f"metrics ({'test' if split == 'test' else split + ' split, reported as test_*'})", *table, "  " + extras])
+    return "\n".join([f"metrics (eval_* on the {split} split)", *table, "  " + extras])
 
 
 def _record_cells(record: dict[str, Any]) -> list[str]:

@@ -31,7 +31,7 @@ from dilbench.typed.validate import to_plain
 
 SCALARS = {  # TensorBoard run -> (tag, metrics.jsonl key)
     "train": (("epoch_loss", "train_loss"), ("epoch_accuracy", "train_acc"), ("images_per_s", "images_per_s")),
-    "eval": (("epoch_loss", "test_loss"), ("epoch_accuracy", "test_acc")),
+    "eval": (("epoch_loss", "eval_loss"), ("epoch_accuracy", "eval_acc")),
 }
 
 

@@ -12,6 +12,7 @@ would no longer reproduce metrics.jsonl to the last bit.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from dilbench.config import dump_config, load_config
 from dilbench.config.loader import Override
@@ -22,11 +23,12 @@ from dilbench.runs.rundir import RunDir, utc_now, write_atomic
 EXTENDABLE = ("train.epochs",)
 
 
-def extend_run(path: str, overrides: Sequence[str]) -> None:
-    """Apply `--set` overrides to the run's config.yaml if they extend it; record the change in meta.json.
+def extend_run(path: str, overrides: Sequence[str]) -> dict[str, Any] | None:
+    """Apply `--set` overrides to the run's config.yaml if they extend it, and return the change as
+    meta.json's `extensions` records it (None: nothing changed).
 
-    Nothing is written when a check fails. Called by resume_run while it holds the run's lock; training
-    itself is the ordinary resume that follows."""
+    Nothing is written when a check fails. Called by resume_run while it holds the run's lock; it
+    records the change, and training itself is the ordinary resume that follows."""
     run = RunDir.open(path)
     changes = [Override.parse(text) for text in overrides]
     for item in changes:
@@ -38,7 +40,7 @@ def extend_run(path: str, overrides: Sequence[str]) -> None:
     config = load_config(run.config)
     extended = load_config(run.config, changes)
     if extended == config:
-        return
+        return None
     done = len(run.read_metrics())
     meta = run.read_meta() if run.meta_file.exists() else {}
     if run_status(meta, run.path) == "running":  # a crashed run (its owner gone) can be extended
@@ -60,6 +62,4 @@ def extend_run(path: str, overrides: Sequence[str]) -> None:
         raise UsageError(f"--set train.epochs={extended.train.epochs}: {run.path} has already trained {done} "
                          f"epochs; give more than {done}")
     write_atomic(run.config, dump_config(extended))
-    run.update_meta(extensions=meta.get("extensions", []) + [{
-        "at": utc_now(), "epochs_done": done, "train.epochs": {"from": config.train.epochs, "to": extended.train.epochs},
-    }])
+    return {"at": utc_now(), "epochs_done": done, "train.epochs": {"from": config.train.epochs, "to": extended.train.epochs}}

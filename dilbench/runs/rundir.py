@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from dilbench.errors import UsageError
 
 CHECKPOINT_SETS = ("latest", "best")
@@ -110,8 +112,12 @@ class RunDir:
             raise UsageError(f"{path}: not a dilbench run directory (no config.yaml); pass a directory under runs/")
         return run
 
+    def read_config_data(self) -> Any:
+        """config.yaml as plain data (not validated: readers of old or foreign runs decide what to make of it)."""
+        return yaml.load(self.config.read_text(), Loader=_YAML_LOADER)
+
     def read_meta(self) -> dict[str, Any]:
-        return json.loads(self.meta_file.read_text())
+        return upgrade_meta(json.loads(self.meta_file.read_text()))
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         write_atomic(self.meta_file, json.dumps(meta, indent=2, sort_keys=True) + "\n")
@@ -124,15 +130,25 @@ class RunDir:
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """Epoch records in order; a torn last line (killed mid-write) is ignored."""
-        if not self.metrics_file.exists():
-            return []
-        records = []
-        for line in self.metrics_file.read_text().splitlines():
+        return self.read_metrics_checked()[0] if self.metrics_file.exists() else []
+
+    def read_metrics_checked(self) -> tuple[list[dict[str, Any]], str | None]:
+        """Epoch records in order up to the first unreadable line, and what stopped the reading there (None when
+        nothing did); the usual stop is a torn last line (killed mid-write). Blank lines are skipped."""
+        records: list[dict[str, Any]] = []
+        lines = self.metrics_file.read_text().splitlines()
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
             try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                break
-        return records
+                record = json.loads(line)
+                problem = None if isinstance(record, dict) else f"not an object but {type(record).__name__}"
+            except json.JSONDecodeError as err:
+                problem = str(err).strip().splitlines()[0]
+            if problem:
+                return records, f"{'last line' if number == len(lines) else f'line {number} of {len(lines)}'} unreadable ({problem})"
+            records.append(upgrade_record(record))
+        return records, None
 
     def write_metrics(self, records: list[dict[str, Any]]) -> None:
         """Rewrite metrics.jsonl atomically with exactly these epoch records."""
@@ -170,6 +186,29 @@ class RunDir:
         else:
             path.rename(target)
         return target
+
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: compare reads hundreds
+
+# Keys written by dilbench 0.1, which called the evaluated split's numbers test_* even when it was the
+# validation split; readers see the new names, so every run reads the same whatever wrote it.
+RENAMED_METRICS = {"test_loss": "eval_loss", "test_acc": "eval_acc"}
+RENAMED_META = {"final_test_acc": "final_eval_acc", "best_test_acc": "best_eval_acc"}
+
+
+def upgrade_record(record: Any) -> Any:
+    """One metrics.jsonl record with 0.1's keys renamed (0.1 before `eval_split` evaluated the test split)."""
+    if isinstance(record, dict) and any(old in record for old in RENAMED_METRICS):
+        record = {RENAMED_METRICS.get(key, key): value for key, value in record.items()}
+        record.setdefault("eval_split", "test")
+    return record
+
+
+def upgrade_meta(meta: Any) -> Any:
+    """meta.json with 0.1's keys renamed (its split is known only from metrics.jsonl)."""
+    if isinstance(meta, dict) and any(old in meta for old in RENAMED_META):
+        meta = {RENAMED_META.get(key, key): value for key, value in meta.items()}
+    return meta
 
 
 def _entries(directory: Path) -> list[Path]:

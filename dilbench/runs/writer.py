@@ -111,17 +111,18 @@ class RunWriter:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         return handler
 
-    def record(self, **changes: Any) -> None:
-        """Update meta.json; on a full disk, free the reserve and partial files and try once more."""
+    def record(self, **changes: Any) -> dict[str, Any]:
+        """Update meta.json (this class is its only writer) and return it; on a full disk, free the reserve
+        and partial files and try once more."""
         try:
-            self.run.update_meta(**changes)
+            return self.run.update_meta(**changes)
         except OSError as err:
             if not oserrors.is_no_space(err):
                 raise
             self.remove_partial_files()
             with contextlib.suppress(OSError):
                 self.run.reserve_file.unlink(missing_ok=True)
-            self.run.update_meta(**changes)
+            return self.run.update_meta(**changes)
 
     def fail(self, err: BaseException, retry: str) -> BaseException:
         """Record the run as `failed` because of `err`; returns what to raise: a one-line error for a

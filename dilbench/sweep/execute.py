@@ -27,7 +27,7 @@ from dilbench.config import dump_config
 from dilbench.errors import DilbenchError
 from dilbench.runs.lock import RunLock, is_locked
 from dilbench.runs.rundir import RunDir, utc_now, write_atomic
-from dilbench.sweep.existing import Step, latest_same, lock_path
+from dilbench.sweep.existing import Step, final_accuracy, latest_same, lock_path
 
 TRAIN = (sys.executable, "-m", "dilbench")  # the command a job runs `train` with (tests put a fake here)
 POLL_SECONDS = 0.2
@@ -145,7 +145,7 @@ def finish_job(job: _Job, runs_dir: Path, total: int, echo: Callable[[str], None
     elif status == "running":  # killed too hard to record anything
         status, message = "failed", f"the process ended (exit code {code}) while the run said `running`"
     elif status == "completed":
-        message = f"final test acc {meta.get('final_test_acc', float('nan')):.4f}"
+        message = final_accuracy(meta)
     else:
         message = meta.get("error") or _last_line(job.log_path) or f"exit code {code}"
     outcome = Outcome(job.step, status, found.path if found else None, message, seconds, job.log_path)

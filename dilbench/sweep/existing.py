@@ -17,6 +17,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -30,7 +31,6 @@ from dilbench.sweep.plan import Plan, PlannedRun
 from dilbench.typed.validate import to_plain
 
 RUN_DIR = re.compile(r"^.+-\d{8}-\d{6}-[0-9a-f]{4}$")
-_YAML = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def scan(runs_dir: Path) -> dict[str, list[Path]]:
         if not (path.is_dir() and RUN_DIR.match(path.name)):
             continue
         try:
-            name = yaml.load((path / "config.yaml").read_text(), Loader=_YAML)["name"]
+            name = RunDir(path).read_config_data()["name"]
         except (OSError, yaml.YAMLError, TypeError, KeyError):
             continue  # not a readable run: nothing to match it with
         found.setdefault(str(name), []).append(path)
@@ -75,7 +75,7 @@ def scan(runs_dir: Path) -> dict[str, list[Path]]:
 
 def examine(path: Path, run: PlannedRun) -> Existing:
     try:
-        status = run_status(json.loads((path / "meta.json").read_text()), path)
+        status = run_status(RunDir(path).read_meta(), path)
     except (OSError, ValueError, AttributeError):
         status = "unknown"
     return Existing(path, status, config_difference(path / "config.yaml", run))
@@ -88,7 +88,7 @@ def config_difference(config_file: Path, run: PlannedRun) -> str | None:
             return None
     except ConfigError as err:
         return f"its config.yaml is no longer valid ({err})"
-    theirs = flatten(yaml.load(config_file.read_text(), Loader=_YAML))
+    theirs = flatten(RunDir(config_file.parent).read_config_data())
     ours = flatten(to_plain(run.config))
     keys = [key for key in {**ours, **theirs} if canonical(ours.get(key)) != canonical(theirs.get(key))]
     shown = [f"{key}: {_short(theirs.get(key))} -> {_short(ours.get(key))}" for key in keys[:3]]
@@ -139,4 +139,10 @@ def _epochs_done(path: Path) -> int:
 
 def _completed_detail(path: Path) -> str:
     records = RunDir(path).read_metrics()
-    return f"completed, final test acc {records[-1]['test_acc']:.4f}" if records and "test_acc" in records[-1] else "completed"
+    return f"completed, {final_accuracy(records[-1])}" if records and "eval_acc" in records[-1] else "completed"
+
+
+def final_accuracy(meta: dict[str, Any]) -> str:
+    """`final test acc 0.8123` from meta.json (or a last metrics record), naming the evaluated split."""
+    accuracy = meta.get("final_eval_acc", meta.get("eval_acc", float("nan")))
+    return f"final {meta.get('eval_split', 'eval')} acc {accuracy:.4f}"

@@ -29,8 +29,8 @@ LABEL = re.compile(r"^[A-Za-z0-9_.+-]+$")  # a grid value's label in a run name
 class Published:
     """A published result of one group, shown beside the measured one and never mixed into it."""
 
-    final_test_acc: float | None = None
-    best_test_acc: float | None = None
+    final_eval_acc: float | None = None
+    best_eval_acc: float | None = None
     epochs: int | None = None
     note: str = ""
 
@@ -42,7 +42,7 @@ class Claim:
     higher: str
     lower: str
     says: str  # the claim in words, e.g. "unfair_back beats standard after 10 epochs"
-    metric: Literal["final_test_acc", "best_test_acc"] = "final_test_acc"
+    metric: Literal["final_eval_acc", "best_eval_acc"] = "final_eval_acc"
 
     def __post_init__(self) -> None:
         if self.higher == self.lower:

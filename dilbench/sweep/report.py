@@ -28,15 +28,15 @@ from dilbench.sweep.plan import Plan, PlannedRun
 from dilbench.sweep.verdict import RULE, UNDECIDED, VERDICTS, judge
 
 GROUP_KEY = "meta.sweep.group"
-GROUP_COLUMNS = "epochs,final_test_acc,best_test_acc,final_train_acc,wall_time,images_per_s,train_flops"
-RUN_COLUMNS = f"name,{GROUP_KEY},seed,status,epochs,final_test_acc,best_test_acc,wall_time,run"
+GROUP_COLUMNS = "epochs,final_eval_acc,best_eval_acc,final_train_acc,wall_time,images_per_s,train_flops"
+RUN_COLUMNS = f"name,{GROUP_KEY},seed,status,epochs,final_eval_acc,best_eval_acc,wall_time,run"
 
 
 EQUAL_COMPUTE = ("Each claim is judged twice. **At equal epochs**: the groups' final (or best) test accuracy "
                  "after the same number of epochs. **At equal compute**: at a training budget, the FLOPs of the final "
                  "epoch of the claim's cheaper group (the mean of its runs' cumulative `train_flops`, from the "
                  "schedule's cost model), where each run's test accuracy is interpolated linearly between the two "
-                 "epochs around the budget (for best_test_acc: the best up to it). A run whose first epoch already "
+                 "epochs around the budget (for best_eval_acc: the best up to it). A run whose first epoch already "
                  "cost more than the budget has no value there; n counts the runs that reached it.")
 
 
@@ -79,7 +79,7 @@ def write_report(plan: Plan, chosen: dict[str, Path], command: str) -> Report:
     from dilbench.report.curves import plot_table  # matplotlib: only when a page is written
 
     plot_table(grouped, curves)
-    with_flops = any(series(run, "flops", "test_acc") for members in grouped.members for run in members)
+    with_flops = any(series(run, "flops", "eval_acc") for members in grouped.members for run in members)
     if with_flops:
         plot_table(grouped, plan.results_dir / "curves_flops.png", "flops")
     markdown = plan.results_dir / "RESULTS.md"
@@ -101,7 +101,7 @@ def _decorate(plan: Plan, grouped: Table, runs: Table) -> None:
     """Name the group column `group`, describe each group's setup, and put the published numbers beside ours."""
     setups = {run.group: setup(plan, run) for run in plan.runs}
     published = plan.experiment.spec.published
-    extra = [name for name in ("final_test_acc", "best_test_acc", "note")
+    extra = [name for name in ("final_eval_acc", "best_eval_acc", "note")
              if any(getattr(p, name) not in (None, "") for p in published.values())]
     for table in (grouped, runs):
         table.columns = ["group" if c == GROUP_KEY else c for c in table.columns]
@@ -166,7 +166,7 @@ def _claims_at_flops(plan: Plan, grouped: Table) -> tuple[list[list[str]], list[
     for claim in plan.experiment.spec.claims:
         groups = (claim.higher, claim.lower)
         sides = [[r for r in members.get(group, []) if r.status == "completed"] for group in groups]
-        finals = [[points[-1][0] for r in side if (points := series(r, "flops", "test_acc"))] for side in sides]
+        finals = [[points[-1][0] for r in side if (points := series(r, "flops", "eval_acc"))] for side in sides]
         if not all(finals):
             verdicts.append(UNDECIDED)
             rows.append([claim.says, f"{claim.higher} > {claim.lower}", claim.metric, "- (no train_flops)", "-", "-",
@@ -175,7 +175,7 @@ def _claims_at_flops(plan: Plan, grouped: Table) -> tuple[list[list[str]], list[
         means = [statistics.fmean(values) for values in finals]
         cheaper = 0 if means[0] <= means[1] else 1
         budget = means[cheaper]
-        measure = value_at if claim.metric == "final_test_acc" else best_until
+        measure = value_at if claim.metric == "final_eval_acc" else best_until
         values = [[v for r in side if (v := measure(r, "flops", budget)) is not None] for side in sides]
         judgement = judge(*values)
         verdicts.append(judgement.verdict)

@@ -27,7 +27,7 @@ from typing import Any
 from dilbench.errors import UsageError
 from dilbench.runs.rundir import RunDir, utc_now, write_atomic
 from dilbench.sweep.execute import Outcome, SweepInterrupted
-from dilbench.sweep.existing import Step, latest_same
+from dilbench.sweep.existing import Step, final_accuracy, latest_same
 from dilbench.sweep.plan import Plan
 from dilbench.sweep.slurm_queue import JobState, SlurmQueryError, job_states, record_jobs, recorded_jobs, slurm_dir
 from dilbench.sweep.slurm_resources import SlurmResources
@@ -171,7 +171,7 @@ def task_outcome(step: Step, state: JobState, runs_dir: Path) -> Outcome:
     meta = RunDir(found.path).read_meta() if found and found.status != "unknown" else {}
     status = meta.get("status", "failed")
     if status == "completed":
-        message = f"final test acc {meta.get('final_test_acc', float('nan')):.4f}"
+        message = final_accuracy(meta)
     elif status == "running":
         status, message = "failed", "the job ended while the run said `running`"
     else:

@@ -11,7 +11,7 @@ from collections import Counter
 
 from dilbench.runs.lock import is_locked
 from dilbench.runs.rundir import RunDir
-from dilbench.sweep.existing import latest_same, lock_path
+from dilbench.sweep.existing import final_accuracy, latest_same, lock_path
 from dilbench.sweep.plan import Plan
 from dilbench.sweep.slurm_queue import SlurmQueryError, job_states, recorded_jobs
 
@@ -41,8 +41,8 @@ def status_lines(plan: Plan) -> list[str]:
                 state = "crashed"  # says running, but no process holds its locks
             records = RunDir(found.path).read_metrics()
             detail = f"{len(records)}/{run.config.train.epochs} epochs"
-            if state == "completed" and meta.get("final_test_acc") is not None:
-                detail += f", final test acc {meta['final_test_acc']:.4f}"
+            if state == "completed" and meta.get("final_eval_acc") is not None:
+                detail += f", {final_accuracy(meta)}"
             detail += f"  ({found.path.name})"
         tally[state] += 1
         slurm = f"Slurm job {job}" if job else f"Slurm job {jobs[run.name]}" if run.name in jobs else ""

@@ -51,7 +51,7 @@ class RunCheckpoints(TrainingListener):
 
     def __init__(self, trainer: Trainer, run: RunFiles):
         self.checkpoint = trainer.checkpoint
-        self.progress = trainer.progress  # the trainer's RunState: epoch, step, best_acc, ...
+        self.state = trainer.state  # the trainer's RunState: epoch, step, best_acc, ...
         self.optimizers = trainer.optimizers
         self.run = run
         self.latest = tf.train.CheckpointManager(self.checkpoint, run.checkpoints / "latest", max_to_keep=1)
@@ -59,15 +59,15 @@ class RunCheckpoints(TrainingListener):
 
     # ---- saving -----------------------------------------------------------------------------------------
     def epoch_ended(self, trainer: Trainer, records: list[dict[str, Any]]) -> None:
-        self.save_epoch_end(records[-1]["test_acc"])
+        self.save_epoch_end(records[-1]["eval_acc"])
 
     def interrupted(self, trainer: Trainer) -> None:
         self.save_latest()
 
     def save_epoch_end(self, accuracy: float) -> None:
         """After an epoch (progress already at its end): best/ first if it improved, then latest/."""
-        if accuracy > float(self.progress.best_acc):
-            self.progress.best_acc.assign(accuracy)
+        if accuracy > float(self.state.best_acc):
+            self.state.best_acc.assign(accuracy)
             self.best.save()
         self.latest.save()
 
@@ -108,7 +108,7 @@ class RunCheckpoints(TrainingListener):
 
     def _disagreement(self, records: list[dict[str, Any]]) -> str | None:
         """Why the checkpoint just read does not fit metrics.jsonl, or None when it does."""
-        epoch, step = int(self.progress.epoch), int(self.progress.step)
+        epoch, step = int(self.state.epoch), int(self.state.step)
         if epoch > len(records):
             return f"is at the end of epoch {epoch} but metrics.jsonl records {len(records)} epoch(s)"
         recorded = records[epoch - 1].get("updates_total") if epoch and step == 0 else None
@@ -119,7 +119,7 @@ class RunCheckpoints(TrainingListener):
 
     def _after_restore(self, source: RunFiles, prefix: Path, candidates: list[Path], records: list[dict[str, Any]],
                        skipped: list[str]) -> None:
-        epoch, step = int(self.progress.epoch), int(self.progress.step)
+        epoch, step = int(self.state.epoch), int(self.state.step)
         where = f"epoch {epoch + 1}, step {step}" if step else f"the end of epoch {epoch}"
         if skipped:
             log.warning("%s; resuming instead from %s (%s), which agrees with metrics.jsonl", "; ".join(skipped),
@@ -129,7 +129,7 @@ class RunCheckpoints(TrainingListener):
                         self.run.set_aside(self.run.metrics_file, copy=True).name)
         # new saves get numbers above every file present, so "highest number" stays "newest"
         self.checkpoint.save_counter.assign(max(int(p.name.split("-")[1]) for p in candidates))
-        self.progress.best_acc.assign(max(float(self.progress.best_acc), self._best_bar(source)))
+        self.state.best_acc.assign(max(float(self.state.best_acc), self._best_bar(source)))
         log.info("resumed from %s at %s", _short(prefix, source), where)
 
     def _best_bar(self, source: RunFiles) -> float:

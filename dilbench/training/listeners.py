@@ -26,7 +26,7 @@ class Trainer(Protocol):
     model: Any  # GroupedModel
     optimizers: list[Any]  # GroupOptimizer, one per layer group
     checkpoint: Any  # tf.train.Checkpoint of weights, optimizer state and progress
-    progress: Any  # RunState: epoch, step, best accuracy
+    state: Any  # RunState: epoch, step, best accuracy
     augmenter: Any  # BatchAugmenter, or None
     initial_weights: dict[str, np.ndarray]  # per layer group (and head), before any training or restore
 

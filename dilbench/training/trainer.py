@@ -86,7 +86,7 @@ class Trainer:
         augmentation = config.augmentation
         self.augmenter = BatchAugmenter(augmentation, data.image_shape[-1], config.seed) if augmentation.mode != "none" else None
         self.strategy = strategy or tf.distribute.get_strategy()
-        self.progress = RunState()  # host-side bookkeeping, outside the strategy: plain variables
+        self.state = RunState()  # host-side bookkeeping, outside the strategy: plain variables
         self.step = TrainingStep.build(config, data.x_train.shape[1:], len(data.class_names), self.strategy)
         replicas = self.strategy.num_replicas_in_sync
         self.global_batch = config.train.batch_size * (replicas if config.train.batch_size_is == "per_replica" else 1)
@@ -100,7 +100,7 @@ class Trainer:
         self.model, self.optimizers = self.step.model, self.step.optimizers
         self.checkpoint = tf.train.Checkpoint(
             weights=[v.value for v in self.model.variables], optimizers=self.optimizers,
-            loss_scale=self.step.loss_scale, progress=self.progress,
+            loss_scale=self.step.loss_scale, progress=self.state,  # key `progress`: what checkpoints of 0.1 hold
         )
         self.finite = FiniteCheck(self.model, self.optimizers)
         self.initial_weights = self.group_weights()  # before any restore: the after plot draws them as reference
@@ -109,22 +109,22 @@ class Trainer:
     def train(self, recorded: Sequence[Record] = ()) -> list[Record]:
         """Train up to the configured epochs, after the epochs `recorded` so far (a resume restores the
         state first: checkpoints.py); returns every epoch's record."""
-        records = list(recorded)[: int(self.progress.epoch)]
-        fresh = int(self.progress.epoch) == 0 and int(self.progress.step) == 0
+        records = list(recorded)[: int(self.state.epoch)]
+        fresh = int(self.state.epoch) == 0 and int(self.state.step) == 0
         for listener in self.listeners:
             listener.run_started(self, fresh)
         with self._signals():
-            for epoch in range(int(self.progress.epoch), self.config.train.epochs):
+            for epoch in range(int(self.state.epoch), self.config.train.epochs):
                 record = self._train_epoch(epoch, records[-1]["updates_total"] if records else [0] * len(self.optimizers))
                 records.append(record)
-                self.progress.epoch.assign(epoch + 1)
-                self.progress.step.assign(0)
+                self.state.epoch.assign(epoch + 1)
+                self.state.step.assign(0)
                 for listener in self.listeners:
                     listener.epoch_ended(self, records)
                 log.info(
                     "epoch %d/%d  train loss %.4f acc %.4f  %s loss %.4f acc %.4f  %.1fs (train %.1fs, eval %.1fs)  %.0f img/s",
                     epoch + 1, self.config.train.epochs, record["train_loss"], record["train_acc"],
-                    self.eval_split.name, record["test_loss"], record["test_acc"], record["seconds"],
+                    self.eval_split.name, record["eval_loss"], record["eval_acc"], record["seconds"],
                     record["train_seconds"], record["eval_seconds"], record["images_per_s"],
                 )
                 if self.stop_requested and epoch + 1 < self.config.train.epochs:
@@ -151,7 +151,7 @@ class Trainer:
 
     # ---- one epoch ----------------------------------------------------------------------------------
     def _train_epoch(self, epoch: int, updates_before: list[int]) -> dict[str, Any]:
-        cfg, p = self.config, self.progress
+        cfg, p = self.config, self.state
         n = len(self.data.x_train)
         order = epoch_order(cfg.seed, epoch, n)
         start_step = int(p.step)
@@ -189,20 +189,20 @@ class Trainer:
             self._check_finite(epoch, f"epoch {epoch + 1}")
             bar.status(f"evaluating on the {self.eval_split.name} split")
             eval_started = time.perf_counter()
-            test_loss, test_acc = self.evaluate()
+            eval_loss, eval_acc = self.evaluate()
             eval_seconds = time.perf_counter() - eval_started
         finally:
             batches = None  # stop tf.data's Python workers now: kept alive by a traceback, they hang interpreter exit
             bar.close()
-        if not math.isfinite(test_loss):
-            raise self._failed(epoch, f"the {self.eval_split.name} loss became {test_loss} after epoch {epoch + 1} (weights finite)")
+        if not math.isfinite(eval_loss):
+            raise self._failed(epoch, f"the {self.eval_split.name} loss became {eval_loss} after epoch {epoch + 1} (weights finite)")
         train_seconds = float(p.seconds)  # this epoch's batches, summed over the sessions of a resumed run
         return {
             "epoch": epoch + 1,
             "train_loss": float(p.loss_sum) / int(p.seen),
             "train_acc": int(p.correct) / int(p.seen),
-            "test_loss": test_loss,
-            "test_acc": test_acc,
+            "eval_loss": eval_loss,
+            "eval_acc": eval_acc,
             "eval_split": self.eval_split.name,
             "seconds": train_seconds + eval_seconds,  # the epoch's total; writing its outputs comes after
             "train_seconds": train_seconds,

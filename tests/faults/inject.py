@@ -128,7 +128,7 @@ def hook_tensorflow() -> None:
 
     def scripted_evaluate(self):
         loss, accuracy = evaluate(self)
-        epoch = int(self.progress.epoch)  # 0-based during the epoch's evaluation
+        epoch = int(self.state.epoch)  # 0-based during the epoch's evaluation
         return loss, ACCURACY[epoch] if epoch < len(ACCURACY) else accuracy
 
     if ACCURACY:

@@ -40,7 +40,7 @@ def test_best_never_regresses_across_a_resume(tmp_path, second):
     assert (best["epoch"], best["best_acc"]) == (2, 0.7)
     if kill == "kill@save=4":  # epoch 2 was trained again: its first record is kept aside, not lost
         (old,) = run.glob("metrics.jsonl.old-*")
-        assert [json.loads(line)["test_acc"] for line in old.read_text().splitlines()] == [0.5, 0.7]
+        assert [json.loads(line)["eval_acc"] for line in old.read_text().splitlines()] == [0.5, 0.7]
 
 
 @pytest.fixture(scope="module")
