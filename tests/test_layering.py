@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dilbench"
 
 # bottom to top; a module may import its own layer's modules (without cycles) and any layer below
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "tfquiet", "typed", "tables", "dilation"),
+    ("errors", "signals", "tfquiet", "typed", "tables", "dilation"),
     ("data", "models", "augment"),
     ("schedules", "optimizers"),
     ("config",),

@@ -10,15 +10,13 @@ them. A second Ctrl-C is forwarded again, which stops the children at once (the 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -27,6 +25,7 @@ from dilbench.config import dump_config
 from dilbench.errors import DilbenchError
 from dilbench.runs.lock import RunLock, is_locked
 from dilbench.runs.rundir import RunDir, utc_now, write_atomic
+from dilbench.signals import handled, raise_interrupt
 from dilbench.sweep.existing import Step, final_accuracy, latest_same, lock_path
 
 TRAIN = (sys.executable, "-m", "dilbench")  # the command a job runs `train` with (tests put a fake here)
@@ -78,7 +77,7 @@ def run_jobs(steps: list[Step], runs_dir: Path, jobs: int, echo: Callable[[str],
     env = thread_env(jobs)
     active: list[_Job] = []
     outcomes: list[Outcome] = []
-    with _sigterm_as_interrupt():
+    with handled({signal.SIGTERM: raise_interrupt}):  # `kill` of the sweep stops it like Ctrl-C: its children checkpoint too
         try:
             while work or active:
                 while work and len(active) < jobs:
@@ -168,23 +167,6 @@ def _stop(active: list[_Job], echo: Callable[[str], None]) -> None:
             return
         except KeyboardInterrupt:
             echo("stopping at once")
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """`kill` of the sweep stops it like Ctrl-C, so its children checkpoint too."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _last_line(path: Path) -> str:

@@ -21,6 +21,7 @@ run of the sweep, this task writes the results page: the last one to finish does
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import fcntl
 import os
@@ -28,9 +29,9 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 from dilbench.errors import DilbenchError, UsageError
+from dilbench.signals import handled
 from dilbench.sweep.command import write_page
 from dilbench.sweep.execute import Outcome, finish_job, launch_job
 from dilbench.sweep.existing import decide
@@ -65,7 +66,8 @@ def run_task(experiment: Path, output_directory: Path | None, profile: str | Non
     job = launch_job(step, 1, 1, plan.runs_dir, task_env(), echo)
     if isinstance(job, Outcome):  # another process got the run's lock first
         return 0
-    with SlurmSignals(job.process) as signals:
+    signals = SlurmSignals(job.process)
+    with signals.handled():
         job.process.wait()
     outcome = finish_job(job, plan.runs_dir, 1, echo)
     if outcome.status == "completed":
@@ -95,16 +97,9 @@ class SlurmSignals:
     def __init__(self, child: subprocess.Popen):
         self.child = child
         self.warned = False
-        self.previous: dict[int, Any] = {}
 
-    def __enter__(self) -> SlurmSignals:
-        self.previous = {sig: signal.signal(sig, handler) for sig, handler in
-                         ((signal.SIGUSR1, self.warning), (signal.SIGTERM, self.terminate))}
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
+    def handled(self) -> contextlib.AbstractContextManager[None]:
+        return handled({signal.SIGUSR1: self.warning, signal.SIGTERM: self.terminate})
 
     def warning(self, signum: int, frame: object) -> None:
         if not self.warned and self.child.poll() is None:

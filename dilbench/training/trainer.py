@@ -12,7 +12,6 @@ import logging
 import math
 import signal
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from dilbench.augment.pipeline import BatchAugmenter
 from dilbench.config import Config
 from dilbench.data import Dataset
 from dilbench.errors import DilbenchError
+from dilbench.signals import handled
 from dilbench.training.batches import epoch_batches, epoch_order, eval_batches, steps_per_epoch
 from dilbench.training.distributed import distribute_batches
 from dilbench.training.finite import FiniteCheck
@@ -113,7 +113,7 @@ class Trainer:
         fresh = int(self.state.epoch) == 0 and int(self.state.step) == 0
         for listener in self.listeners:
             listener.run_started(self, fresh)
-        with self._signals():
+        with handled({signal.SIGINT: self._on_signal, signal.SIGTERM: self._on_signal}):
             for epoch in range(int(self.state.epoch), self.config.train.epochs):
                 record = self._train_epoch(epoch, records[-1]["updates_total"] if records else [0] * len(self.optimizers))
                 records.append(record)
@@ -241,28 +241,10 @@ class Trainer:
                  "head": self.model.head.trainable_variables}
         return {name: np.concatenate([v.numpy().ravel() for v in variables]) for name, variables in parts.items() if variables}
 
-    def _signals(self):
+    def _on_signal(self, signum: int, frame: object) -> None:
         """Ctrl-C / SIGTERM ask for a clean stop at the next batch; a second Ctrl-C stops at once."""
-        trainer = self
-
-        class Handler:
-            def __enter__(self):
-                if threading.current_thread() is not threading.main_thread():
-                    self.previous = {}  # signal handlers can only be set from the main thread
-                    return
-                self.previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-                for sig in self.previous:
-                    signal.signal(sig, self.handle)
-
-            def handle(self, signum, frame):
-                if trainer.stop_requested:
-                    raise KeyboardInterrupt
-                print(f"\n{signal.Signals(signum).name}: stopping after this batch (again to stop now)", file=sys.stderr)
-                trainer.request_stop()
-
-            def __exit__(self, *exc):
-                for sig, handler in self.previous.items():
-                    signal.signal(sig, handler)
-
-        return Handler()
+        if self.stop_requested:
+            raise KeyboardInterrupt
+        print(f"\n{signal.Signals(signum).name}: stopping after this batch (again to stop now)", file=sys.stderr)
+        self.request_stop()
 
