@@ -19,6 +19,7 @@ from dilbench.config import dump_config, load_config
 from dilbench.errors import DilbenchError, UsageError
 from dilbench.examples import resolve_config, resolve_experiment
 from dilbench.report.formats import FORMATS
+from dilbench.tables import text_table
 from dilbench.tfquiet import import_tensorflow, set_verbose
 
 log = logging.getLogger("dilbench")
@@ -256,11 +257,11 @@ def models(keys: bool) -> None:
     """List the registered models (the `model: name:` values) with one-line descriptions."""
     from dilbench.models import MODELS, model_keys
 
-    width = max(map(len, MODELS))
+    rows = []
     for name, entry in MODELS.items():
-        click.echo(f"{name.ljust(width)}  {entry.description}")
-        for key, default in model_keys(name).items() if keys else ():
-            click.echo(f"{'':{width}}    {key}: {json.dumps(default)}")
+        rows.append([name, entry.description])
+        rows += [["", f"  {key}: {json.dumps(default)}"] for key, default in (model_keys(name).items() if keys else ())]
+    click.echo(text_table(rows))
 
 
 @cli.group()
@@ -546,9 +547,7 @@ def list_configs() -> None:
     for title, examples, summary in (("configs (dilbench train NAME)", bundled_configs(), config_summary),
                                      ("experiments (dilbench sweep NAME)", bundled_experiments(), experiment_summary)):
         click.echo(f"{title}:")
-        width = max(len(example.name) for example in examples)
-        for example in examples:
-            click.echo(f"  {example.name:<{width}}  {summary(example.path)}")
+        click.echo(text_table([[example.name, summary(example.path)] for example in examples], indent="  "))
 
 
 @cli.command()
