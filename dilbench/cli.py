@@ -19,6 +19,7 @@ from dilbench.config import dump_config, load_config
 from dilbench.errors import DilbenchError, UsageError
 from dilbench.examples import resolve_config, resolve_experiment
 from dilbench.report.formats import FORMATS
+from dilbench.tables import text_table
 from dilbench.tfquiet import import_tensorflow, set_verbose
 
 log = logging.getLogger("dilbench")
@@ -153,8 +154,7 @@ def config_options(function):
               help="Continue an interrupted run directory; with --set train.epochs=N, extend a run to N epochs.")
 @click.option("--restart", is_flag=True,
               help="With --resume: start the run over, keeping its metrics.jsonl, checkpoints/ and events/ as *.old-<time>.")
-@click.pass_context
-def train(ctx: click.Context, config: Path | None, overrides: tuple[str, ...], runs_dir: str, name: str | None,
+def train(config: Path | None, overrides: tuple[str, ...], runs_dir: str, name: str | None,
           dry_run: bool, resume_dir: str | None, restart: bool) -> None:
     """Train CONFIG (a YAML file, or a bundled config name such as `quickstart`) into a new run
     directory under --runs-dir; prints the run directory (the only output on stdout).
@@ -171,7 +171,7 @@ def train(ctx: click.Context, config: Path | None, overrides: tuple[str, ...], r
                                    "its config.yaml is reused")
         from dilbench.launch import resume_run
 
-        run = resume_run(resume_dir, command, debug=ctx.obj["debug"], restart=restart, overrides=overrides)
+        run = resume_run(resume_dir, command, restart=restart, overrides=overrides)
         click.echo(run.path)
         return
     if not config:
@@ -184,7 +184,7 @@ def train(ctx: click.Context, config: Path | None, overrides: tuple[str, ...], r
         return
     from dilbench.launch import start_run
 
-    run = start_run(resolved, runs_dir, command, debug=ctx.obj["debug"])
+    run = start_run(resolved, runs_dir, command)
     click.echo(run.path)
 
 
@@ -237,12 +237,11 @@ def _parse_shape(ctx: click.Context, param: click.Parameter, value: str | None) 
 @config_options
 @click.option("--input-shape", callback=_parse_shape, metavar="H,W,C", help="Input image shape (default: the data set's).")
 @click.option("--classes", type=click.IntRange(min=1), help="Number of classes (default: the data set's).")
-@click.pass_context
-def summary(ctx: click.Context, config: Path, overrides: tuple[str, ...], input_shape: tuple[int, ...] | None,
+def summary(config: Path, overrides: tuple[str, ...], input_shape: tuple[int, ...] | None,
             classes: int | None) -> None:
     """Print CONFIG's model as layer groups: output shape, parameters, FLOPs; trains nothing."""
     resolved = load_config(config, overrides)
-    import_tensorflow(ctx.obj["debug"])
+    import_tensorflow()
     from dilbench.models.summary import format_summary, input_spec, summarize
 
     shape, num_classes = input_spec(resolved.data.dataset, input_shape, classes)
@@ -256,11 +255,11 @@ def models(keys: bool) -> None:
     """List the registered models (the `model: name:` values) with one-line descriptions."""
     from dilbench.models import MODELS, model_keys
 
-    width = max(map(len, MODELS))
+    rows = []
     for name, entry in MODELS.items():
-        click.echo(f"{name.ljust(width)}  {entry.description}")
-        for key, default in model_keys(name).items() if keys else ():
-            click.echo(f"{'':{width}}    {key}: {json.dumps(default)}")
+        rows.append([name, entry.description])
+        rows += [["", f"  {key}: {json.dumps(default)}"] for key, default in (model_keys(name).items() if keys else ())]
+    click.echo(text_table(rows))
 
 
 @cli.group()
@@ -270,10 +269,9 @@ def check() -> None:
 
 @check.command("dilation")
 @click.option("--seed", default=0, show_default=True, help="Seed of the random inputs and kernels.")
-@click.pass_context
-def check_dilation(ctx: click.Context, seed: int) -> None:
+def check_dilation(seed: int) -> None:
     """Dilated convolution (d = 1..4) against NumPy and SciPy references; exit code 1 if any differs."""
-    import_tensorflow(ctx.obj["debug"])
+    import_tensorflow()
     from dilbench.checks.dilation import format_checks, run_checks
 
     rows = run_checks(seed)
@@ -425,8 +423,7 @@ def tensorboard_command(runs: tuple[str, ...], host: str, port: int | None) -> N
 @click.option("--end-to-end", is_flag=True,
               help="Instead: real Trainer epochs on CONFIG's data against the bare step (--rounds measured epochs; "
                    "--steps and --no-keras do not apply).")
-@click.pass_context
-def bench(ctx: click.Context, config: Path, overrides: tuple[str, ...], steps: int, rounds: int, no_keras: bool,
+def bench(config: Path, overrides: tuple[str, ...], steps: int, rounds: int, no_keras: bool,
           end_to_end: bool) -> None:
     """Time a training step of every schedule, and Keras model.fit, on CONFIG's model, batch and precision.
 
@@ -440,7 +437,7 @@ def bench(ctx: click.Context, config: Path, overrides: tuple[str, ...], steps: i
     share of the epoch spent outside training (evaluation, metrics, events, checkpoints, plots).
     """
     resolved = load_config(config, overrides)
-    import_tensorflow(ctx.obj["debug"])
+    import_tensorflow()
     if end_to_end:
         _bench_end_to_end(resolved, rounds)
         return
@@ -546,9 +543,7 @@ def list_configs() -> None:
     for title, examples, summary in (("configs (dilbench train NAME)", bundled_configs(), config_summary),
                                      ("experiments (dilbench sweep NAME)", bundled_experiments(), experiment_summary)):
         click.echo(f"{title}:")
-        width = max(len(example.name) for example in examples)
-        for example in examples:
-            click.echo(f"  {example.name:<{width}}  {summary(example.path)}")
+        click.echo(text_table([[example.name, summary(example.path)] for example in examples], indent="  "))
 
 
 @cli.command()

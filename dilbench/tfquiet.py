@@ -2,7 +2,8 @@
 
 TensorFlow's oneDNN/CUDA notices are printed before absl logging starts, so TF_CPP_MIN_LOG_LEVEL does
 not hide them; pointing file descriptor 2 at /dev/null for that moment does. Python errors still
-surface: they are raised after the descriptor is restored. `--debug` keeps everything.
+surface: they are raised after the descriptor is restored. `--debug` keeps everything: the CLI says so
+once at startup with set_verbose(True), for the whole process (as it sets TF_CPP_MIN_LOG_LEVEL).
 """
 
 from __future__ import annotations
@@ -20,11 +21,9 @@ def set_verbose(verbose: bool) -> None:
 
 
 @contextlib.contextmanager
-def stderr_silenced(enabled: bool | None = None):
-    """File descriptor 2 points at /dev/null inside (by default unless --debug)."""
-    if enabled is None:
-        enabled = not _verbose
-    if not enabled:
+def stderr_silenced():
+    """File descriptor 2 points at /dev/null inside, unless --debug."""
+    if _verbose:
         yield
         return
     sys.stderr.flush()
@@ -38,10 +37,10 @@ def stderr_silenced(enabled: bool | None = None):
         os.close(saved)
 
 
-def import_tensorflow(debug: bool = False, before_devices=None):
+def import_tensorflow(before_devices=None):
     """TensorFlow, imported and with its devices initialised; `before_devices()` runs first (e.g. to
     split the CPU into logical devices or create a strategy, which must precede device use)."""
-    with stderr_silenced(not debug):
+    with stderr_silenced():
         import tensorflow as tf
 
         result = before_devices() if before_devices else None

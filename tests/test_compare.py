@@ -537,6 +537,7 @@ def test_show_summarises_one_run(runs):
     assert "  schedule      name=unfair_back\n" in text and "  optimizer     name=adam lr=0.001\n" in text
     assert (
         "                 epoch  eval_acc  eval_loss  train_acc  train_loss\n"
+        "  -------------  -----  --------  ---------  ---------  ----------\n"
         "  final              3    0.7500     0.2500     0.9000      0.1000\n"
         "  best eval_acc      2    0.8000     0.2000     0.8000      0.2000\n"
         "  gap 0.1500  wall_time 30.0  train_time 30.0  eval_time -  images_per_s 100.0\n"

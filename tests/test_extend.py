@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from config_helpers import train_tiny
 
 from dilbench.cli import cli
 from dilbench.config import dump_config, load_config
@@ -17,17 +18,6 @@ TINY = [
     "model.hidden=[16]", "train.batch_size=64", "precision=float32", "deterministic=true", "seed=3",
     "train.lr_schedule=constant",
 ]
-
-
-def train(runs: Path, epochs: int) -> Path:
-    args = ["train", "dilbench/configs/quickstart.yaml", "--runs-dir", str(runs), "--name", "tiny",
-            "--set", f"train.epochs={epochs}"]
-    for item in TINY:
-        args += ["--set", item]
-    result = CliRunner().invoke(cli, args, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    (path,) = runs.glob("tiny-*")
-    return path
 
 
 def resume(run: Path, *overrides: str):
@@ -42,8 +32,8 @@ def read(path: Path) -> dict:
 
 
 def test_extending_a_run_equals_training_it_that_long(tmp_path):
-    direct = train(tmp_path / "direct", 2)
-    extended = train(tmp_path / "extended", 1)
+    direct = train_tiny(tmp_path / "direct", [*TINY, "train.epochs=2"])
+    extended = train_tiny(tmp_path / "extended", [*TINY, "train.epochs=1"])
     first_digest = read(extended / "meta.json")["weights_sha256"]
 
     result = resume(extended, "train.epochs=2")

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from config_helpers import train_tiny
 
 from dilbench.cli import cli
 
@@ -22,14 +23,7 @@ STEPS = 5  # ceil(300 / 64)
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
-    runs = tmp_path_factory.mktemp("runs")
-    args = ["train", "dilbench/configs/quickstart.yaml", "--runs-dir", str(runs), "--name", "tiny"]
-    for item in TINY:
-        args += ["--set", item]
-    result = CliRunner().invoke(cli, args, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    (path,) = runs.glob("tiny-*")
-    return path
+    return train_tiny(tmp_path_factory.mktemp("runs"), TINY)
 
 
 def metrics(run: Path) -> list[dict]:

@@ -236,10 +236,10 @@ def test_dry_run_lists_runs_writes_nothing_and_imports_no_tensorflow(experiment)
     out = subprocess.run([sys.executable, "-c", code, str(experiment)], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.splitlines() == [
         f"demo, profile quick: 4 runs in {experiment.parent / 'runs' / 'quick'}",
-        "  start   a-seed0  new run",
-        "  start   a-seed1  new run",
-        "  start   c-seed0  new run",
-        "  start   c-seed1  new run",
+        "  start  a-seed0  new run",
+        "  start  a-seed1  new run",
+        "  start  c-seed0  new run",
+        "  start  c-seed1  new run",
         "would: start 4",
         "False",
     ]
@@ -315,7 +315,7 @@ def test_a_changed_experiment_file_never_reuses_runs(experiment, fake):
     experiment.write_text(EXPERIMENT.replace("train.epochs: 2", "train.epochs: 3"))
     result = sweep(experiment, "--dry-run")
     assert result.exit_code == 2
-    assert f"  changed a-seed0  {old.name} has another config: train.epochs: 2 -> 3" in result.output
+    assert f"  changed  a-seed0  {old.name} has another config: train.epochs: 2 -> 3" in result.output
     assert "1 run(s) exist with another config than the experiment file now gives (a-seed0)" in result.output
     result = sweep(experiment, "--rerun-changed")
     assert result.exit_code == 0, result.output

@@ -134,18 +134,18 @@ def test_submit_records_each_runs_array_task_and_queued_runs_are_not_submitted_t
 
     squeue.write_text("4242_0|PENDING|Priority\n4242_1|RUNNING|None\n4242_2|CANCELLED|None\n999_0|RUNNING|None\n")
     again = sweep(experiment, "--launcher", "slurm", "--dry-run")
-    assert "  busy    a-seed0  Slurm job 4242_0 PENDING (Priority)" in again.output
-    assert "  busy    a-seed1  Slurm job 4242_1 RUNNING" in again.output
+    assert "  busy   a-seed0  Slurm job 4242_0 PENDING (Priority)" in again.output
+    assert "  busy   a-seed1  Slurm job 4242_1 RUNNING" in again.output
     assert "RUNS=(c-seed0 c-seed1)" in again.output  # the cancelled one and the one Slurm forgot go again
 
     status = sweep(experiment, "--status")
     assert status.exit_code == 0
     lines = status.output.splitlines()
     assert lines[1:5] == [
-        "  queued      a-seed0  Slurm job 4242_0 PENDING (Priority)",
-        "  queued      a-seed1  Slurm job 4242_1 RUNNING",
-        "  not started c-seed0  Slurm job 4242_2 CANCELLED",
-        "  not started c-seed1  Slurm job 4242_3",
+        "  queued       a-seed0  Slurm job 4242_0 PENDING (Priority)",
+        "  queued       a-seed1  Slurm job 4242_1 RUNNING",
+        "  not started  c-seed0  Slurm job 4242_2 CANCELLED",
+        "  not started  c-seed1  Slurm job 4242_3",
     ]
     page = experiment.parent / "results" / "quick" / "RESULTS.md"
     assert lines[5:] == ["queued 2, not started 2", f"results page: {page} (not written yet)"]

@@ -4,6 +4,7 @@ checks its data before starting any run."""
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 import dilbench.cli as cli_module
+from dilbench import tfquiet
 from dilbench.cli import cli
 from dilbench.data.locate import keras_download
 from dilbench.examples import CONFIGS, EXPERIMENTS, bundled_configs, bundled_experiments
@@ -98,6 +100,20 @@ def test_global_flags_work_after_the_command(in_tmp, flag):
     result = invoke("validate", "quickstart", flag)
     assert result.exit_code == 0, result.output
     assert invoke(flag, "validate", "quickstart").exit_code == 0
+
+
+def test_tensorflow_start_up_chatter_is_silenced_unless_debug(in_tmp, monkeypatch, capfd):
+    """TensorFlow writes its start-up notices straight to file descriptor 2; --debug, before or after the
+    command, keeps them, and the next command without it silences them again."""
+    fake = types.ModuleType("tensorflow")
+    fake.config = types.SimpleNamespace(list_logical_devices=lambda: os.write(2, b"oneDNN notice\n"))
+    monkeypatch.setitem(sys.modules, "tensorflow", fake)
+    monkeypatch.setattr(tfquiet, "_verbose", False)
+    for args, shown in [(["validate", "quickstart"], False), (["--debug", "validate", "quickstart"], True),
+                        (["validate", "quickstart"], False), (["validate", "quickstart", "--debug"], True)]:
+        assert invoke(*args).exit_code == 0
+        tfquiet.import_tensorflow()
+        assert ("oneDNN notice" in capfd.readouterr().err) == shown, args
 
 
 def test_unexpected_errors_are_one_line_unless_debug(in_tmp, monkeypatch):

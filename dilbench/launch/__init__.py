@@ -29,7 +29,7 @@ from dilbench.training.cluster import is_chief_task, worker_task
 log = logging.getLogger("dilbench")
 
 
-def start_run(config: Config, runs_dir: str | Path, command: list[str], debug: bool = False) -> RunDir:
+def start_run(config: Config, runs_dir: str | Path, command: list[str]) -> RunDir:
     """Create a new run directory for `config` and train it to the end.
 
     The data is loaded first, so a missing or corrupt data set leaves no run directory behind. A
@@ -51,7 +51,7 @@ def start_run(config: Config, runs_dir: str | Path, command: list[str], debug: b
             writer.close()
             shutil.rmtree(run.path, ignore_errors=True)
             raise (explain(err, run.path, "train again") or err) from err
-        _train(writer, config, data, resume_from=None, debug=debug)
+        _train(writer, config, data, resume_from=None)
     return run
 
 
@@ -78,8 +78,7 @@ def _worker_dir(config: Config, runs_dir: str | Path):
         yield Path(tmp)
 
 
-def resume_run(path: str | Path, command: list[str], debug: bool = False, restart: bool = False,
-               overrides: Sequence[str] = ()) -> RunDir:
+def resume_run(path: str | Path, command: list[str], restart: bool = False, overrides: Sequence[str] = ()) -> RunDir:
     """Continue an interrupted, failed or crashed run from its latest checkpoint up to the configured
     epochs (extended first by `overrides`, see extend.py); with `restart`, start it over, its old
     records set aside. Refused while another process writes the run, and when its checkpoints are gone
@@ -93,7 +92,7 @@ def resume_run(path: str | Path, command: list[str], debug: bool = False, restar
         with _worker_dir(config, "") as where, RunWriter.create(where, config.name) as writer:
             write_atomic(writer.run.config, dump_config(config))
             writer.record(status="running", resumes=[])
-            _train(writer, config, data, resume_from=run, debug=debug)
+            _train(writer, config, data, resume_from=run)
         return run
     with RunWriter.claim(run) as writer:
         meta = _read_meta(run)
@@ -117,7 +116,7 @@ def resume_run(path: str | Path, command: list[str], debug: bool = False, restar
             writer.record(status="running", owner=writer.owner, resumes=meta.get("resumes", []) + [resume])
         except OSError as err:
             raise writer.fail(err, f"dilbench train --resume {run.path}") from err
-        _train(writer, config, data, resume_from=run, debug=debug)
+        _train(writer, config, data, resume_from=run)
     return run
 
 
@@ -144,7 +143,7 @@ def _set_aside_records(writer: RunWriter) -> None:
         raise writer.fail(err, f"dilbench train --resume {run.path} --restart") from err
 
 
-def _train(writer: RunWriter, config: Config, data: Dataset, resume_from: RunDir | None, debug: bool) -> None:
+def _train(writer: RunWriter, config: Config, data: Dataset, resume_from: RunDir | None) -> None:
     run = writer.run
     retry = f"dilbench train --resume {resume_from.path if resume_from else run.path}"
     handler = writer.log_handler()
@@ -157,7 +156,7 @@ def _train(writer: RunWriter, config: Config, data: Dataset, resume_from: RunDir
 
             return make_strategy(config.train)
 
-        strategy = import_tensorflow(debug, strategy_first)
+        strategy = import_tensorflow(strategy_first)
         from dilbench.report.run_plots import RunPlots
         from dilbench.runs.events import RunEvents
         from dilbench.runs.metrics import MetricsWriter

@@ -25,6 +25,7 @@ import tensorflow as tf
 from dilbench.config import Config
 from dilbench.data import Dataset, load_data
 from dilbench.runs.rundir import RunDir
+from dilbench.tables import text_table
 from dilbench.training.batches import epoch_order, steps_per_epoch
 from dilbench.training.listeners import TrainingListener
 from dilbench.training.step import TrainingStep
@@ -155,13 +156,10 @@ def format_end_to_end(result: EndToEnd, title: str) -> str:
     formats = ("{:.1f}", "{:.1f}", "{:.3f}", "{:.2f}", "{:.2f}", "{:.2f}", "{:.2f}", "{:.1%}", "{:.1%}", "{:.1%}")
     rows = [[str(i), *(f.format(getattr(r, c)) for f, c in zip(formats, COLUMNS))] for i, r in enumerate(result.rounds, 1)]
     rows.append(["median", *(f.format(result.median(c)) for f, c in zip(formats, COLUMNS))])
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    table = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths)))
-             for row in [header, *rows]]
     return "\n".join([
         title,
         f"each round: the bare step over {result.steps} steps of {result.batch_size}, then a Trainer epoch of {result.steps} steps",
-        *table,
+        text_table(rows, header, [False] + [True] * len(COLUMNS)),
         f"epoch training img/s vs the bare step: {result.median('ratio'):.3f}x (median over rounds)",
         f"outside training: {result.median('outside_share'):.1%} of the epoch (median over rounds; evaluation "
         f"{result.median('eval_share'):.1%}, metrics + events + checkpoints + plots {result.median('outputs_share'):.1%})",

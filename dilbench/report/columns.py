@@ -24,6 +24,7 @@ from typing import Any
 from dilbench.errors import UsageError
 from dilbench.report.budget import AXES, value_at
 from dilbench.report.runs_index import RunRecord, flatten
+from dilbench.tables import text_table
 
 MEASURE = "measure"  # a number measured by the run: aggregated by --group-by, shown with fixed decimals
 SETTING = "setting"  # what the run was (config, meta, identity): a group key or left out of groups
@@ -187,8 +188,7 @@ class Catalog:
 
     def describe(self) -> str:
         """Every column the runs offer, by kind: what --list-columns prints."""
-        width = max(len(name) for name in BUILTINS)
-        lines = ["built-in columns:"] + [f"  {name:<{width}}  {help_}" for name, (_, _, help_) in BUILTINS.items()]
+        lines = ["built-in columns:", text_table([[name, help_] for name, (_, _, help_) in BUILTINS.items()], indent="  ")]
         lines += ["metric qualifiers (QUALIFIER:KEY):", f"  {'  '.join(q + ':' for q in QUALIFIERS)}",
                   "  keys: " + (", ".join(self.metric_keys) or "none (no epoch finished)")
                   + "  (max/min/mean/epoch_of: numeric keys only; ties in epoch_of: go to the earliest epoch)"]

@@ -16,6 +16,7 @@ from dilbench.report.formats import cell
 from dilbench.report.runs_index import RunRecord, is_run_dir, read_run
 from dilbench.runs.owner import describe as describe_owner
 from dilbench.runs.rundir import RunDir
+from dilbench.tables import text_table
 
 METRIC_KEYS = ("eval_acc", "eval_loss", "train_acc", "train_loss")
 
@@ -27,11 +28,6 @@ def show(path: str | Path) -> str:
     run = read_run(path)
     sections = [_header(run), _config(run), _metrics(run), _updates(run), _files(RunDir(path))]
     return "\n\n".join(section for section in sections if section) + "\n"
-
-
-def _rows(pairs: list[tuple[str, str]], indent: str = "") -> str:
-    width = max(len(label) for label, _ in pairs)
-    return "\n".join(f"{indent}{label:<{width}}  {text}" for label, text in pairs)
 
 
 def _header(run: RunRecord) -> str:
@@ -55,7 +51,7 @@ def _header(run: RunRecord) -> str:
     if meta.get("error"):
         pairs.append(("error", str(meta["error"])))
     pairs += [("problem", problem) for problem in run.problems]
-    return _rows(pairs)
+    return text_table(pairs)
 
 
 def _config(run: RunRecord) -> str:
@@ -69,7 +65,8 @@ def _config(run: RunRecord) -> str:
             section, rest = key.split(".", 1)
             sections.setdefault(section, []).append(f"{rest}={cell(value, False)}")
     lines = ["config", "  " + "   ".join(top)] if top else ["config"]
-    return "\n".join(lines) + ("\n" + _rows([(s, " ".join(items)) for s, items in sections.items()], "  ") if sections else "")
+    lines += [text_table([(s, " ".join(items)) for s, items in sections.items()], indent="  ")] if sections else []
+    return "\n".join(lines)
 
 
 def _metrics(run: RunRecord) -> str:
@@ -81,9 +78,7 @@ def _metrics(run: RunRecord) -> str:
     rows = [["final", *_record_cells(run.metrics[-1])]]
     if best is not None:
         rows.append(["best eval_acc", *_record_cells(best)])
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    table = ["  " + "  ".join(t.ljust(w) if i == 0 else t.rjust(w) for i, (t, w) in enumerate(zip(row, widths))).rstrip()
-             for row in [header, *rows]]
+    table = text_table(rows, header, [False] + [True] * (len(header) - 1), "  ").splitlines()
     shown: tuple[str, ...] = ("gap", "wall_time", "train_time", "eval_time", "images_per_s")
     shown += ("train_flops",) if BUILTINS["train_flops"][1](run) is not None else ()
     extras = "  ".join(f"{name} {cell(BUILTINS[name][1](run), True)}" for name in shown)
@@ -107,7 +102,7 @@ def _updates(run: RunRecord) -> str:
         else:
             spans.append((index, index, pair))
     pairs = [(f"group{a}" if a == b else f"group{a}-{b}", f"{p[0]} / {p[1]}") for a, b, p in spans]
-    return f"updates per group (epoch {last.get('epoch', len(run.metrics))} / total)\n" + _rows(pairs, "  ")
+    return f"updates per group (epoch {last.get('epoch', len(run.metrics))} / total)\n" + text_table(pairs, indent="  ")
 
 
 def _files(run: RunDir) -> str:
@@ -122,4 +117,4 @@ def _files(run: RunDir) -> str:
         pairs.append(("", f"dilbench tensorboard {run.path}"))
     pairs.append(("checkpoints", f"{run.checkpoints}: {', '.join(checkpoints)}" if checkpoints else "-"))
     pairs.append(("log", str(run.log_file) if run.log_file.is_file() else "-"))
-    return "files\n" + _rows(pairs, "  ")
+    return "files\n" + text_table(pairs, indent="  ")

@@ -18,6 +18,7 @@ from dilbench.sweep.experiment import load_experiment
 from dilbench.sweep.plan import Plan, make_plan
 from dilbench.sweep.slurm_submit import SlurmLaunch, queued_as_busy, submit, sweep_script, wait_for
 from dilbench.sweep.verdict import VERDICTS
+from dilbench.tables import text_table
 
 ORDER = ("start", "resume", "skip", "busy", "changed")
 
@@ -127,11 +128,8 @@ def describe(plan: Plan, steps: list[Step], verb: str) -> str:
     """The plan as one line per run: what will happen to it and why."""
     spec = plan.experiment.spec
     head = f"{spec.name}" + (f", profile {plan.profile}" if plan.profile else "") + f": {len(steps)} runs in {plan.runs_dir}"
-    width = max(len(step.run.name) for step in steps)
-    lines = [head] + [
-        f"  {step.action:<7} {step.run.name:<{width}}  {step.detail}" + (f"  ({step.path.name})" if step.path else "")
-        for step in steps
-    ]
+    lines = [head, text_table([[step.action, step.run.name, step.detail + (f"  ({step.path.name})" if step.path else "")]
+                               for step in steps], indent="  ")]
     counts = Counter(step.action for step in steps)
     lines.append(f"{verb}: " + ", ".join(f"{action} {counts[action]}" for action in ORDER if counts[action]))
     return "\n".join(lines)

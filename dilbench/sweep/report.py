@@ -26,6 +26,7 @@ from dilbench.runs.rundir import RunDir, utc_now, write_atomic
 from dilbench.runs.writer import update_meta_if_idle
 from dilbench.sweep.plan import Plan, PlannedRun
 from dilbench.sweep.verdict import RULE, UNDECIDED, VERDICTS, judge
+from dilbench.tables import markdown_table
 
 GROUP_KEY = "meta.sweep.group"
 GROUP_COLUMNS = "epochs,final_eval_acc,best_eval_acc,final_train_acc,wall_time,images_per_s,train_flops"
@@ -212,10 +213,10 @@ def _page(plan: Plan, grouped: Table, runs: Table, at_epochs: tuple[list[list[st
         side_by_side = [[claim.says, f"{claim.higher} > {claim.lower}", f"**{a}**", f"**{b}**"]
                         for claim, a, b in zip(spec.claims, verdicts, compute_verdicts)]
         parts += ["## Claims", RULE, EQUAL_COMPUTE,
-                  _markdown_table(["claim", "groups", "at equal epochs", "at equal FLOPs"], side_by_side),
-                  "### At equal epochs", _tally(plan, verdicts), _markdown_table(header, claims),
+                  markdown_table(side_by_side, ["claim", "groups", "at equal epochs", "at equal FLOPs"]),
+                  "### At equal epochs", _tally(plan, verdicts), markdown_table(claims, header),
                   "### At equal compute (training FLOPs)", _tally(plan, compute_verdicts),
-                  _markdown_table([*header[:3], "budget (FLOPs)", *header[4:]], compute_claims)]
+                  markdown_table(compute_claims, [*header[:3], "budget (FLOPs)", *header[4:]])]
     parts += ["## Results, grouped over " + (", ".join(spec.averaged) or "nothing"), render(grouped, "markdown").rstrip(),
               f"The same table: `dilbench compare {plan.runs_dir} --group-by {GROUP_KEY} --columns {GROUP_COLUMNS} "
               f"--format markdown`. Curves: mean over the group's runs, band from min to max"
@@ -289,7 +290,7 @@ def _setup_section(plan: Plan) -> str:
     lines = [f"Base config `{plan.experiment.resolve(spec.base)}`; on top of it, in this order (later wins): the case, "
              f"the grid values, the profile. Runs are named `<case>-<grid labels>`."]
     if spec.cases:
-        lines += ["", _markdown_table(["case", "overrides"], [[name, _flow(over)] for name, over in spec.cases.items()])]
+        lines += ["", markdown_table([[name, _flow(over)] for name, over in spec.cases.items()], ["case", "overrides"])]
     if spec.grid:
         lines += ["", "Grid: " + "; ".join(f"`{key}`: {', '.join(label for label, _, _ in spec.axis(key))}" for key in spec.grid)]
     if plan.profile:
@@ -299,11 +300,4 @@ def _setup_section(plan: Plan) -> str:
 
 def _flow(values: dict[str, Any]) -> str:
     return yaml.safe_dump(values, default_flow_style=True, sort_keys=False, width=10**6).strip()
-
-
-def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
-
-    return "\n".join([line(header), "|" + "|".join("---" for _ in header) + "|", *(line(row) for row in rows)])
 

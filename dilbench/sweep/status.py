@@ -14,6 +14,7 @@ from dilbench.runs.rundir import RunDir
 from dilbench.sweep.existing import final_accuracy, latest_same, lock_path
 from dilbench.sweep.plan import Plan
 from dilbench.sweep.slurm_queue import SlurmQueryError, job_states, recorded_jobs
+from dilbench.tables import text_table
 
 
 def status_lines(plan: Plan) -> list[str]:
@@ -23,8 +24,7 @@ def status_lines(plan: Plan) -> list[str]:
         states, problem = job_states(jobs[run.name] for run in plan.runs if run.name in jobs), None
     except SlurmQueryError as err:
         states, problem = {}, f"Slurm jobs unknown: {err}"
-    width = max(len(run.name) for run in plan.runs)
-    lines: list[str] = []
+    rows: list[list[str]] = []
     tally: Counter[str] = Counter()
     for run in plan.runs:
         found = latest_same(plan.runs_dir, run)
@@ -46,7 +46,8 @@ def status_lines(plan: Plan) -> list[str]:
             detail += f"  ({found.path.name})"
         tally[state] += 1
         slurm = f"Slurm job {job}" if job else f"Slurm job {jobs[run.name]}" if run.name in jobs else ""
-        lines.append("  ".join(part for part in (f"  {state:<11} {run.name:<{width}}", detail, slurm) if part))
+        rows.append([state, run.name, "  ".join(part for part in (detail, slurm) if part)])
+    lines = text_table(rows, indent="  ").splitlines()
     spec = plan.experiment.spec
     head = f"{spec.name}" + (f", profile {plan.profile}" if plan.profile else "") + f": {len(plan.runs)} runs in {plan.runs_dir}"
     page = plan.results_dir / "RESULTS.md"

@@ -29,6 +29,7 @@ from dilbench.config import Config
 from dilbench.optimizers import AdamConfig
 from dilbench.schedules import SCHEDULES, ScheduleConfig
 from dilbench.schedules.freezeout import freeze_points
+from dilbench.tables import text_table
 from dilbench.training.batches import without_autotune
 from dilbench.training.step import TrainingStep
 
@@ -154,11 +155,10 @@ def run_bench(config: Config, image_shape: tuple[int, ...], num_classes: int, st
 
 
 def format_bench(rows: list[BenchRow], title: str) -> str:
-    width = max(14, *(len(r.method) + 2 for r in rows))
-    lines = [title, f"{'method':<{width}}{'ms/step':>10}{'img/s':>10}{'vs standard':>13}{'FLOP model':>12}{'measured/model':>16}"]
-    for r in rows:
-        lines.append(f"{r.method:<{width}}{r.seconds_per_step * 1e3:>10.1f}{r.images_per_s:>10.1f}{r.relative:>12.2f}x"
-                     f"{r.predicted:>11.2f}x{r.relative / r.predicted:>16.2f}")
+    cells = [[r.method, f"{r.seconds_per_step * 1e3:.1f}", f"{r.images_per_s:.1f}", f"{r.relative:.2f}x", f"{r.predicted:.2f}x",
+              f"{r.relative / r.predicted:.2f}"] for r in rows]
+    header = ["method", "ms/step", "img/s", "vs standard", "FLOP model", "measured/model"]
+    lines = [title, text_table(cells, header, [False] + [True] * 5)]
     std = {r.method: r for r in rows}
     if "keras_fit" in std and "standard" in std:
         ratio = std["standard"].images_per_s / std["keras_fit"].images_per_s
