@@ -154,3 +154,20 @@ def test_augmentation_preview_names_rows_and_columns():
     axes = np.array(fig.axes).reshape(3, 3)
     assert [ax.get_title() for ax in axes[0]] == ["original", "augmented 1", "augmented 2"]
     assert all(ax.get_ylabel() in ("cat", "dog") for ax in axes[:, 0])
+
+
+# ---- saving ---------------------------------------------------------------------------------------------
+def test_plots_are_laid_out_once_and_save_as_savefig_would(tmp_path):
+    """`_save` lays a figure out once and saves it without its layout engine (savefig would lay it out in a
+    draw of its own): the file is byte for byte what savefig writes of the same figure."""
+    from dilbench.report.plots import _save, weight_bins
+
+    rng = np.random.default_rng(0)
+    before = {"layer1_d1": rng.normal(0, 0.1, 200), "head": rng.normal(0, 0.02, 5000)}
+    after = {name: values * 1.1 for name, values in before.items()}
+    figures = (lambda: curves_figure([record(e, 0.5 + 0.04 * e) for e in range(1, 6)], "run"),
+               lambda: weights_figure(after, weight_bins(before, after), "run: weights", "after", before, "before"))
+    for make in figures:
+        _save(make(), tmp_path / "saved.png")
+        make().savefig(tmp_path / "savefig.png", dpi=100)
+        assert (tmp_path / "saved.png").read_bytes() == (tmp_path / "savefig.png").read_bytes()

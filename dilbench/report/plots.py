@@ -18,7 +18,15 @@ WEIGHT_BINS = 100
 
 
 def _save(fig, path: Path) -> None:
-    """Save via a temp file and rename, like every other run file."""
+    """Save via a temp file and rename, like every other run file.
+
+    A figure with a layout engine is laid out here, once, and saved without it: savefig would draw it twice,
+    once (not rendered) to lay it out and once to render, about a third of the time of saving curves.png.
+    The PNG is the same, byte for byte (tests check)."""
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        engine.execute(fig)
+        fig.set_layout_engine(None)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     fig.savefig(tmp, dpi=100)
     tmp.replace(path)
