@@ -87,13 +87,12 @@ def test_metrics_records_exact_update_counts(completed):
     assert records[1]["updates_total"] == [2 * STEPS_PER_EPOCH] * 8
 
 
-def test_pipelines_run_without_tfdata_autotuning():
+def test_pipeline_runs_without_tfdata_autotuning():
     """Autotuning's thread made every iterator teardown wait up to seconds (batches.py): keep it off."""
-    from dilbench.training.batches import epoch_batches, epoch_order, eval_batches
+    from dilbench.training.batches import epoch_batches, epoch_order
 
     x, y = np.zeros((10, 4, 4, 1), np.uint8), np.zeros(10, np.int64)
     assert epoch_batches(x, y, epoch_order(0, 0, 10), 4).options().autotune.enabled is False
-    assert eval_batches(x, y, 4).options().autotune.enabled is False
 
 
 def test_saved_config_reproduces_the_run(completed, tmp_path):

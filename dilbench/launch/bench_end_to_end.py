@@ -2,8 +2,9 @@
 
 One process, alternating: the bare step (a TrainingStep built from the same config, fed in-memory batches
 of the real training images, its loss read back every step as the Trainer does) for as many steps as an
-epoch has, then one Trainer epoch: the tf.data pipeline with any augmentation, progress, evaluation,
-metrics.jsonl, TensorBoard events and weight histograms, checkpoints and the curves plot. The Trainer's
+epoch has, then one Trainer epoch: its batches (gathered in the loop, or tf.data's pipeline with any
+augmentation), progress, evaluation, metrics.jsonl, TensorBoard events and weight histograms, checkpoints
+and the curves plot. The Trainer's
 first epoch traces its steps and is not measured; `rounds` measured epochs follow, each after its own
 bare-step timing, and medians over rounds are reported (of ratios and shares taken per round).
 

@@ -1,11 +1,15 @@
-"""Batches for training and evaluation as a tf.data pipeline over in-memory uint8 arrays.
+"""Training batches over in-memory uint8 arrays, and the pieces an evaluation computes at a time.
 
 The epoch's order is a pure function of (seed, epoch), so a run resumed mid-epoch sees exactly the
-batches it would have seen. Gathering and augmentation (imgaug, in Python) run in tf.data's parallel
-map, in order and prefetched, off the training step; each batch's augmentation is seeded by (seed,
-epoch, batch index), so thread scheduling cannot change it.
+batches it would have seen. With augmentation, or several replicas to feed, batches come from a tf.data
+pipeline: gathering and augmentation (imgaug, in Python) run in tf.data's parallel map, in order and
+prefetched, off the training step; each batch's augmentation is seeded by (seed, epoch, batch index),
+so thread scheduling cannot change it. Without either, `memory_batches` gathers each batch in the
+training loop itself: a NumPy gather of a batch takes tens of microseconds, while the pipeline's
+per-batch machinery (iterator, `numpy_function`, thread hand-offs) cost about 0.4-0.6 ms of CPU per
+batch, taken from the step on a busy machine.
 
-Both pipelines run with tf.data's autotuning off (`without_autotune`). With it on, destroying an
+The pipeline runs with tf.data's autotuning off (`without_autotune`). With it on, destroying an
 iterator can wait for the autotuning thread to wake from its timed sleep between optimisation rounds:
 gdb showed the main thread in `RootDataset::Iterator::~Iterator` waiting for the thread sleeping in
 `model::Model::OptimizeLoop`, and epochs stalled for 0-5 s (up to a third of a quickstart epoch)
@@ -16,6 +20,7 @@ autotuning starts from, and a torn-down iterator stops at once.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -57,8 +62,27 @@ def epoch_batches(x: np.ndarray, y: np.ndarray, order: np.ndarray, batch_size: i
     return without_autotune(indices.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(2))
 
 
-def eval_batches(x: np.ndarray, y: np.ndarray, batch_size: int) -> tf.data.Dataset:
-    return without_autotune(tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).prefetch(2))
+def memory_batches(x: np.ndarray, y: np.ndarray, order: np.ndarray, batch_size: int,
+                   start_step: int = 0) -> Iterator[tuple[tf.Tensor, tf.Tensor]]:
+    """The batches `epoch_batches` makes without an augmenter (the same images, labels and order), gathered
+    in the caller's thread."""
+    for start in range(start_step * batch_size, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        yield tf.constant(x[idx]), tf.constant(y[idx])
+
+
+def eval_pieces(n: int, batch_size: int, piece: int, offset: int = 0) -> list[tuple[int, int]]:
+    """[start, stop) of the pieces an evaluation of n examples (from `offset` on) computes at a time: each
+    evaluation batch of `batch_size` cut into as few pieces of at most `piece` examples as it takes, of
+    sizes that differ by at most one. No piece spans two batches, and none is smaller than half of `piece`
+    unless its whole batch is."""
+    pieces: list[tuple[int, int]] = []
+    for start in range(offset, offset + n, batch_size):
+        size = min(batch_size, offset + n - start)
+        count = -(-size // piece)
+        bounds = [start + size * i // count for i in range(count + 1)]
+        pieces += zip(bounds[:-1], bounds[1:])
+    return pieces
 
 
 def without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:

@@ -4,6 +4,10 @@ Shared by the Trainer and `dilbench bench`, so the benchmark times exactly the s
 Everything is created under the distribution strategy's scope. Under FreezeOut the step is compiled
 once per set of frozen groups (a frozen group is left out of the traced backward pass, so its gradient
 work is really skipped); `set_progress` picks the variant for the batch.
+
+Evaluation comes in two forms: `evaluate` runs a whole batch, and `features` (the layer groups on pieces
+of a batch, side by side) then `evaluate_features` (the head on the whole batch) split the same work so
+that the convolutions run on small pieces; trainer.py's `_eval_batches` says when and why.
 """
 
 from __future__ import annotations
@@ -53,10 +57,14 @@ class TrainingStep:
     rates: Rates  # each batch's learning-rate factors and frozen groups
     group_flops: list[int]  # forward FLOPs per example of each group (the cost model's input)
     evaluate: tf.types.experimental.GenericFunction  # (uint8 images, int64 labels) -> (summed loss, num correct)
+    # pieces -> (uint8 images of each piece) -> the last group's outputs of all pieces, in order
+    compile_features: Callable[[int], tf.types.experimental.GenericFunction]
+    evaluate_features: tf.types.experimental.GenericFunction  # (last group's outputs, labels) -> as `evaluate`
     # frozen groups -> the compiled step: (uint8 images, int64 labels) -> (mean loss, num correct, images)
     compile_variant: Callable[[int], tf.types.experimental.GenericFunction]
     frozen: int = 0  # frozen groups of the current batch (FreezeOut)
     variants: dict[int, tf.types.experimental.GenericFunction] = field(default_factory=dict)
+    feature_variants: dict[int, tf.types.experimental.GenericFunction] = field(default_factory=dict)
     scales: tuple[float, ...] | None = None  # the learning-rate factors last assigned
 
     @classmethod
@@ -96,9 +104,29 @@ class TrainingStep:
             logits = model(to_float(x), training=False)
             return cross_entropy(y, logits) * tf.cast(tf.shape(y)[0], tf.float32), num_correct(y, logits)
 
+        def groups_forward(h):
+            for group in model.groups:
+                h = group(h, training=False)
+            return h
+
+        def evaluate_features(h, y):
+            logits = model.logits(h, training=False)
+            return cross_entropy(y, logits) * tf.cast(tf.shape(y)[0], tf.float32), num_correct(y, logits)
+
+        def compile_features(pieces: int):
+            def features(*images):
+                """Pieces that depend on nothing of each other, so TensorFlow's executor runs them side by side."""
+                return tf.concat([groups_forward(to_float(x)) for x in images], 0)
+
+            return tf.function(features, input_signature=specs[:1] * pieces)
+
+        last = groups_forward(tf.zeros([1, *image_shape]))  # the shape and dtype of what the head takes
         return cls(
             config, model, optimizers, loss_scale, rates, group_flops(model, tuple(image_shape)),
             evaluate=tf.function(evaluate, input_signature=specs, jit_compile=config.train.xla or None),
+            compile_features=compile_features,
+            evaluate_features=tf.function(evaluate_features, input_signature=[
+                tf.TensorSpec([None, *last.shape[1:]], last.dtype), specs[1]]),
             compile_variant=compile_variant,
         )
 
@@ -116,6 +144,13 @@ class TrainingStep:
         if self.frozen not in self.variants:
             self.variants[self.frozen] = self.compile_variant(self.frozen)
         return self.variants[self.frozen](x, y)
+
+    def features(self, *images: tf.Tensor) -> tf.Tensor:
+        """The last layer group's outputs of one or more pieces of images, computed side by side (compiled on
+        first use for each number of pieces)."""
+        if len(images) not in self.feature_variants:
+            self.feature_variants[len(images)] = self.compile_features(len(images))
+        return self.feature_variants[len(images)](*images)
 
     def flops_per_example(self, frozen: int = 0) -> float:
         """Training FLOPs per example of one batch with the lowest `frozen` groups frozen (the cost model)."""
