@@ -34,8 +34,8 @@ from dilbench.training.runtime import seed_everything
 from dilbench.training.step import TrainingStep
 
 log = logging.getLogger("dilbench")
-EVAL_SIDE_BY_SIDE = 2  # pieces of an evaluation batch per call (Trainer._eval_batches)
-EVAL_MIN_PIECE = 8
+EVAL_PIECE = 128  # at most this many images of an evaluation batch in one piece (Trainer._eval_batches)
+EVAL_SIDE_BY_SIDE = 2  # pieces per call
 
 
 class RunFailed(DilbenchError):
@@ -271,24 +271,24 @@ class Trainer:
         """The evaluation split as in-memory tensors, batch by batch, each batch's images cut into the pieces
         `evaluate` runs its layer groups on, two side by side in a call, before the head takes the whole batch.
 
-        On a CPU a batch is cut into pieces of at most the per-replica training batch (a size the machine
-        is known to run this model at well; 8 at least). Measured on 2 busy cores (quickstart, 2,000 test
-        images): in batches of 500, evaluation took 0.64-0.74x a training image's time per image, using
-        0.6 of a core: a forward pass is one chain of large ops, which only intra-op threads can share.
-        Pieces of 64 took 0.48x, two side by side 0.32-0.38x at 1.1-1.7 cores; the 9-layer CIFAR net
-        (batch 10): 0.49x in batches of 500, 0.31x in pairs of pieces of 10.
+        On a CPU a batch is cut into pieces of at most EVAL_PIECE images. A forward pass is one chain of
+        ops, shared between cores only by intra-op threads; two independent pieces let TensorFlow's executor
+        run two chains at once. Measured per image against a training image (2 cores, medians): quickstart,
+        on a quiet machine 0.32x in batches of 500 at 1.4 cores, 0.24x in pairs of pieces of 128 at 1.7
+        cores; with two training runs in the background, 0.74x at 0.6 of a core and 0.32x. The 9-layer
+        CIFAR net, whose layers are large enough for intra-op threads, is the same either way (0.25x quiet,
+        0.48x loaded); in pieces of its training batch, 10, it took 0.31x in both, better under load but
+        worse on a quiet machine, so pieces have a size of their own.
 
         The numbers stay those of whole batches: a convolution's output for an image does not depend on
-        the other images of its batch, while a dense layer's can (oneDNN's matrix product blocks its rows
-        differently for another batch size: quickstart's logits moved by up to 5e-4 in pieces of 63), so
-        the head, and the loss mean, still see the whole batch (tests check losses and hits are
-        bit-equal). On a GPU, or compiled with XLA, each batch stays one piece, as before.
+        the other images of its batch (tests check every model family), while a dense layer's can
+        (oneDNN's matrix product blocks its rows by batch size: quickstart's bfloat16 logits moved by up
+        to 1e-3 in pieces of 62-63), so the head, and the loss mean, still see the whole batch (tests
+        check losses and hits are bit-equal). On a GPU, or compiled with XLA, a batch stays one piece.
         """
         split, size = self.eval_split, self.config.train.eval_batch_size
-        if self.config.train.xla or "GPU" in self.model.variables[0].value.device.upper():
-            piece = size
-        else:
-            piece = max(EVAL_MIN_PIECE, self.global_batch // self.strategy.num_replicas_in_sync)
+        whole = self.config.train.xla or "GPU" in self.model.variables[0].value.device.upper()
+        piece = size if whole else EVAL_PIECE
         batches = []
         for start in range(0, len(split.y), size):
             stop = min(start + size, len(split.y))
