@@ -100,9 +100,11 @@ class TrainingStep:
 
             return tf.function(train, input_signature=train_specs, jit_compile=config.train.xla or None, reduce_retracing=True)
 
-        def evaluate(x, y):
-            logits = model(to_float(x), training=False)
+        def scored(y, logits):  # (summed loss, num correct) of a batch
             return cross_entropy(y, logits) * tf.cast(tf.shape(y)[0], tf.float32), num_correct(y, logits)
+
+        def evaluate(x, y):
+            return scored(y, model(to_float(x), training=False))
 
         def groups_forward(h):
             for group in model.groups:
@@ -110,8 +112,7 @@ class TrainingStep:
             return h
 
         def evaluate_features(h, y):
-            logits = model.logits(h, training=False)
-            return cross_entropy(y, logits) * tf.cast(tf.shape(y)[0], tf.float32), num_correct(y, logits)
+            return scored(y, model.logits(h, training=False))
 
         def compile_features(pieces: int):
             def features(*images):
