@@ -24,7 +24,7 @@ import yaml
 
 from dilbench.errors import UsageError
 
-CHECKPOINT_SETS = ("latest", "best")
+CHECKPOINT_SETS = ("latest", "best", "start")  # as training/checkpoints.py saves them
 _CHECKPOINT_INDEX = re.compile(r"^ckpt-(\d+)\.index$")
 
 
@@ -155,7 +155,7 @@ class RunDir:
         write_atomic(self.metrics_file, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
 
     def checkpoint_prefixes(self, which: str) -> list[Path]:
-        """Checkpoints in checkpoints/<which>/ (latest or best) by their files, newest (highest number) first.
+        """Checkpoints in checkpoints/<which>/ (latest, best or start) by their files, newest (highest number) first.
 
         Found by their index files rather than TensorFlow's `checkpoint` state file, so a torn state
         file hides nothing.

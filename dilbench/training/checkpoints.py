@@ -1,6 +1,11 @@
-"""A run's checkpoints: latest/ (every epoch end and interruption) and best/ (the best evaluated epoch).
+"""A run's checkpoints: latest/ (every epoch end and interruption), best/ (the best evaluated epoch) and,
+until latest/ has one, start/ (the untrained state).
 
 What the rest of the code may rely on:
+- Once an epoch is in metrics.jsonl, a checkpoint exists. The record is written before the epoch's
+  checkpoints, so a kill between them leaves epoch 1's record with no checkpoint of epoch 1; start/
+  (written before the first batch, removed after the first save to latest/) is what such a run resumes
+  from. A run with records and no checkpoint therefore lost its checkpoints, and resuming it is refused.
 - best/ only ever gets a strictly better epoch. The accuracy to beat is saved in every checkpoint and,
   on resume, read back from best/ itself, so neither a resume nor a kill between the two saves of an
   epoch end lets best/ regress. best/ is saved before latest/: a kill in between retrains that epoch.
@@ -14,6 +19,7 @@ What the rest of the code may rely on:
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,7 +29,7 @@ from dilbench.errors import DilbenchError
 from dilbench.training.listeners import Trainer, TrainingListener
 
 log = logging.getLogger("dilbench")
-CHECKPOINT_SETS = ("latest", "best")  # checked in this order on resume
+CHECKPOINT_SETS = ("latest", "best", "start")  # checked in this order on resume
 
 
 class RunFiles(Protocol):
@@ -56,8 +62,15 @@ class RunCheckpoints(TrainingListener):
         self.run = run
         self.latest = tf.train.CheckpointManager(self.checkpoint, run.checkpoints / "latest", max_to_keep=1)
         self.best = tf.train.CheckpointManager(self.checkpoint, run.checkpoints / "best", max_to_keep=1)
+        self.start = run.checkpoints / "start"
 
     # ---- saving -----------------------------------------------------------------------------------------
+    def run_started(self, trainer: Trainer, fresh: bool) -> None:
+        """Before the first batch of a run with no checkpoint: save the untrained state to start/ (written
+        without numbering, so latest/ and best/ number their saves from 1 as without it)."""
+        if fresh and not any(self.run.checkpoint_prefixes(which) for which in CHECKPOINT_SETS):
+            self.checkpoint.write(str(self.start / "ckpt-0"))
+
     def epoch_ended(self, trainer: Trainer, records: list[dict[str, Any]]) -> None:
         self.save_epoch_end(records[-1]["eval_acc"])
 
@@ -69,10 +82,12 @@ class RunCheckpoints(TrainingListener):
         if accuracy > float(self.state.best_acc):
             self.state.best_acc.assign(accuracy)
             self.best.save()
-        self.latest.save()
+        self.save_latest()
 
     def save_latest(self) -> None:
         self.latest.save()
+        if self.start.exists():  # latest/ now has a checkpoint to resume from
+            shutil.rmtree(self.start)
 
     # ---- resuming ---------------------------------------------------------------------------------------
     def restore(self, source: RunFiles) -> None:
@@ -81,7 +96,8 @@ class RunCheckpoints(TrainingListener):
         metrics.jsonl has no epochs then: launch refuses otherwise)."""
         records = source.read_metrics()
         candidates = [prefix for which in CHECKPOINT_SETS for prefix in source.checkpoint_prefixes(which)]
-        skipped = [] if source.checkpoint_prefixes("latest") or not candidates else ["checkpoints/latest holds no checkpoint"]
+        lost_latest = source.checkpoint_prefixes("best") and not source.checkpoint_prefixes("latest")
+        skipped = ["checkpoints/latest holds no checkpoint"] if lost_latest else []
         for prefix in candidates:
             problem = self._read(prefix) or self._disagreement(records)
             if problem:
@@ -120,7 +136,7 @@ class RunCheckpoints(TrainingListener):
     def _after_restore(self, source: RunFiles, prefix: Path, candidates: list[Path], records: list[dict[str, Any]],
                        skipped: list[str]) -> None:
         epoch, step = int(self.state.epoch), int(self.state.step)
-        where = f"epoch {epoch + 1}, step {step}" if step else f"the end of epoch {epoch}"
+        where = f"epoch {epoch + 1}, step {step}" if step else f"the end of epoch {epoch}" if epoch else "the start"
         if skipped:
             log.warning("%s; resuming instead from %s (%s), which agrees with metrics.jsonl", "; ".join(skipped),
                         _short(prefix, source), where)

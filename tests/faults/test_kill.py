@@ -13,6 +13,7 @@ from faultlib import (
     RISING,
     checkpoint_progress,
     meta,
+    metrics,
     partial_files,
     resume,
     spawn,
@@ -26,7 +27,7 @@ from dilbench.cli import cli
 
 # One run, killed again at each resume; each process counts its own steps, saves and writes.
 KILLS = [
-    ("kill@step=1.2", []),  # before any checkpoint: the next resume starts from scratch
+    ("kill@step=1.2", ["checkpoints/start/ckpt-0.index"]),  # before any save: the next resume starts from start/
     ("kill@save=3", ["checkpoints/best/ckpt-3_temp"]),  # inside epoch 2's best/ save, after its record
     ("kill@step=2.2", []),  # in the middle of an epoch
     ('kill@write=metrics.jsonl:"epoch": 2', [".metrics.jsonl.*.tmp"]),  # epoch 2's record written, not yet renamed
@@ -62,6 +63,23 @@ def test_kill_9_at_five_moments_then_resume_ends_as_if_never_killed(reference, t
     assert_like_reference(run, reference)
     assert len(meta(run)["resumes"]) == len(KILLS)
     assert list(run.glob("metrics.jsonl.old-*")), "epoch 2's record, written before its checkpoint, was kept aside"
+
+
+def test_kill_9_between_the_first_record_and_its_checkpoint(reference, tmp_path):
+    """Killed inside epoch 1's first save: its record is in metrics.jsonl, no checkpoint of it exists. The
+    resume starts from start/ (the untrained state), keeps the record aside and ends as if never killed;
+    start/ is gone once latest/ holds a checkpoint."""
+    killed = train(tmp_path, specs=(RISING, "kill@save=1"))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    run = the_run(tmp_path)
+    assert len(metrics(run)) == 1 and not list(run.glob("checkpoints/latest/ckpt-*.index"))
+    assert checkpoint_progress(run / "checkpoints" / "start" / "ckpt-0") == {"epoch": 0, "step": 0, "best_acc": -1.0}
+    resumed = resume(run, specs=(RISING,))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from checkpoints/start/ckpt-0 at the start" in resumed.stderr
+    assert "epochs 1-1 are trained again; their old records are kept in metrics.jsonl.old-" in resumed.stderr
+    assert_like_reference(run, reference)
+    assert not (run / "checkpoints" / "start").exists()
 
 
 def test_kill_9_at_random_moments(reference, tmp_path):
