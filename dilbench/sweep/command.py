@@ -126,10 +126,8 @@ def check_data(todo: list[Step]) -> None:
 
 def describe(plan: Plan, steps: list[Step], verb: str) -> str:
     """The plan as one line per run: what will happen to it and why."""
-    spec = plan.experiment.spec
-    head = f"{spec.name}" + (f", profile {plan.profile}" if plan.profile else "") + f": {len(steps)} runs in {plan.runs_dir}"
-    lines = [head, text_table([[step.action, step.run.name, step.detail + (f"  ({step.path.name})" if step.path else "")]
-                               for step in steps], indent="  ")]
+    rows = [[step.action, step.run.name, step.detail + (f"  ({step.path.name})" if step.path else "")] for step in steps]
+    lines = [plan.heading(len(steps)), text_table(rows, indent="  ")]
     counts = Counter(step.action for step in steps)
     lines.append(f"{verb}: " + ", ".join(f"{action} {counts[action]}" for action in ORDER if counts[action]))
     return "\n".join(lines)

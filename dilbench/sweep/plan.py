@@ -37,6 +37,11 @@ class Plan:
     runs_dir: Path  # where the run directories go: <experiment dir>/<runs_dir>/<profile>
     results_dir: Path  # where the report goes: <experiment dir>/<results_dir>/<profile>
 
+    def heading(self, count: int) -> str:
+        """`NAME, profile P: COUNT runs in DIR`, the first line of what `sweep` and `sweep --status` print."""
+        profile = f", profile {self.profile}" if self.profile else ""
+        return f"{self.experiment.spec.name}{profile}: {count} runs in {self.runs_dir}"
+
 
 def choose_profile(experiment: ExperimentFile, profile: str | None) -> str | None:
     """The profile asked for, or the file's first one; None for a file without profiles."""

@@ -48,9 +48,7 @@ def status_lines(plan: Plan) -> list[str]:
         slurm = f"Slurm job {job}" if job else f"Slurm job {jobs[run.name]}" if run.name in jobs else ""
         rows.append([state, run.name, "  ".join(part for part in (detail, slurm) if part)])
     lines = text_table(rows, indent="  ").splitlines()
-    spec = plan.experiment.spec
-    head = f"{spec.name}" + (f", profile {plan.profile}" if plan.profile else "") + f": {len(plan.runs)} runs in {plan.runs_dir}"
     page = plan.results_dir / "RESULTS.md"
     summary = ", ".join(f"{state} {count}" for state, count in tally.most_common())
-    return [head, *lines, summary, f"results page: {page}" + ("" if page.is_file() else " (not written yet)"),
+    return [plan.heading(len(plan.runs)), *lines, summary, f"results page: {page}" + ("" if page.is_file() else " (not written yet)"),
             *([problem] if problem else [])]

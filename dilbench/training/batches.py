@@ -71,18 +71,13 @@ def memory_batches(x: np.ndarray, y: np.ndarray, order: np.ndarray, batch_size: 
         yield tf.constant(x[idx]), tf.constant(y[idx])
 
 
-def eval_pieces(n: int, batch_size: int, piece: int, offset: int = 0) -> list[tuple[int, int]]:
-    """[start, stop) of the pieces an evaluation of n examples (from `offset` on) computes at a time: each
-    evaluation batch of `batch_size` cut into as few pieces of at most `piece` examples as it takes, of
-    sizes that differ by at most one. No piece spans two batches, and none is smaller than half of `piece`
-    unless its whole batch is."""
-    pieces: list[tuple[int, int]] = []
-    for start in range(offset, offset + n, batch_size):
-        size = min(batch_size, offset + n - start)
-        count = -(-size // piece)
-        bounds = [start + size * i // count for i in range(count + 1)]
-        pieces += zip(bounds[:-1], bounds[1:])
-    return pieces
+def eval_pieces(start: int, stop: int, piece: int) -> list[tuple[int, int]]:
+    """[start, stop) of the pieces one evaluation batch [start, stop) is computed in: as few pieces of at most
+    `piece` examples as it takes, of sizes that differ by at most one (so none is smaller than half of
+    `piece` unless the whole batch is)."""
+    count = -(-(stop - start) // piece)
+    bounds = [start + (stop - start) * i // count for i in range(count + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
 
 
 def without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:

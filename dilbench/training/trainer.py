@@ -292,7 +292,7 @@ class Trainer:
         batches = []
         for start in range(0, len(split.y), size):
             stop = min(start + size, len(split.y))
-            pieces = [tf.constant(split.x[a:b]) for a, b in eval_pieces(stop - start, size, piece, start)]
+            pieces = [tf.constant(split.x[a:b]) for a, b in eval_pieces(start, stop, piece)]
             calls = [tuple(pieces[i:i + EVAL_SIDE_BY_SIDE]) for i in range(0, len(pieces), EVAL_SIDE_BY_SIDE)]
             batches.append(EvalBatch(calls, tf.constant(split.y[start:stop])))
         return batches
