@@ -44,6 +44,7 @@ class RunFiles(Protocol):
 
 
     def checkpoint_prefixes(self, which: str) -> list[Path]: ...
+    def has_checkpoints(self) -> bool: ...
     def read_metrics(self) -> list[dict[str, Any]]: ...
     def set_aside(self, path: Path, copy: bool = False) -> Path: ...
 
@@ -68,7 +69,7 @@ class RunCheckpoints(TrainingListener):
     def run_started(self, trainer: Trainer, fresh: bool) -> None:
         """Before the first batch of a run with no checkpoint: save the untrained state to start/ (written
         without numbering, so latest/ and best/ number their saves from 1 as without it)."""
-        if fresh and not any(self.run.checkpoint_prefixes(which) for which in CHECKPOINT_SETS):
+        if fresh and not self.run.has_checkpoints():
             self.checkpoint.write(str(self.start / "ckpt-0"))
 
     def epoch_ended(self, trainer: Trainer, records: list[dict[str, Any]]) -> None:
