@@ -15,7 +15,6 @@ from pathlib import Path
 import click
 
 from dilbench import __version__
-from dilbench.config import dump_config, load_config
 from dilbench.errors import DilbenchError, UsageError
 from dilbench.examples import resolve_config, resolve_experiment
 from dilbench.report.formats import FORMATS
@@ -75,6 +74,20 @@ def _debug_option(cmd: click.Command) -> click.Option:
 def _quiet_option(cmd: click.Command) -> click.Option:
     return click.Option(["--quiet", "-q"], is_flag=True, expose_value=False, callback=_set_global_flag,
                         help="Only warnings and errors on the console (log.txt keeps everything).")
+
+
+def load_config(config, overrides=()):
+    """dilbench.config's load_config, imported on first use: it pulls in every registry (data, models,
+    schedules) and NumPy, which `compare`, `show` and `--help` never need."""
+    from dilbench.config import load_config as load
+
+    return load(config, overrides)
+
+
+def dump_config(config) -> str:
+    from dilbench.config import dump_config as dump
+
+    return dump(config)
 
 
 def echo_error(message: str) -> None:

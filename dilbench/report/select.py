@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from dilbench.config.loader import parse_value
 from dilbench.errors import UsageError
 from dilbench.report.aggregate import Summary
 from dilbench.report.columns import Catalog, Column, is_number
@@ -86,6 +85,14 @@ def _check_comparable(text: str, op: str, texts: tuple[str, ...], values: list[A
     if bad:
         raise UsageError(f"--where {text}: the runs' values of this column are {kind}, so {bad[0]!r} can never match; "
                          f"expected {FORMS}")
+
+
+def parse_value(text: str) -> Any:
+    """A value as `--set` reads it (YAML). Imported on first use: dilbench.config pulls in every registry,
+    which a `compare` without list values never needs."""
+    from dilbench.config.loader import parse_value as parse
+
+    return parse(text)
 
 
 def _is_number(text: str) -> bool:
