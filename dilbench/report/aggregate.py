@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dilbench.report.columns import MEASURE, Column, is_number
+from dilbench.report.run_parts import MISSING
 from dilbench.report.runs_index import RunRecord
 
 
@@ -62,11 +63,13 @@ def differing_config_keys(runs: list[RunRecord], exclude: Set[str] = frozenset()
     """Config keys whose value (or presence) is not the same in all runs, in config-file order."""
     keys: dict[str, None] = {}
     for run in runs:
-        keys.update(dict.fromkeys(run.config))
-    return [
-        key for key in keys
-        if key not in exclude and len({canonical(run.config[key]) if key in run.config else "<missing>" for run in runs}) > 1
-    ]
+        keys.update(dict.fromkeys(run.config_keys()))
+    return [key for key in keys if key not in exclude and _differs([run.config_get(key, MISSING) for run in runs])]
+
+
+def _differs(values: list[Any]) -> bool:
+    first = canonical(values[0]) if values[0] is not MISSING else "<missing>"
+    return any((canonical(value) if value is not MISSING else "<missing>") != first for value in values[1:])
 
 
 def status_counts(runs: list[RunRecord]) -> str:

@@ -17,19 +17,19 @@ from __future__ import annotations
 import difflib
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from dilbench.errors import UsageError
 from dilbench.report.budget import AXES, value_at
-from dilbench.report.runs_index import RunRecord, flatten
+from dilbench.report.run_parts import MISSING, QUALIFIERS, SUMMED, is_number
+from dilbench.report.runs_index import RunRecord
 from dilbench.tables import text_table
 
 MEASURE = "measure"  # a number measured by the run: aggregated by --group-by, shown with fixed decimals
 SETTING = "setting"  # what the run was (config, meta, identity): a group key or left out of groups
 
-QUALIFIERS = ("last", "max", "min", "mean", "epoch_of:max", "epoch_of:min")
 DEFAULT_COLUMNS = (  # `run` first: runs of one name and seed are otherwise identical rows
     "run", "name", "status", "model", "schedule", "augmentation", "seed", "epochs", "final_eval_acc", "best_eval_acc",
     "best_epoch", "final_train_acc", "gap", "wall_time", "images_per_s",
@@ -43,69 +43,29 @@ class Column:
     value: Callable[[RunRecord], Any]
 
 
-def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def metric_series(run: RunRecord, key: str) -> list[tuple[int, float]]:
-    """(epoch, value) of every epoch record holding a finite number under `key`."""
-    return [(r.get("epoch", i + 1), r[key]) for i, r in enumerate(run.metrics) if is_number(r.get(key))]
-
-
-def qualified(qualifier: str, key: str, run: RunRecord) -> Any:
-    """One qualifier over one metrics.jsonl key; ties in epoch_of:max/min go to the earliest epoch."""
-    if qualifier == "last":
-        return run.metrics[-1].get(key) if run.metrics else None
-    series = metric_series(run, key)
-    if not series:
-        return None
-    values = [v for _, v in series]
-    if qualifier == "mean":
-        return math.fsum(values) / len(values)
-    best = max(values) if qualifier.endswith("max") else min(values)
-    if qualifier.startswith("epoch_of:"):
-        return next(epoch for epoch, v in series if v == best)
-    return best
+def _reduced(name: str) -> Callable[[RunRecord], Any]:
+    return lambda run: run.reduced(name)
 
 
 def _setting(config_key: str, meta_key: str | None = None) -> Callable[[RunRecord], Any]:
     """A config value, falling back to meta.json for runs whose config.yaml is missing or corrupt."""
-    return lambda run: run.config.get(config_key, run.meta.get(meta_key) if meta_key else None)
+    def value(run: RunRecord) -> Any:
+        found = run.config_get(config_key, MISSING)
+        if found is not MISSING:
+            return found
+        return run.meta.get(meta_key) if meta_key else None
+
+    return value
 
 
 def _gap(run: RunRecord) -> float | None:
-    train, test = qualified("last", "train_acc", run), qualified("last", "eval_acc", run)
+    train, test = run.reduced("last:train_acc"), run.reduced("last:eval_acc")
     return train - test if is_number(train) and is_number(test) else None
-
-
-def _summed(key: str) -> Callable[[RunRecord], float | None]:
-    def total(run: RunRecord) -> float | None:
-        values = [v for _, v in metric_series(run, key)]
-        return math.fsum(values) if values else None
-
-    return total
-
-
-def _train_seconds(record: dict[str, Any]) -> Any:
-    """The epoch's seconds of training batches; runs before `train_seconds` existed recorded them as `seconds`."""
-    return record["train_seconds"] if "train_seconds" in record else record.get("seconds")
-
-
-def _train_time(run: RunRecord) -> float | None:
-    values = [t for t in map(_train_seconds, run.metrics) if is_number(t)]
-    return math.fsum(values) if values else None
-
-
-def _images_per_s(run: RunRecord) -> float | None:
-    pairs = [(r["images_per_s"] * t, t) for r in run.metrics
-             if is_number(r.get("images_per_s")) and is_number(t := _train_seconds(r))]
-    total_seconds = math.fsum(s for _, s in pairs)
-    return math.fsum(i for i, _ in pairs) / total_seconds if total_seconds > 0 else None
 
 
 # name -> (kind, value, help): the help text is what `--help`, --list-columns and errors show.
 BUILTINS: dict[str, tuple[str, Callable[[RunRecord], Any], str]] = {
-    "run": (SETTING, lambda run: run.path.name, "run directory name"),
+    "run": (SETTING, lambda run: run.dirname, "run directory name"),
     "path": (SETTING, lambda run: str(run.path), "run directory path as found"),
     "name": (SETTING, _setting("name", "name"), "config name"),
     "status": (SETTING, lambda run: run.status, "running|completed|failed|interrupted|crashed|stale, unknown (no meta.json), corrupt"),
@@ -113,18 +73,18 @@ BUILTINS: dict[str, tuple[str, Callable[[RunRecord], Any], str]] = {
     "schedule": (SETTING, _setting("schedule.name"), "schedule.name"),
     "augmentation": (SETTING, _setting("augmentation.mode"), "augmentation.mode"),
     "seed": (SETTING, _setting("seed", "seed"), "seed"),
-    "epochs": (MEASURE, lambda run: len(run.metrics), "epochs done (records in metrics.jsonl)"),
-    "final_eval_acc": (MEASURE, lambda run: qualified("last", "eval_acc", run), "= last:eval_acc"),
-    "best_eval_acc": (MEASURE, lambda run: qualified("max", "eval_acc", run), "= max:eval_acc"),
-    "best_epoch": (MEASURE, lambda run: qualified("epoch_of:max", "eval_acc", run), "= epoch_of:max:eval_acc"),
-    "final_train_acc": (MEASURE, lambda run: qualified("last", "train_acc", run), "= last:train_acc"),
+    "epochs": (MEASURE, _reduced("epochs"), "epochs done (records in metrics.jsonl)"),
+    "final_eval_acc": (MEASURE, _reduced("last:eval_acc"), "= last:eval_acc"),
+    "best_eval_acc": (MEASURE, _reduced("max:eval_acc"), "= max:eval_acc"),
+    "best_epoch": (MEASURE, _reduced("epoch_of:max:eval_acc"), "= epoch_of:max:eval_acc"),
+    "final_train_acc": (MEASURE, _reduced("last:train_acc"), "= last:train_acc"),
     "gap": (MEASURE, _gap, "last:train_acc - last:eval_acc (positive: overfitting)"),
-    "wall_time": (MEASURE, _summed("seconds"), "seconds of training and evaluation, summed over epochs (survives resumes; "
+    "wall_time": (MEASURE, _reduced(f"{SUMMED}:seconds"), "seconds of training and evaluation, summed over epochs (survives resumes; "
                   "runs before train_seconds existed: training only)"),
-    "train_time": (MEASURE, _train_time, "seconds of training batches, summed over epochs"),
-    "eval_time": (MEASURE, _summed("eval_seconds"), "seconds of evaluation, summed over epochs (empty for older runs)"),
-    "images_per_s": (MEASURE, _images_per_s, "training images per second of training time, over all epochs"),
-    "train_flops": (MEASURE, lambda run: qualified("last", "train_flops", run),
+    "train_time": (MEASURE, _reduced("train_time"), "seconds of training batches, summed over epochs"),
+    "eval_time": (MEASURE, _reduced(f"{SUMMED}:eval_seconds"), "seconds of evaluation, summed over epochs (empty for older runs)"),
+    "images_per_s": (MEASURE, _reduced("images_per_s"), "training images per second of training time, over all epochs"),
+    "train_flops": (MEASURE, _reduced("last:train_flops"),
                     "= last:train_flops, the run's training FLOPs so far (the schedule's cost model)"),
     "problems": (SETTING, lambda run: "; ".join(run.problems) or None, "missing or corrupt files of the run"),
 }
@@ -134,14 +94,23 @@ class Catalog:
     """The column names the selected runs offer; resolves names and explains unknown ones."""
 
     def __init__(self, runs: list[RunRecord]):
-        self.config_keys = sorted({key for run in runs for key in run.config})
-        self.meta_keys = sorted({f"meta.{key}" for run in runs for key in flatten(run.meta)})
-        keys: set[str] = set()
-        numeric: set[str] = set()
-        for record in (record for run in runs for record in run.metrics):
-            keys.update(record)
-            numeric.update(key for key, value in record.items() if key not in numeric and is_number(value))
-        self.metric_keys, self.numeric_keys = sorted(keys), sorted(numeric)
+        self.runs = runs
+
+    @functools.cached_property
+    def config_keys(self) -> list[str]:
+        return sorted(_union(run.config_keys() for run in self.runs))
+
+    @functools.cached_property
+    def meta_keys(self) -> list[str]:
+        return sorted(f"meta.{key}" for key in _union(run.meta_keys() for run in self.runs))
+
+    @functools.cached_property
+    def metric_keys(self) -> list[str]:
+        return sorted(_union(run.metric_keys() for run in self.runs))
+
+    @functools.cached_property
+    def numeric_keys(self) -> list[str]:
+        return sorted(_union(run.numeric_keys() for run in self.runs))
 
     def names(self) -> list[str]:
         qualified_names = [f"last:{k}" for k in self.metric_keys] + [
@@ -159,15 +128,15 @@ class Catalog:
                 key = name[len(qualifier) + 1:]
                 if key in (self.metric_keys if qualifier == "last" else self.numeric_keys):
                     kind = MEASURE if key in self.numeric_keys else SETTING  # last:eval_split is not averaged
-                    return Column(name, kind, functools.partial(qualified, qualifier, key))
+                    return Column(name, kind, _reduced(name))
                 break
         if name.startswith("at:"):
             return self._at_budget(name)
         if name in self.config_keys:
-            return Column(name, SETTING, lambda run: run.config.get(name))
+            return Column(name, SETTING, lambda run: run.config_get(name))
         if name in self.meta_keys:
             key = name[len("meta."):]
-            return Column(name, SETTING, lambda run: flatten(run.meta).get(key))
+            return Column(name, SETTING, lambda run: run.meta_value(key))
         raise UsageError(self.unknown(name))
 
     def _at_budget(self, name: str) -> Column:
@@ -205,6 +174,12 @@ class Catalog:
             f"metric qualifiers {', '.join(q + ':' for q in QUALIFIERS)} + a metrics key ({metrics}); "
             f"config keys {', '.join(self.config_keys) or 'none'}; meta keys as meta.KEY (e.g. meta.host, meta.git.commit)"
         )
+
+
+def _union(key_lists: Iterable[tuple[str, ...]]) -> set[str]:
+    """The keys of many runs; runs read from one index share their key tuples, so each distinct one is added once."""
+    distinct = {id(keys): keys for keys in key_lists}
+    return {key for keys in distinct.values() for key in keys}
 
 
 def parse_names(text: str | None, default: tuple[str, ...] = DEFAULT_COLUMNS, option: str = "--columns") -> list[str]:

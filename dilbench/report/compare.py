@@ -16,7 +16,7 @@ from typing import Any
 from dilbench.errors import UsageError
 from dilbench.report.aggregate import differing_config_keys, group_runs, group_value, status_counts, summarize
 from dilbench.report.columns import DEFAULT_COLUMNS, MEASURE, Catalog, Column, parse_names
-from dilbench.report.runs_index import RunRecord, find_runs, read_runs
+from dilbench.report.runs_index import RunReader, RunRecord, load_runs
 from dilbench.report.select import parse_condition, parse_sort, sort_items
 
 BUDGET_NOTE = ("{column}: test accuracy at {budget} training FLOPs (cumulative, from the schedule's cost model), "
@@ -33,13 +33,30 @@ class Table:
     measures: set[str]  # columns of measured numbers: fixed decimals, Summary values when grouped
     rows: list[dict[str, Any]]
     members: list[list[RunRecord]]  # the run behind each row, or the runs of each group
-    labels: list[str]  # legend text per row: the config values that tell the rows apart
+    given_labels: list[str] | None = None  # see `labels`; None: worked out when first asked (only plots need them)
     grouped: bool = False
     notes: list[str] = field(default_factory=list)
+    reader: RunReader | None = None  # what read the runs: files parsed, and the index to save
+
+    @property
+    def labels(self) -> list[str]:
+        """Legend text per row: the config values that tell the rows apart."""
+        if self.given_labels is None:
+            self.given_labels = _run_labels([run for (run,) in self.members])
+        return self.given_labels
+
+    @labels.setter
+    def labels(self, labels: list[str]) -> None:
+        self.given_labels = labels
 
     @property
     def problems(self) -> list[tuple[Path, str]]:
         return [(run.path, problem) for runs in self.members for run in runs for problem in run.problems]
+
+    def save_index(self) -> None:
+        """Keep what was read from files since (plots read epochs the table did not) in the index."""
+        if self.reader is not None:
+            self.reader.save()
 
 
 def compare(
@@ -55,7 +72,7 @@ def compare(
     """The comparison table of the runs the arguments name; the options are those of `dilbench compare`."""
     if diff and group_by:
         raise UsageError("--diff lists runs and --group-by lists groups; use one of them")
-    runs = read_runs(find_runs(arguments))
+    runs = load_runs(arguments)
     catalog = Catalog(runs)
     conditions = [parse_condition(text, catalog, runs) for text in where]
     shown = catalog.resolve_all(parse_names(columns, default=("run",) if diff else DEFAULT_COLUMNS))
@@ -73,6 +90,8 @@ def compare(
         table.notes.append(BUDGET_NOTE.format(column=budget_column(at_flops), budget=f"{at_flops:g}"))
     if not selected:
         table.notes.append(f"none of the {len(runs)} runs matches --where {' --where '.join(where)}")
+    table.reader = runs.reader
+    runs.reader.save()
     return table
 
 
@@ -82,7 +101,11 @@ def budget_column(flops: float) -> str:
 
 def catalog_of(arguments: list[str] | tuple[str, ...]) -> Catalog:
     """What columns the runs the arguments name offer (for --list-columns)."""
-    return Catalog(read_runs(find_runs(arguments)))
+    runs = load_runs(arguments)
+    catalog = Catalog(runs)
+    catalog.describe()  # reads every run's keys
+    runs.reader.save()
+    return catalog
 
 
 def _sort_value(name: str, catalog: Catalog, grouped: bool) -> Callable[[list[RunRecord]], Any]:
@@ -103,7 +126,7 @@ def _run_table(items: list[list[RunRecord]], shown: list[Column], catalog: Catal
             notes.append(f"all {len(chosen)} selected runs have the same config")
     rows = [{c.name: c.value(run) for c in shown} for run in chosen]
     measures = {c.name for c in shown if c.kind == MEASURE}
-    return Table([c.name for c in shown], measures, rows, items, _run_labels(chosen), notes=notes)
+    return Table([c.name for c in shown], measures, rows, items, notes=notes)
 
 
 def _group_table(groups: list[list[RunRecord]], keys: list[Column], shown: list[Column]) -> Table:
@@ -127,9 +150,9 @@ def _group_table(groups: list[list[RunRecord]], keys: list[Column], shown: list[
 def _run_labels(runs: list[RunRecord]) -> list[str]:
     """`schedule.name=unfair_back, seed=1` from the config keys that differ; the run name where none do."""
     differing = differing_config_keys(runs)
-    labels = [", ".join(f"{key}={_short(run.config.get(key))}" for key in differing) or run.path.name for run in runs]
+    labels = [", ".join(f"{key}={_short(run.config_get(key))}" for key in differing) or run.dirname for run in runs]
     repeated = {label for label, count in Counter(labels).items() if count > 1}
-    return [f"{label} ({run.path.name})" if label in repeated and differing else label for label, run in zip(labels, runs)]
+    return [f"{label} ({run.dirname})" if label in repeated and differing else label for label, run in zip(labels, runs)]
 
 
 def _short(value: Any) -> str:

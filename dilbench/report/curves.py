@@ -16,6 +16,7 @@ from dilbench.report.budget import AXIS_LABELS, axis_values
 from dilbench.report.columns import is_number
 from dilbench.report.compare import Table
 from dilbench.report.plots import _save, epoch_axis, plural
+from dilbench.report.run_parts import MISSING
 from dilbench.report.runs_index import RunRecord
 
 MAX_LEGEND = 20
@@ -27,9 +28,9 @@ def epoch_stats(runs: list[RunRecord], key: str, axis: str = "epoch") -> tuple[l
     seconds do not), then mean, min and max of `key` over the runs that have it."""
     by_epoch: dict[int, list[tuple[float, float]]] = {}
     for run in runs:
-        for i, (position, record) in enumerate(zip(axis_values(run, axis), run.metrics)):
-            if position is not None and is_number(record.get(key)):
-                by_epoch.setdefault(record.get("epoch", i + 1), []).append((position, record[key]))
+        for i, (position, epoch, value) in enumerate(zip(axis_values(run, axis), run.series("epoch"), run.series(key))):
+            if position is not None and is_number(value):
+                by_epoch.setdefault(i + 1 if epoch is MISSING else epoch, []).append((position, value))
     points = [by_epoch[epoch] for epoch in sorted(by_epoch)]
     return ([sum(x for x, _ in p) / len(p) for p in points], [sum(v for _, v in p) / len(p) for p in points],
             [min(v for _, v in p) for p in points], [max(v for _, v in p) for p in points])
@@ -47,7 +48,8 @@ def table_figure(table: Table, axis: str = "epoch") -> Figure:
     fig = Figure(figsize=(12, 4.5 + 0.2 * legend_rows), layout="constrained")
     axes = fig.subplots(1, 2)
     colors = colormaps["tab10" if count <= 10 else "turbo"]
-    splits = sorted({r.get("eval_split", "test") for runs in table.members for run in runs for r in run.metrics}) or ["test"]
+    splits = sorted({"test" if split is MISSING else split for runs in table.members for run in runs
+                     for split in run.series("eval_split")}) or ["test"]
     last_epoch: float = 1
     for index, (runs, label) in enumerate(zip(table.members, table.labels)):
         color = colors(index % 10 if count <= 10 else index / max(1, count - 1))
