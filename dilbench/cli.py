@@ -368,6 +368,15 @@ def compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], 
       dilbench compare runs/ --diff
       dilbench compare runs/ --group-by schedule.name --at-flops 1e13 --plot flops.png --x flops
     """
+    from dilbench.report.runs_index import no_gc
+
+    with no_gc():  # a table of many runs is millions of objects and no cycles
+        _compare(runs, columns, where, sort, top, diff, group_by, fmt, output, plot, list_columns, x_axis, at_flops)
+
+
+def _compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], sort: str | None, top: int | None, diff: bool,
+             group_by: str | None, fmt: str, output: str | None, plot: str | None, list_columns: bool,
+             x_axis: str, at_flops: float | None) -> None:
     from dilbench.report.compare import catalog_of
     from dilbench.report.compare import compare as compare_runs
     from dilbench.report.formats import render
@@ -391,6 +400,7 @@ def compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], 
         from dilbench.report.curves import plot_table
 
         plot_table(table, Path(plot), x_axis)
+        table.save_index()  # epochs the plot read from files
         click.echo(f"wrote {plot}", err=True)
 
 

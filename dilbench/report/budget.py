@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from dilbench.report.run_parts import MISSING
+from dilbench.report.packing import MISSING
 from dilbench.report.runs_index import RunRecord
 
 AXES = ("epoch", "flops", "seconds")

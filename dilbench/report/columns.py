@@ -23,8 +23,9 @@ from typing import Any
 
 from dilbench.errors import UsageError
 from dilbench.report.budget import AXES, value_at
-from dilbench.report.run_parts import MISSING, QUALIFIERS, SUMMED, is_number
-from dilbench.report.runs_index import RunRecord
+from dilbench.report.packing import MISSING
+from dilbench.report.run_parts import QUALIFIERS, SOURCES, SUMMED, is_number
+from dilbench.report.runs_index import RunRecord, config_column, meta_column, reduced_column, status_column
 from dilbench.tables import text_table
 
 MEASURE = "measure"  # a number measured by the run: aggregated by --group-by, shown with fixed decimals
@@ -36,11 +37,22 @@ DEFAULT_COLUMNS = (  # `run` first: runs of one name and seed are otherwise iden
 )
 
 
+PARTS = tuple(SOURCES)  # what a column may read, unless it says
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
     kind: str  # MEASURE or SETTING
     value: Callable[[RunRecord], Any]
+    parts: tuple[str, ...] = PARTS  # the files (run_parts.SOURCES) its values come from
+    bulk: Callable[[list[RunRecord]], list[Any]] | None = None  # `value` of many runs at once, faster
+
+    def values(self, runs: list[RunRecord]) -> list[Any]:
+        """The column for many runs, their files read first (in parallel when many are not in the index)."""
+        for part in self.parts if runs else ():
+            runs[0].reader.plan(runs, part)
+        return self.bulk(runs) if self.bulk is not None else [self.value(run) for run in runs]
 
 
 def _reduced(name: str) -> Callable[[RunRecord], Any]:
@@ -58,9 +70,22 @@ def _setting(config_key: str, meta_key: str | None = None) -> Callable[[RunRecor
     return value
 
 
+def _settings(config_key: str, meta_key: str | None = None) -> Callable[[list[RunRecord]], list[Any]]:
+    def values(runs: list[RunRecord]) -> list[Any]:
+        found = config_column(runs, config_key)
+        return [value if value is not MISSING else run.meta.get(meta_key) if meta_key else None for run, value in zip(runs, found)]
+
+    return values
+
+
 def _gap(run: RunRecord) -> float | None:
     train, test = run.reduced("last:train_acc"), run.reduced("last:eval_acc")
     return train - test if is_number(train) and is_number(test) else None
+
+
+def _gaps(runs: list[RunRecord]) -> list[float | None]:
+    pairs = zip(reduced_column(runs, "last:train_acc"), reduced_column(runs, "last:eval_acc"))
+    return [train - test if is_number(train) and is_number(test) else None for train, test in pairs]
 
 
 # name -> (kind, value, help): the help text is what `--help`, --list-columns and errors show.
@@ -90,27 +115,53 @@ BUILTINS: dict[str, tuple[str, Callable[[RunRecord], Any], str]] = {
 }
 
 
+BUILTIN_PARTS: dict[str, tuple[str, ...]] = {  # the files each built-in reads (the others: metrics.jsonl's reductions)
+    "run": (), "path": (), "name": ("config", "meta"), "status": ("meta",), "model": ("config",), "schedule": ("config",),
+    "augmentation": ("config",), "seed": ("config", "meta"), "problems": PARTS,
+}
+BUILTIN_BULK: dict[str, Callable[[list[RunRecord]], list[Any]]] = {
+    "run": lambda runs: [run.dirname for run in runs], "name": _settings("name", "name"), "status": status_column,
+    "model": _settings("model.name"), "schedule": _settings("schedule.name"), "augmentation": _settings("augmentation.mode"),
+    "seed": _settings("seed", "seed"), "gap": _gaps,
+    **{name: functools.partial(reduced_column, name=reduction) for name, reduction in (
+        ("epochs", "epochs"), ("final_eval_acc", "last:eval_acc"), ("best_eval_acc", "max:eval_acc"),
+        ("best_epoch", "epoch_of:max:eval_acc"), ("final_train_acc", "last:train_acc"), ("wall_time", f"{SUMMED}:seconds"),
+        ("train_time", "train_time"), ("eval_time", f"{SUMMED}:eval_seconds"), ("images_per_s", "images_per_s"),
+        ("train_flops", "last:train_flops"))},
+}
+
+
+def builtin(name: str) -> Column:
+    kind, value, _ = BUILTINS[name]
+    return Column(name, kind, value, BUILTIN_PARTS.get(name, ("metrics",)), BUILTIN_BULK.get(name))
+
+
 class Catalog:
     """The column names the selected runs offer; resolves names and explains unknown ones."""
 
     def __init__(self, runs: list[RunRecord]):
         self.runs = runs
 
+    def _read(self, part: str) -> list[RunRecord]:
+        if self.runs:
+            self.runs[0].reader.prefetch(self.runs, (part,))
+        return self.runs
+
     @functools.cached_property
     def config_keys(self) -> list[str]:
-        return sorted(_union(run.config_keys() for run in self.runs))
+        return sorted(_union(run.config_keys() for run in self._read("config")))
 
     @functools.cached_property
     def meta_keys(self) -> list[str]:
-        return sorted(f"meta.{key}" for key in _union(run.meta_keys() for run in self.runs))
+        return sorted(f"meta.{key}" for key in _union(run.meta_keys() for run in self._read("meta")))
 
     @functools.cached_property
     def metric_keys(self) -> list[str]:
-        return sorted(_union(run.metric_keys() for run in self.runs))
+        return sorted(_union(run.metric_keys() for run in self._read("metrics")))
 
     @functools.cached_property
     def numeric_keys(self) -> list[str]:
-        return sorted(_union(run.numeric_keys() for run in self.runs))
+        return sorted(_union(run.numeric_keys() for run in self._read("metrics")))
 
     def names(self) -> list[str]:
         qualified_names = [f"last:{k}" for k in self.metric_keys] + [
@@ -121,22 +172,23 @@ class Catalog:
     def resolve(self, name: str) -> Column:
         name = name.strip()
         if name in BUILTINS:
-            kind, value, _ = BUILTINS[name]
-            return Column(name, kind, value)
+            return builtin(name)
         for qualifier in sorted(QUALIFIERS, key=len, reverse=True):
             if name.startswith(f"{qualifier}:"):
                 key = name[len(qualifier) + 1:]
                 if key in (self.metric_keys if qualifier == "last" else self.numeric_keys):
                     kind = MEASURE if key in self.numeric_keys else SETTING  # last:eval_split is not averaged
-                    return Column(name, kind, _reduced(name))
+                    return Column(name, kind, _reduced(name), ("metrics",), functools.partial(reduced_column, name=name))
                 break
         if name.startswith("at:"):
             return self._at_budget(name)
         if name in self.config_keys:
-            return Column(name, SETTING, lambda run: run.config_get(name))
+            return Column(name, SETTING, lambda run: run.config_get(name), ("config",),
+                          lambda runs: [None if v is MISSING else v for v in config_column(runs, name)])
         if name in self.meta_keys:
             key = name[len("meta."):]
-            return Column(name, SETTING, lambda run: run.meta_value(key))
+            return Column(name, SETTING, lambda run: run.meta_value(key), ("meta",),
+                          lambda runs: [None if v is MISSING else v for v in meta_column(runs, key)])
         raise UsageError(self.unknown(name))
 
     def _at_budget(self, name: str) -> Column:
@@ -150,7 +202,7 @@ class Catalog:
         if axis not in AXES or not math.isfinite(value) or key not in self.numeric_keys:
             raise UsageError(f"column {name!r}: expected at:AXIS=BUDGET:KEY with AXIS one of {', '.join(AXES)}, a number "
                              f"and a numeric metrics key ({', '.join(self.numeric_keys) or 'none'}), e.g. at:flops=1e12:eval_acc")
-        return Column(name, MEASURE, lambda run: value_at(run, axis, value, key))
+        return Column(name, MEASURE, lambda run: value_at(run, axis, value, key), ("metrics",))
 
     def resolve_all(self, names: list[str]) -> list[Column]:
         return [self.resolve(name) for name in names]

@@ -15,8 +15,8 @@ from matplotlib.figure import Figure
 from dilbench.report.budget import AXIS_LABELS, axis_values
 from dilbench.report.columns import is_number
 from dilbench.report.compare import Table
+from dilbench.report.packing import MISSING
 from dilbench.report.plots import _save, epoch_axis, plural
-from dilbench.report.run_parts import MISSING
 from dilbench.report.runs_index import RunRecord
 
 MAX_LEGEND = 20

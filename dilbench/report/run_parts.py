@@ -19,34 +19,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from dilbench.runs.rundir import RunDir, upgrade_meta
-
-
-class _Missing:
-    """A key a record or run does not have (None is a value: `root: null`)."""
-
-    _instance: _Missing | None = None
-
-    def __new__(cls) -> _Missing:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "MISSING"
-
-    def __reduce__(self) -> str:
-        return "MISSING"
-
-
-MISSING: Any = _Missing()
+from dilbench.report.packing import MISSING, SeriesChunk, pack_series
+from dilbench.runs.rundir import RunDir, upgrade_meta, upgrade_record
 
 
 @dataclass
@@ -58,6 +38,20 @@ class Part:
     extras: dict[str, Any] = field(default_factory=dict)
     series: dict[str, list[Any]] = field(default_factory=dict)
     records: int = 0  # epoch records behind `series`
+    packed: bytes | None = None  # `series` packed as the index keeps them (then `series` is left empty)
+    packed_keys: tuple[str, ...] = ()  # the keys of the packed series
+
+    def pack(self) -> Part:
+        """This part with its series packed (cheap to hand from one process to another); `packed` stays None
+        when the index cannot hold them exactly."""
+        if self.series and self.packed is None:
+            self.packed = pack_series(self.series, self.records)
+            if self.packed is not None:
+                self.packed_keys, self.series = tuple(self.series), {}
+        return self
+
+    def _chunk(self) -> SeriesChunk | None:
+        return SeriesChunk(self.packed) if self.packed is not None else None
 
     # The read-only interface a RunRecord uses, shared with the index's stored parts (index_store.StoredPart).
     def as_dict(self) -> dict[str, Any]:
@@ -73,17 +67,23 @@ class Part:
         return self.extras.get(name, default)
 
     def series_of(self, key: str) -> list[Any]:
+        chunk = self._chunk()
+        if chunk is not None:
+            return chunk.values(key)
         values = self.series.get(key)
         return list(values) if values is not None else [MISSING] * self.records
 
     def series_keys(self) -> tuple[str, ...]:
-        return tuple(self.series)
+        return self.packed_keys if self.packed is not None else tuple(self.series)
+
+    def numeric_keys(self) -> tuple[str, ...]:
+        return numeric_of(tuple(self.values))
 
     def records_list(self) -> list[dict[str, Any]]:
         """The epoch records back from the series."""
         records: list[dict[str, Any]] = [{} for _ in range(self.records)]
-        for key, values in self.series.items():
-            for record, value in zip(records, values):
+        for key in self.series_keys():
+            for record, value in zip(records, self.series_of(key)):
                 if value is not MISSING:
                     record[key] = value
         return records
@@ -126,13 +126,147 @@ def first_line(err: Exception) -> str:
 # ---- config.yaml ------------------------------------------------------------------------------------
 def read_config_part(path: Path) -> Part:
     """config.yaml as plain YAML flattened to dotted keys (not validated: runs of older or newer schemas stay readable)."""
+    import yaml
+
     try:
-        data = RunDir(path.parent).read_config_data()
+        text = path.read_text()
+        data = simple_yaml(text)
+        plain = data is not None
+        if data is None:  # beyond what dump_config writes: YAML itself decides
+            data = RunDir(path.parent).read_config_data()
+            plain = _plain(yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)), set())
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         return Part(problems=(f"config.yaml unreadable: {first_line(err)}",))
     if not isinstance(data, dict):
         return Part(problems=(f"config.yaml is not a mapping (got {type(data).__name__})",))
-    return Part(values=flatten(data))
+    return Part(values=flatten(data), extras={"plain": plain})
+
+
+def _plain(node: Any, seen: set[int]) -> bool:
+    """Whether flattening loses nothing of this YAML: no key written twice, with a dot, merged (`<<`) or
+    not text, no alias. Then equal flattened values mean equal files (the sweep's check of a run's config)."""
+    import yaml
+
+    if node is None or id(node) in seen:
+        return node is None
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        keys = [key.value for key, _ in node.value if isinstance(key, yaml.ScalarNode) and key.tag == "tag:yaml.org,2002:str"]
+        return (len(keys) == len(node.value) == len(set(keys)) and not any("." in key for key in keys)
+                and all(_plain(value, seen) for _, value in node.value))
+    if isinstance(node, yaml.SequenceNode):
+        return all(_plain(item, seen) for item in node.value)
+    return True
+
+
+_KEY_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):(?: (.*))?$")
+_NOT_SIMPLE = re.compile(r"[^ -~\n]|[#\"&*!|>%@`\\]|^(---|\.\.\.)|\n\s*-(?: |$)", re.MULTILINE)
+_SCALARS: dict[str, Any] = {}
+
+
+class _NotSimple(Exception):
+    pass
+
+
+def simple_yaml(text: str) -> dict[str, Any] | None:
+    """The mapping YAML (PyYAML's safe loader) makes of a config.yaml as dump_config writes it, fast; None for
+    anything beyond that: block mappings of `key: value` lines, values plain or single-quoted scalars, flat
+    flow lists of plain scalars, `[]` and `{}`. Plain scalars get their type from PyYAML's own resolver and
+    constructor, so `0.0001`, `1.0e-08`, `null`, `yes` and `1e-4` (a string in YAML 1.1) come out as YAML's."""
+    if _NOT_SIMPLE.search(text):
+        return None
+    try:
+        return _simple_mapping(text)
+    except _NotSimple:
+        return None
+
+
+def _simple_mapping(text: str) -> dict[str, Any] | None:
+    root: dict[str, Any] = {}
+    stack: list[tuple[int, dict[str, Any]]] = [(0, root)]
+    pending: tuple[int, dict[str, Any], str] | None = None  # a key without a value: a nested mapping may follow
+    for line in text.split("\n"):
+        body = line.lstrip(" ")
+        if not body:
+            continue
+        indent = len(line) - len(body)
+        match = _KEY_LINE.match(body)
+        if match is None:
+            raise _NotSimple
+        if pending is not None:
+            at, mapping, key = pending
+            if indent > at:
+                mapping[key] = {}
+                stack.append((indent, mapping[key]))
+            pending = None
+        while stack[-1][0] > indent:
+            stack.pop()
+        if stack[-1][0] != indent:
+            raise _NotSimple
+        mapping = stack[-1][1]
+        key, value = match.group(1), match.group(2)
+        if _scalar(key) != key:  # `on:` is True, `null:` is None in YAML 1.1
+            raise _NotSimple
+        if key in mapping:  # written twice: YAML keeps the last silently; leave it to YAML (and the sweep's full check)
+            raise _NotSimple
+        if not value:
+            mapping[key] = None
+            pending = (indent, mapping, key)
+        else:
+            mapping[key] = _simple_value(value)
+    return root if root else None
+
+
+def _simple_value(text: str) -> Any:
+    if text != text.strip() or ": " in text or text.endswith(":"):
+        raise _NotSimple
+    if text == "[]":
+        return []
+    if text == "{}":
+        return {}
+    first = text[0]
+    if first == "[":
+        inner = text[1:-1]
+        if text[-1] != "]" or not inner or any(c in inner for c in "[]{}'"):
+            raise _NotSimple
+        items = inner.split(", ")
+        if any(not item or "," in item or item != item.strip() or item[0] in "-?:" for item in items):
+            raise _NotSimple
+        return [_scalar(item) for item in items]
+    if first == "'":
+        body = text[1:-1]
+        if len(text) < 2 or text[-1] != "'" or "'" in body.replace("''", ""):
+            raise _NotSimple
+        return body.replace("''", "'")
+    if first in "-?:,[]{}'" and not (first == "-" and len(text) > 1 and (text[1].isdigit() or text[1] == ".")):
+        raise _NotSimple
+    return _scalar(text)
+
+
+def _scalar(text: str) -> Any:
+    """A plain scalar as PyYAML's safe loader resolves and constructs it (memoised: configs repeat their values)."""
+    try:
+        return _SCALARS[text]
+    except KeyError:
+        pass
+    import yaml
+
+    if not _YAML:
+        _YAML.extend((yaml.resolver.Resolver(), yaml.constructor.SafeConstructor()))
+    resolver, constructor = _YAML
+    try:
+        node = yaml.ScalarNode(resolver.resolve(yaml.ScalarNode, text, (True, False)), text)
+        value = constructor.construct_object(node, deep=True)
+    except yaml.YAMLError:
+        raise _NotSimple from None
+    if isinstance(value, (list, dict, set, bytes, bytearray)):
+        raise _NotSimple
+    if len(_SCALARS) < 100_000:
+        _SCALARS[text] = value
+    return value
+
+
+_YAML: list[Any] = []  # PyYAML's resolver and safe constructor, made on first use
 
 
 def no_config() -> Part:
@@ -161,52 +295,106 @@ def no_meta() -> Part:
 def read_metrics_part(path: Path) -> Part:
     """Epoch records up to the first unreadable line, as per-key series and the reductions of them."""
     try:
-        records, problem = RunDir(path.parent).read_metrics_checked()
+        text = path.read_text()
+        records = _json_lines(text)
+        problem = None
+        if records is None:  # something to report, or lines the quick way does not take: the careful way
+            records, problem = RunDir(path.parent).read_metrics_checked()
     except (OSError, UnicodeDecodeError) as err:
         return metrics_part([], f"metrics.jsonl unreadable: {first_line(err)}")
     return metrics_part(records, f"metrics.jsonl {problem}; epochs from there on ignored" if problem else None)
 
 
+_SCAN = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # the C scanner json.loads uses
+_OTHER_BREAKS = re.compile("[\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def _json_lines(text: str) -> list[dict[str, Any]] | None:
+    """The records of a metrics.jsonl whose every line is one JSON object from its first character to its last,
+    as RunDir.read_metrics_checked reads them (0.1's keys renamed); None for anything else (a blank or torn
+    line, other line breaks), which that careful reader then handles. Parses in place, without a string per line."""
+    if _OTHER_BREAKS.search(text):
+        return None
+    records, at, end = [], 0, len(text)
+    while at < end:
+        if text[at] != "{":
+            return None
+        try:
+            record, stop = _SCAN(text, at)
+        except (StopIteration, ValueError):
+            return None
+        if stop < end and text[stop] != "\n":
+            return None
+        records.append(upgrade_record(record))
+        at = stop + 1
+    return records
+
+
 def metrics_part(records: list[dict[str, Any]], problem: str | None = None) -> Part:
-    keys: dict[str, None] = {}
-    for record in records:
-        keys.update(dict.fromkeys(record))
-    series = {key: [record.get(key, MISSING) for record in records] for key in keys}
-    return Part(values=reductions(records, series), problems=(problem,) if problem else (), series=series, records=len(records))
+    keys = list(records[0]) if records else []
+    if all(list(record) == keys for record in records):  # the usual file: every record has the same keys in order
+        series = {key: list(values) for key, values in zip(keys, zip(*(record.values() for record in records)))}
+    else:
+        union: dict[str, None] = {}
+        for record in records:
+            union.update(dict.fromkeys(record))
+        series = {key: [record.get(key, MISSING) for record in records] for key in union}
+    return Part(values=reductions(series, len(records)), problems=(problem,) if problem else (), series=series, records=len(records))
+
+
+def numeric_of(reduced: tuple[str, ...]) -> tuple[str, ...]:
+    """Metric keys with a finite number in some record: those reduced to a `max:KEY`."""
+    return tuple(name[len("max:"):] for name in reduced if name.startswith("max:"))
 
 
 QUALIFIERS = ("last", "max", "min", "mean", "epoch_of:max", "epoch_of:min")
 SUMMED = "sum"  # sum:KEY, what wall_time and eval_time add up
 
 
-def reductions(records: list[dict[str, Any]], series: dict[str, list[Any]]) -> dict[str, Any]:
+def reductions(series: dict[str, list[Any]], records: int) -> dict[str, Any]:
     """Every value a column computes from the epochs, by column-like name; a reduction without a value
     (no number under that key) is left out and reads as None.
 
     `last:KEY` for every key; for keys with a finite number somewhere `max:`, `min:`, `mean:`, `epoch_of:max:`,
     `epoch_of:min:` (ties go to the earliest epoch) and `sum:`; `epochs`, `train_time` and `images_per_s`.
     """
-    out: dict[str, Any] = {"epochs": len(records)}
+    out: dict[str, Any] = {"epochs": records}
     for key, values in series.items():
         last = values[-1]
         out[f"last:{key}"] = None if last is MISSING else last
     epochs = series.get("epoch")
     for key, values in series.items():
-        points = [(i, v) for i, v in enumerate(values) if v is not MISSING and is_number(v)]
-        if not points:
+        numbers, where, total = _numbers(values)
+        if not numbers:
             continue
-        numbers = [v for _, v in points]
         high, low = max(numbers), min(numbers)
-        total = math.fsum(numbers)
         out[f"max:{key}"], out[f"min:{key}"], out[f"mean:{key}"] = high, low, total / len(numbers)
-        out[f"epoch_of:max:{key}"] = _epoch(epochs, next(i for i, v in points if v == high))
-        out[f"epoch_of:min:{key}"] = _epoch(epochs, next(i for i, v in points if v == low))
+        first_high, first_low = numbers.index(high), numbers.index(low)  # ties: the earliest epoch
+        out[f"epoch_of:max:{key}"] = _epoch(epochs, first_high if where is None else where[first_high])
+        out[f"epoch_of:min:{key}"] = _epoch(epochs, first_low if where is None else where[first_low])
         out[f"{SUMMED}:{key}"] = total
-    for name, reduce in RECORD_REDUCTIONS.items():
-        value = reduce(records)
+    for name, reduce in SERIES_REDUCTIONS.items():
+        value = reduce(series, records)
         if value is not None:
             out[name] = value
     return out
+
+
+def _numbers(values: list[Any]) -> tuple[list[Any], list[int] | None, float]:
+    """The finite numbers among `values`, where they are (None: everywhere) and their exact sum."""
+    kinds = set(map(type, values))
+    if kinds == {int} or kinds == {float}:  # the usual series: all numbers; finite if their sum is
+        try:
+            total = math.fsum(values)
+        except (OverflowError, ValueError):
+            total = math.nan
+        if math.isfinite(total):
+            return values, None, total
+    if not kinds & {int, float}:
+        return [], None, 0.0
+    where = [i for i, v in enumerate(values) if v is not MISSING and is_number(v)]
+    numbers = [values[i] for i in where]
+    return numbers, where, math.fsum(numbers)
 
 
 def _epoch(epochs: list[Any] | None, index: int) -> Any:
@@ -215,23 +403,29 @@ def _epoch(epochs: list[Any] | None, index: int) -> Any:
     return index + 1 if value is MISSING else value
 
 
-def _train_seconds(record: dict[str, Any]) -> Any:
-    """The epoch's seconds of training batches; runs before `train_seconds` existed recorded them as `seconds`."""
-    return record["train_seconds"] if "train_seconds" in record else record.get("seconds")
+def _train_seconds(series: dict[str, list[Any]], records: int) -> list[Any]:
+    """Each epoch's seconds of training batches; runs before `train_seconds` existed recorded them as `seconds`."""
+    train, both = series.get("train_seconds"), series.get("seconds")
+    if train is not None and MISSING not in train:
+        return train
+    train, both = train or [MISSING] * records, both or [MISSING] * records
+    return [(None if b is MISSING else b) if t is MISSING else t for t, b in zip(train, both)]
 
 
-def _train_time(records: list[dict[str, Any]]) -> float | None:
-    values = [t for t in map(_train_seconds, records) if is_number(t)]
-    return math.fsum(values) if values else None
+def _train_time(series: dict[str, list[Any]], records: int) -> float | None:
+    numbers, _, total = _numbers(_train_seconds(series, records))
+    return total if numbers else None
 
 
-def _images_per_s(records: list[dict[str, Any]]) -> float | None:
-    pairs = [(r["images_per_s"] * t, t) for r in records if is_number(r.get("images_per_s")) and is_number(t := _train_seconds(r))]
+def _images_per_s(series: dict[str, list[Any]], records: int) -> float | None:
+    """Training images per second over all epochs: weighted by each epoch's training seconds."""
+    rates, seconds = series.get("images_per_s") or [MISSING] * records, _train_seconds(series, records)
+    pairs = [(r * t, t) for r, t in zip(rates, seconds) if is_number(r) and is_number(t)]
     total_seconds = math.fsum(s for _, s in pairs)
     return math.fsum(i for i, _ in pairs) / total_seconds if total_seconds > 0 else None
 
 
-RECORD_REDUCTIONS: dict[str, Callable[[list[dict[str, Any]]], Any]] = {"train_time": _train_time, "images_per_s": _images_per_s}
+SERIES_REDUCTIONS: dict[str, Callable[[dict[str, list[Any]], int], Any]] = {"train_time": _train_time, "images_per_s": _images_per_s}
 
 
 # ---- a generic small JSON file (for files other features add) ------------------------------------

@@ -12,7 +12,7 @@ import json
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from dilbench.errors import UsageError
@@ -33,6 +33,7 @@ class Condition:
     column: Column
     op: str
     texts: tuple[str, ...]
+    values: list[Any] = field(default_factory=list, compare=False)  # the column's value for each run checked
 
     def holds(self, value: Any) -> bool:
         if self.op == "=":
@@ -62,8 +63,9 @@ def parse_condition(text: str, catalog: Catalog, runs: list[RunRecord]) -> Condi
     if len(texts) > 1 and "" in texts:
         raise UsageError(f"--where {text}: an empty value in the list; expected {FORMS}")
     column = catalog.resolve(match["key"])
-    _check_comparable(text, op, texts, [column.value(run) for run in runs])
-    return Condition(column, op, texts)
+    values = column.values(runs)
+    _check_comparable(text, op, texts, values)
+    return Condition(column, op, texts, values)
 
 
 def _check_comparable(text: str, op: str, texts: tuple[str, ...], values: list[Any]) -> None:
