@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 import dilbench.sweep.execute as execute
 from dilbench.cli import cli
-from dilbench.config import ConfigError, dump_config
+from dilbench.config import ConfigError, dump_config, load_config
 from dilbench.runs.lock import RunLock, is_locked
 from dilbench.runs.owner import this_process
 from dilbench.runs.rundir import RunDir
@@ -281,6 +281,35 @@ def test_skip_completed_resume_interrupted_or_dead_start_missing(experiment):
         assert [s.action for s in decide(plan)][2] == "busy"
     finally:
         lock.release()
+
+
+def test_the_sweep_finds_its_runs_through_the_index(experiment, monkeypatch):
+    """decide and --status read config names, statuses and epochs from compare's index: a second look
+    parses no config.yaml and builds no Config. A config.yaml that flattening could misread (a key written
+    twice) is still checked in full, so an edited run is never taken for the planned one."""
+    import dilbench.sweep.existing as existing
+    from dilbench.report import run_parts
+
+    plan = make_plan(load_experiment(experiment))
+    paths = [write_run(plan.runs_dir, run.config, "completed", epochs=2) for run in plan.runs]
+    hour_ago = time.time() - 3600
+    for path in [plan.runs_dir, *plan.runs_dir.rglob("*")]:
+        os.utime(path, (hour_ago, hour_ago))
+    parsed, built = [], []
+    source = run_parts.SOURCES["config"]
+    monkeypatch.setitem(run_parts.SOURCES, "config", run_parts.Source(
+        "config.yaml", lambda path: parsed.append(path.parent.name) or source.read(path), source.absent))
+    monkeypatch.setattr(existing, "load_config", lambda *args: built.append(args) or load_config(*args))
+    assert [step.action for step in decide(plan)] == ["skip"] * 4 and len(parsed) == 4 and not built
+    parsed.clear()
+    assert [step.action for step in decide(plan)] == ["skip"] * 4 and not parsed and not built
+    assert sweep(experiment, "--status").output.count("completed") >= 4 and not parsed
+
+    edited = paths[0] / "config.yaml"
+    edited.write_text(edited.read_text() + f"seed: {plan.runs[0].config.seed}\n")  # the same value, written twice
+    os.utime(edited, (hour_ago, hour_ago))
+    steps = decide(plan)
+    assert steps[0].action == "changed" and "no longer valid" in steps[0].others[0].difference and len(built) == 1
 
 
 def test_a_crashed_or_stale_run_is_resumed_a_live_one_left_alone(experiment, tmp_path):

@@ -11,7 +11,7 @@ from collections import Counter
 
 from dilbench.runs.lock import is_locked
 from dilbench.runs.rundir import RunDir
-from dilbench.sweep.existing import final_accuracy, latest_same, lock_path
+from dilbench.sweep.existing import final_accuracy, latest_same, lock_path, save, scan
 from dilbench.sweep.plan import Plan
 from dilbench.sweep.slurm_queue import SlurmQueryError, job_states, recorded_jobs
 from dilbench.tables import text_table
@@ -26,27 +26,28 @@ def status_lines(plan: Plan) -> list[str]:
         states, problem = {}, f"Slurm jobs unknown: {err}"
     rows: list[list[str]] = []
     tally: Counter[str] = Counter()
+    runs = scan(plan.runs_dir)  # once for all: every run directory's config, status and epochs from compare's index
     for run in plan.runs:
-        found = latest_same(plan.runs_dir, run)
+        found = latest_same(plan.runs_dir, run, runs)
         job = states.get(jobs.get(run.name, ""))
-        if found is None:
+        if found is None or found.record is None:
             state, detail = ("queued" if job and job.active else "not started"), ""
         else:
-            meta = RunDir(found.path).read_meta() if found.status != "unknown" else {}
+            meta = found.record.meta if found.status != "unknown" else {}
             state = found.status  # a dead owner already reads `crashed`, one on another host `stale` (owner.py)
             if state in ("running", "crashed", "stale") and job and job.active:
                 state = "running"  # Slurm runs its job
             elif state in ("running", "stale") and not (is_locked(lock_path(plan.runs_dir, run.name))
                                                          or is_locked(RunDir(found.path).lock_file)):
                 state = "crashed"  # says running, but no process holds its locks
-            records = RunDir(found.path).read_metrics()
-            detail = f"{len(records)}/{run.config.train.epochs} epochs"
+            detail = f"{found.record.reduced('epochs')}/{run.config.train.epochs} epochs"
             if state == "completed" and meta.get("final_eval_acc") is not None:
                 detail += f", {final_accuracy(meta)}"
             detail += f"  ({found.path.name})"
         tally[state] += 1
         slurm = f"Slurm job {job}" if job else f"Slurm job {jobs[run.name]}" if run.name in jobs else ""
         rows.append([state, run.name, "  ".join(part for part in (detail, slurm) if part)])
+    save(runs)
     lines = text_table(rows, indent="  ").splitlines()
     page = plan.results_dir / "RESULTS.md"
     summary = ", ".join(f"{state} {count}" for state, count in tally.most_common())
