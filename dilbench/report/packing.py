@@ -191,7 +191,7 @@ def _ints(values: list[int]) -> bytes | None:
 class SeriesChunk:
     """A run's epochs from its chunk, each key decoded when first asked for."""
 
-    __slots__ = ("_at", "_data", "keys", "records")
+    __slots__ = ("_at", "_data", "_decoded", "keys", "records")
 
     def __init__(self, data: bytes):
         end = data.index(b"\n")
@@ -199,8 +199,16 @@ class SeriesChunk:
         self._data, self._at = data, end + 1
         self.records: int = header["n"]
         self.keys: dict[str, tuple[str, int, int]] = {key: (kind, at, size) for key, kind, at, size in header["k"]}
+        self._decoded: dict[str, list[Any]] = {}
 
     def values(self, key: str) -> list[Any]:
+        """The key's value in each record (MISSING where a record has none); the same list on every call."""
+        found = self._decoded.get(key)
+        if found is None:
+            found = self._decoded[key] = self._decode(key)
+        return found
+
+    def _decode(self, key: str) -> list[Any]:
         place = self.keys.get(key)
         if place is None:
             return [MISSING] * self.records
