@@ -387,6 +387,8 @@ def _compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...],
         return
     table = compare_runs(runs, columns=columns, where=where, sort=sort, top=top, diff=diff, group_by=group_by,
                          at_flops=at_flops)
+    if table.reader is not None:
+        log.debug(table.reader.describe())
     for path, problem in table.problems:
         click.echo(f"warning: {path}: {problem}", err=True)
     text = render(table, fmt)

@@ -40,6 +40,10 @@ PARALLEL_MIN = 500  # files to parse before prefetch starts a process per core
 Sig = tuple[int, int, int]  # a file's inode, size and modification time (ns)
 
 
+def _files(counts: Counter[str]) -> str:
+    return ", ".join(f"{count} {name}" for name, count in sorted(counts.items())) or "no file"
+
+
 def _read_packed(job: tuple[str, str]) -> Part:
     path, name = job
     return SOURCES[name].read(Path(path)).pack()
@@ -233,6 +237,14 @@ class RunReader:
     @property
     def shards_written(self) -> int:
         return sum(index.written for index in self.indexes.values())
+
+    def describe(self) -> str:
+        """What reading cost, for --debug: `index: 2 directories; parsed 1 metrics.jsonl; 1 shard written`."""
+        if not self.use_index:
+            return f"index off ({index_store.ENV}); parsed {_files(self.parsed)}"
+        used = [index for index in self.indexes.values() if index.written or any(shard.rows for shard in index.shards.values())]
+        where = ", ".join(str(index.directory or "nowhere: not writable") for index in used) or "none yet"
+        return f"index: {where}; parsed {_files(self.parsed)}; {self.shards_written} shard(s) written"
 
 
 class RunRecord:
