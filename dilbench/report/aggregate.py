@@ -18,7 +18,7 @@ from typing import Any
 
 from dilbench.report.columns import MEASURE, Column, is_number
 from dilbench.report.packing import MISSING
-from dilbench.report.runs_index import RunRecord, config_column
+from dilbench.report.runs_index import RunRecord, config_column, keys_column
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def group_runs(runs: list[RunRecord], keys: list[Column]) -> list[list[RunRecord
 def differing_config_keys(runs: list[RunRecord], exclude: Set[str] = frozenset()) -> list[str]:
     """Config keys whose value (or presence) is not the same in all runs, in config-file order."""
     keys: dict[str, None] = {}
-    for keys_of_run in {id(k): k for k in (run.config_keys() for run in runs)}.values():
+    for keys_of_run in {id(k): k for k in keys_column(runs, "config")}.values():
         keys.update(dict.fromkeys(keys_of_run))
     return [key for key in keys if key not in exclude and _differs(config_column(runs, key))]
 

@@ -24,8 +24,8 @@ from typing import Any
 from dilbench.errors import UsageError
 from dilbench.report.budget import AXES, value_at
 from dilbench.report.packing import MISSING
-from dilbench.report.run_parts import QUALIFIERS, SOURCES, SUMMED, is_number
-from dilbench.report.runs_index import RunRecord, config_column, meta_column, reduced_column, status_column
+from dilbench.report.run_parts import QUALIFIERS, SOURCES, SUMMED, is_number, numeric_of
+from dilbench.report.runs_index import RunRecord, config_column, keys_column, meta_column, reduced_column, status_column
 from dilbench.tables import text_table
 
 MEASURE = "measure"  # a number measured by the run: aggregated by --group-by, shown with fixed decimals
@@ -142,26 +142,22 @@ class Catalog:
     def __init__(self, runs: list[RunRecord]):
         self.runs = runs
 
-    def _read(self, part: str) -> list[RunRecord]:
-        if self.runs:
-            self.runs[0].reader.prefetch(self.runs, (part,))
-        return self.runs
-
     @functools.cached_property
     def config_keys(self) -> list[str]:
-        return sorted(_union(run.config_keys() for run in self._read("config")))
+        return sorted(_union(keys_column(self.runs, "config")))
 
     @functools.cached_property
     def meta_keys(self) -> list[str]:
-        return sorted(f"meta.{key}" for key in _union(run.meta_keys() for run in self._read("meta")))
+        return sorted(f"meta.{key}" for key in _union(keys_column(self.runs, "meta")))
 
     @functools.cached_property
     def metric_keys(self) -> list[str]:
-        return sorted(_union(run.metric_keys() for run in self._read("metrics")))
+        return sorted(_union(keys_column(self.runs, "metrics", series=True)))
 
     @functools.cached_property
     def numeric_keys(self) -> list[str]:
-        return sorted(_union(run.numeric_keys() for run in self._read("metrics")))
+        reduced = {id(keys): keys for keys in keys_column(self.runs, "metrics")}  # each layout of reductions once
+        return sorted(_union(numeric_of(keys) for keys in reduced.values()))
 
     def names(self) -> list[str]:
         qualified_names = [f"last:{k}" for k in self.metric_keys] + [

@@ -91,8 +91,9 @@ def _compare(runs: Runs, columns: str | None, where: tuple[str, ...], sort: str 
     sorts = [(catalog.resolve(name) if not (group_by and name == "n") else None, descending) for name, descending in parse_sort(sort)]
 
     keep = [all(holds) for holds in zip(*(map(c.holds, c.values) for c in conditions))] if conditions else [True] * len(runs)
-    selected = [run for run, kept in zip(runs, keep) if kept]
-    runs.reader.prefetch(selected, PARTS)  # what the table shows of them, and their problems
+    selected = runs if all(keep) else [run for run, kept in zip(runs, keep) if kept]
+    for part in PARTS:  # what the table shows of them, and their problems
+        runs.reader.plan(selected, part)
     items = group_runs(selected, keys) if group_by else [[run] for run in selected]
     order = [(_sort_value(column, bool(group_by), selected), descending) for column, descending in sorts]
     order += [(_sort_value(key, True, selected), False) for key in keys]  # groups: by key values after --sort

@@ -168,6 +168,9 @@ def _column_cells(values: list[Any], kinds: set[type], measure: bool) -> list[st
     if kinds <= {int, type(None)}:
         return ["-" if value is None else str(value) for value in values]
     if measure and kinds <= {float, type(None)}:
+        present = [abs(value) for value in values if value is not None]
+        if present and (min(present) >= 0.01 or max(present) == 0) and max(present) < 10:  # accuracies, losses: one format
+            return ["-" if value is None else f"{value:.4f}" for value in values]
         return ["-" if value is None else number(value) for value in values]
     return [cell(value, measure) for value in values]
 

@@ -249,6 +249,15 @@ class Shard:
             self.column(name)
 
 
+class _InIndex:
+    """What a record holds for a part the index has for exactly its file (RunRecord.part makes the
+    StoredPart when a single value is asked for; columns of many runs are gathered without one)."""
+
+    def __repr__(self) -> str:
+        return "IN_INDEX"
+
+
+IN_INDEX: Any = _InIndex()
 DirState = tuple[tuple[int, int], frozenset[str], frozenset[str]]  # directory inode and mtime, files present, files known
 Entry = tuple["Shard", int, DirState | None]
 

@@ -95,7 +95,7 @@ class RunReader:
         self.indexes: dict[str, index_store.DirIndex] = {}
         self.watched = watched_files()
         self._budget: list[int] = []
-        self._plans: dict[tuple[int, int, str], tuple[list[RunRecord], Plan]] = {}  # the runs list is kept: ids stay unique
+        self._plans: dict[tuple[int, int, int, str], list[tuple[list[RunRecord], Plan]]] = {}  # runs kept: ids stay unique
 
     def index_of(self, parent: Path) -> index_store.DirIndex | None:
         """The index of the runs directly under `parent` (None when the index is off)."""
@@ -182,9 +182,11 @@ class RunReader:
         """Make sure these parts of these runs are read: those the index does not hold are read from their
         files, by a process per core when there are many (what a first call on thousands of runs waits for)."""
         todo = []
+        in_index = index_store.IN_INDEX
         for name in names:
             file, absent = SOURCES[name].file, SOURCES[name].absent
             signatures: dict[int, list[Any]] = {}  # shard -> its column of file signatures of this part
+            column = f"{name}@"
             for record in records:
                 have = record._parts
                 if name in have:
@@ -195,15 +197,15 @@ class RunReader:
                     continue
                 entry = record.entry
                 if entry is not None:  # as RunReader._stored, for many runs
-                    shard, row, _ = entry
+                    shard = entry[0]
                     found = signatures.get(id(shard))
                     if found is None:
                         try:
-                            found = signatures[id(shard)] = shard.column(f"{name}@")
+                            found = signatures[id(shard)] = shard.column(column)
                         except index_store.DamagedShard:
                             found = signatures[id(shard)] = [MISSING] * len(shard.rows)
-                    if found[row] == sig:
-                        have[name] = index_store.StoredPart(shard, row, name, functools.partial(self._parse, record, name))
+                    if found[entry[1]] == sig:
+                        have[name] = in_index
                         continue
                 todo.append((record, name))
         jobs = [(str(record.path / SOURCES[name].file), name) for record, name in todo]
@@ -222,12 +224,14 @@ class RunReader:
     def plan(self, runs: list[RunRecord], part: str) -> Plan:
         """Where each run's part `part` is (see Plan), after reading the parts the index does not hold; kept
         for the next column of the same runs."""
-        key = (id(runs), len(runs), part)
-        found = self._plans.get(key)
-        if found is None or found[0] is not runs:
-            self.prefetch(runs, (part,))
-            found = self._plans[key] = (runs, Plan(runs, part))
-        return found[1]
+        key = (len(runs), id(runs[0]) if runs else 0, id(runs[-1]) if runs else 0, part)
+        for known, plan in self._plans.get(key, ()):
+            if known is runs or known == runs:  # the same runs in the same order (compared by identity: fast)
+                return plan
+        self.prefetch(runs, (part,))
+        plan = Plan(runs, part)
+        self._plans.setdefault(key, []).append((runs, plan))
+        return plan
 
     def save(self) -> None:
         """Write back to the index what was read from files since the last save."""
@@ -273,7 +277,10 @@ class RunRecord:
     def part(self, name: str) -> Any:
         """The part read from file `SOURCES[name].file` (a Part, or the index's view of one: same methods)."""
         view = self._parts.get(name)
-        if view is None:
+        if view is index_store.IN_INDEX and self.entry is not None:
+            shard, row, _ = self.entry
+            view = self._parts[name] = index_store.StoredPart(shard, row, name, functools.partial(self.reader._parse, self, name))
+        elif view is None:
             view = self._parts[name] = self.reader.read(self, name)
         return view
 
@@ -373,22 +380,46 @@ class Plan:
     def __init__(self, runs: list[RunRecord], part: str):
         by_shard: dict[int, tuple[index_store.Shard, list[int], list[int]]] = {}
         others: list[int] = []
-        views = [run._parts[part] for run in runs]
-        for position, view in enumerate(views):
-            if view.__class__ is index_store.StoredPart and view._fallback is None:
-                found = by_shard.get(id(view.shard))
-                if found is None:
-                    found = by_shard[id(view.shard)] = (view.shard, [], [])
-                found[1].append(view.row)
-                found[2].append(position)
+        in_index, stored = index_store.IN_INDEX, index_store.StoredPart
+        for position, run in enumerate(runs):
+            view = run._parts[part]
+            if view is in_index:
+                shard, row, _ = run.entry  # type: ignore[misc]  # IN_INDEX only where there is an entry
+            elif view.__class__ is stored and view._fallback is None:
+                shard, row = view.shard, view.row
             else:
                 others.append(position)
+                continue
+            found = by_shard.get(id(shard))
+            if found is None:
+                found = by_shard[id(shard)] = (shard, [], [])
+            found[1].append(row)
+            found[2].append(position)
         self.shards = [(shard, rows) for shard, rows, _ in by_shard.values()]
-        self.others = [views[i] for i in others]
+        self.others = [runs[i].part(part) for i in others]
         order = [i for _, _, positions in by_shard.values() for i in positions] + others
         self.inverse = [0] * len(order)
         for at, position in enumerate(order):
             self.inverse[position] = at
+
+
+def keys_column(runs: list[RunRecord], part: str, series: bool = False) -> list[tuple[str, ...]]:
+    """Each run's keys of a part (`series`: of its epochs), in file order; runs the index holds for one shard
+    and key layout share one tuple."""
+    if not runs:
+        return []
+    plan = runs[0].reader.plan(runs, part)
+    schema = f"{part}~" if series else part
+    gathered: list[Any] = []
+    for shard, rows in plan.shards:
+        try:
+            codes = shard.column(f"{schema}#")
+        except index_store.DamagedShard:
+            return [run.part(part).series_keys() if series else run.part(part).keys() for run in runs]
+        known = shard.schemas.get(schema, [])
+        gathered.extend(() if codes[row] is MISSING else known[codes[row]] for row in rows)
+    gathered.extend(view.series_keys() if series else view.keys() for view in plan.others)
+    return [gathered[i] for i in plan.inverse]
 
 
 def config_column(runs: list[RunRecord], key: str) -> list[Any]:
@@ -477,7 +508,12 @@ def load_runs(arguments: list[str] | tuple[str, ...], reader: RunReader | None =
             f"no run directories under {' '.join(arguments)} (a run directory holds config.yaml or meta.json; "
             f"directories are searched {SEARCH_DEPTH} levels deep)"
         )
-    return Runs((record for _, record in sorted(found.values(), key=lambda item: item[0])), reader)
+    found_runs = list(found.values())
+    if len({key[:-1] for key, _ in found_runs}) == 1:  # one directory of runs: their names decide the order
+        found_runs.sort(key=lambda item: item[0][-1])
+    else:
+        found_runs.sort(key=lambda item: item[0])
+    return Runs((record for _, record in found_runs), reader)
 
 
 def runs_in(directory: Path, names: Iterable[str], reader: RunReader | None = None) -> Runs:
