@@ -602,7 +602,11 @@ def main() -> None:
         cli(prog_name="dilbench")
     except SystemExit as done:
         if command:  # compare of 100,000 runs: seconds of freeing millions of objects one by one, which the OS does at once
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(done.code if isinstance(done.code, int) else 0 if done.code is None else 1)
+            code = done.code if isinstance(done.code, int) else 0 if done.code is None else 1
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except OSError:  # a closed pipe (`| head`): what Python's own exit would have ignored too
+                    code = code or 1
+            os._exit(code)
         raise
