@@ -46,7 +46,7 @@ def test_validate_reports_each_file(tmp_path):
     bad.write_text("seed: x\n")
     result = invoke("validate", "quickstart", str(bad))
     assert result.exit_code == 2
-    assert "ok: " + str(REPO / "dilbench" / "configs" / "quickstart.yaml") in result.output
+    assert "ok: " + str(REPO / "configs" / "quickstart.yaml") in result.output
     assert f"Error: {bad}:1: seed: expected int, got 'x'" in result.output
 
 

@@ -101,20 +101,20 @@ def test_cross_field_check(tmp_path):
 
 
 def test_resolved_config_round_trips(tmp_path):
-    cfg = load_config(REPO / "dilbench" / "configs" / "quickstart.yaml", ["optimizer.lr=3.16e-4", "data.validation=0.1"])
+    cfg = load_config(REPO / "configs" / "quickstart.yaml", ["optimizer.lr=3.16e-4", "data.validation=0.1"])
     saved = tmp_path / "resolved.yaml"
     saved.write_text(dump_config(cfg))
     assert load_config(saved) == cfg
     assert "dilations: [1, 1, 2, 4, 8, 16, 1]" in saved.read_text()
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "dilbench" / "configs").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_configs_are_valid(path):
     load_config(path)
 
 
 def test_config_loading_does_not_import_tensorflow():
-    code = ("import sys; from dilbench.config import load_config; load_config('dilbench/configs/quickstart.yaml'); "
+    code = ("import sys; from dilbench.config import load_config; load_config('configs/quickstart.yaml'); "
             "print('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 
 def train(runs: Path, *extra: str, env: dict[str, str] | None = None, wait: bool = True):
-    args = [sys.executable, "-m", "dilbench", "train", "dilbench/configs/quickstart.yaml", "--runs-dir", str(runs)]
+    args = [sys.executable, "-m", "dilbench", "train", "configs/quickstart.yaml", "--runs-dir", str(runs)]
     for item in (*TINY, *extra):
         args += ["--set", item]
     process = subprocess.Popen(args, cwd=REPO, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,

@@ -72,7 +72,7 @@ def finished(tmp_path) -> Path:
     """A completed two-epoch run directory as the Trainer leaves it, without training (the checks come first)."""
     run = tmp_path / "tiny-20260101-000000-abcd"
     run.mkdir()
-    (run / "config.yaml").write_text(dump_config(load_config("dilbench/configs/quickstart.yaml", [*TINY, "train.epochs=2"])))
+    (run / "config.yaml").write_text(dump_config(load_config("configs/quickstart.yaml", [*TINY, "train.epochs=2"])))
     (run / "meta.json").write_text(json.dumps({"status": "completed", "epochs_done": 2}))
     (run / "metrics.jsonl").write_text('{"epoch": 1}\n{"epoch": 2}\n')
     return run

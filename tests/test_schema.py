@@ -20,7 +20,7 @@ from dilbench.config.json_schema import run_config_schema, schema_text
 from dilbench.config.yamlfile import parse_yaml
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = REPO / "dilbench" / "configs"
+CONFIGS = REPO / "configs"
 SHIPPED = CONFIGS / "dilbench.schema.json"
 SCHEMA_LINE = "# yaml-language-server: $schema=dilbench.schema.json\n"
 
@@ -39,8 +39,8 @@ def validator() -> jsonschema.Draft202012Validator:
 
 def test_shipped_schema_is_the_generated_one():
     assert SHIPPED.read_text() == schema_text(), (
-        "dilbench/configs/dilbench.schema.json is stale: the config dataclasses changed. Regenerate it with\n"
-        "    python -m dilbench schema > dilbench/configs/dilbench.schema.json"
+        "configs/dilbench.schema.json is stale: the config dataclasses changed. Regenerate it with\n"
+        "    python -m dilbench schema > configs/dilbench.schema.json"
     )
 
 

@@ -23,7 +23,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER = REPO / ".ci" / "slurm"
-BASE = REPO / "dilbench" / "configs" / "quickstart.yaml"
+BASE = REPO / "configs" / "quickstart.yaml"
 DEADLINE = 600  # seconds for any one wait: generous, as a requeued job waits out the cluster's cred_expire
 pytestmark = pytest.mark.slurm
 

@@ -32,7 +32,7 @@ from dilbench.sweep.plan import make_plan
 from dilbench.sweep.verdict import CONTRADICTS, SUPPORTS, UNDECIDED, judge
 
 REPO = Path(__file__).resolve().parents[1]
-BASE = REPO / "dilbench" / "configs" / "quickstart.yaml"
+BASE = REPO / "configs" / "quickstart.yaml"
 PNG = b"\x89PNG\r\n\x1a\n"
 
 EXPERIMENT = f"""\
@@ -471,7 +471,7 @@ def test_judge(higher, lower, verdict):
 
 
 def test_shipped_experiments_are_valid():
-    for path in sorted((REPO / "dilbench" / "experiments").glob("*/experiment.yaml")):
+    for path in sorted((REPO / "experiments").glob("*/experiment.yaml")):
         experiment = load_experiment(path)
         for profile in experiment.spec.profiles:
             assert make_plan(experiment, profile).runs

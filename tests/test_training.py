@@ -26,7 +26,7 @@ STEPS_PER_EPOCH = math.ceil(300 / 64)  # 5, the last batch holds 44 images
 
 
 def train(runs: Path, *extra: str, name: str = "tiny"):
-    args = ["train", "dilbench/configs/quickstart.yaml", "--runs-dir", str(runs), "--name", name]
+    args = ["train", "configs/quickstart.yaml", "--runs-dir", str(runs), "--name", name]
     for item in (*TINY, *extra):
         args += ["--set", item]
     return CliRunner().invoke(cli, args, catch_exceptions=False)
@@ -187,7 +187,7 @@ def model_flops() -> list[int]:
     """Forward FLOPs per example of each group of the TINY model (8 groups), from the model summary."""
     from dilbench.models.summary import group_flops
 
-    return group_flops(load_config("dilbench/configs/quickstart.yaml", TINY).model, (28, 28, 1))
+    return group_flops(load_config("configs/quickstart.yaml", TINY).model, (28, 28, 1))
 
 
 def test_training_flops_and_totals(completed):
@@ -203,7 +203,7 @@ def test_training_flops_and_totals(completed):
 
 def test_a_yaml_schedule_trains_with_exact_updates_and_flops(tmp_path):
     config = tmp_path / "custom.yaml"
-    config.write_text(yaml.safe_dump(yaml.safe_load(Path("dilbench/configs/quickstart.yaml").read_text())
+    config.write_text(yaml.safe_dump(yaml.safe_load(Path("configs/quickstart.yaml").read_text())
                                      | {"schedule": {"substeps": [[-1], [-2, -1], "all"]}}))
     args = ["train", str(config), "--runs-dir", str(tmp_path), "--name", "custom"] + [a for item in TINY for a in ("--set", item)]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)

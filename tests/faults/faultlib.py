@@ -42,7 +42,7 @@ def spawn(*args: str, specs: tuple[str, ...] = (), env: dict[str, str] | None = 
 
 
 def train_args(runs: Path, *extra: str) -> list[str]:
-    args = ["train", "dilbench/configs/quickstart.yaml", "--runs-dir", str(runs), "--name", "tiny"]
+    args = ["train", "configs/quickstart.yaml", "--runs-dir", str(runs), "--name", "tiny"]
     for item in (*TINY, *extra):
         args += ["--set", item]
     return args
