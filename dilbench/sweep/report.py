@@ -9,6 +9,7 @@ hand, and it holds no measured numbers.
 
 from __future__ import annotations
 
+import math
 import platform
 import statistics
 from dataclasses import dataclass
@@ -22,10 +23,12 @@ from dilbench.report.budget import best_until, series, value_at
 from dilbench.report.columns import BUILTINS
 from dilbench.report.compare import Table, compare
 from dilbench.report.formats import number, render
+from dilbench.report.runs_index import RunRecord
 from dilbench.runs.rundir import RunDir, utc_now, write_atomic
 from dilbench.runs.writer import update_meta_if_idle
+from dilbench.sweep.experiment import Claim, Published
 from dilbench.sweep.plan import Plan, PlannedRun
-from dilbench.sweep.verdict import RULE, UNDECIDED, VERDICTS, judge
+from dilbench.sweep.verdict import ALPHA, COLUMNS, MAX_SEEDS, RULE, VERDICTS, Family, Judgement, judge_family
 from dilbench.tables import markdown_table
 
 GROUP_KEY = "meta.sweep.group"
@@ -72,8 +75,7 @@ def write_report(plan: Plan, chosen: dict[str, Path], command: str) -> Report:
     order = list(dict.fromkeys(run.group for run in plan.runs))
     grouped = _in_order(compare(paths, columns=GROUP_COLUMNS, group_by=GROUP_KEY), order, GROUP_KEY)
     runs = _in_order(compare(paths, columns=RUN_COLUMNS), [run.name for run in plan.runs], "name")
-    claims, verdicts = _claims(plan, grouped)
-    compute_claims, compute_verdicts = _claims_at_flops(plan, grouped)
+    epochs, flops, family = judge_page(plan, grouped)
     _decorate(plan, grouped, runs)
     plan.results_dir.mkdir(parents=True, exist_ok=True)
     curves = plan.results_dir / "curves.png"
@@ -84,8 +86,9 @@ def write_report(plan: Plan, chosen: dict[str, Path], command: str) -> Report:
     if with_flops:
         plot_table(grouped, plan.results_dir / "curves_flops.png", "flops")
     markdown = plan.results_dir / "RESULTS.md"
-    write_atomic(markdown, _page(plan, grouped, runs, (claims, verdicts), (compute_claims, compute_verdicts), command, with_flops))
-    return Report(markdown, curves, verdicts, compute_verdicts)
+    write_atomic(markdown, _page(plan, grouped, runs, (epochs, flops, family), command, with_flops))
+    count = len(epochs)
+    return Report(markdown, curves, [j.verdict for j in family.judgements[:count]], [j.verdict for j in family.judgements[count:]])
 
 
 def _in_order(table: Table, order: list[str], column: str) -> Table:
@@ -137,57 +140,130 @@ def _brief(value: Any) -> str:
     return "[...]" if isinstance(value, list) else str(value)
 
 
-def _claims(plan: Plan, grouped: Table) -> tuple[list[list[str]], list[str]]:
-    """One table row per claim and its computed verdict."""
-    members = {str(row[GROUP_KEY]): runs for row, runs in zip(grouped.rows, grouped.members)}
-    published = plan.experiment.spec.published
-    rows, verdicts = [], []
-    for claim in plan.experiment.spec.claims:
-        value = BUILTINS[claim.metric][1]
-        sides = [[value(r) for r in members.get(group, []) if r.status == "completed" and value(r) is not None]
-                 for group in (claim.higher, claim.lower)]
-        judgement = judge(*sides)
-        verdicts.append(judgement.verdict)
-        known = [getattr(published.get(group), claim.metric, None) for group in (claim.higher, claim.lower)]
-        rows.append([
-            claim.says, f"{claim.higher} > {claim.lower}", claim.metric,
-            " vs ".join(f"{v:g}" for v in known) if None not in known else "-",
-            " vs ".join(_measured(summarize(side), len(side)) for side in sides),
-            "-" if judgement.difference is None else
-            f"{judgement.difference:+.4f}" + ("" if judgement.se is None else f" ± {judgement.se:.4f}"),
-            f"**{judgement.verdict}**",
-        ])
-    return rows, verdicts
+@dataclass(frozen=True)
+class Comparison:
+    """One claim on one footing (equal epochs or equal FLOPs): the values each side has there."""
+
+    claim: Claim
+    values: tuple[list[float], list[float]]  # higher, lower: one per run that has a value
+    runs: tuple[int, int]  # completed runs per side (at equal FLOPs some may not reach the budget)
+    budget: float | None = None  # equal FLOPs: the training FLOPs compared at
+    cheaper: str | None = None  # equal FLOPs: the group whose final epoch sets the budget
+    problem: str = ""  # why there are no values (no train_flops)
 
 
-def _claims_at_flops(plan: Plan, grouped: Table) -> tuple[list[list[str]], list[str]]:
-    """One table row per claim and its verdict at equal training FLOPs (EQUAL_COMPUTE)."""
-    members = {str(row[GROUP_KEY]): runs for row, runs in zip(grouped.rows, grouped.members)}
-    rows, verdicts = [], []
-    for claim in plan.experiment.spec.claims:
-        groups = (claim.higher, claim.lower)
-        sides = [[r for r in members.get(group, []) if r.status == "completed"] for group in groups]
-        finals = [[points[-1][0] for r in side if (points := series(r, "flops", "eval_acc"))] for side in sides]
-        if not all(finals):
-            verdicts.append(UNDECIDED)
-            rows.append([claim.says, f"{claim.higher} > {claim.lower}", claim.metric, "- (no train_flops)", "-", "-",
-                         f"**{UNDECIDED}**"])
-            continue
-        means = [statistics.fmean(values) for values in finals]
-        cheaper = 0 if means[0] <= means[1] else 1
-        budget = means[cheaper]
-        measure = value_at if claim.metric == "final_eval_acc" else best_until
-        values = [[v for r in side if (v := measure(r, "flops", budget)) is not None] for side in sides]
-        judgement = judge(*values)
-        verdicts.append(judgement.verdict)
+def _completed(grouped: Table) -> dict[str, list[RunRecord]]:
+    return {str(row[GROUP_KEY]): [run for run in runs if run.status == "completed"]
+            for row, runs in zip(grouped.rows, grouped.members)}
+
+
+def _at_epochs(claim: Claim, members: dict[str, list[RunRecord]]) -> Comparison:
+    """The claim's metric of each completed run after its epochs."""
+    value = BUILTINS[claim.metric][1]
+    sides = [members.get(group, []) for group in (claim.higher, claim.lower)]
+    higher, lower = ([v for r in side if (v := value(r)) is not None] for side in sides)
+    return Comparison(claim, (higher, lower), (len(sides[0]), len(sides[1])))
+
+
+def _at_flops(claim: Claim, members: dict[str, list[RunRecord]]) -> Comparison:
+    """The claim's metric of each completed run at the budget (EQUAL_COMPUTE)."""
+    groups = (claim.higher, claim.lower)
+    sides = [members.get(group, []) for group in groups]
+    runs = (len(sides[0]), len(sides[1]))
+    finals = [[points[-1][0] for r in side if (points := series(r, "flops", "eval_acc"))] for side in sides]
+    if not all(finals):
+        return Comparison(claim, ([], []), runs, problem="no train_flops")
+    means = [statistics.fmean(values) for values in finals]
+    cheaper = 0 if means[0] <= means[1] else 1
+    measure = value_at if claim.metric == "final_eval_acc" else best_until
+    higher, lower = ([v for r in side if (v := measure(r, "flops", means[cheaper])) is not None] for side in sides)
+    return Comparison(claim, (higher, lower), runs, means[cheaper], groups[cheaper])
+
+
+def judge_page(plan: Plan, grouped: Table) -> tuple[list[Comparison], list[Comparison], Family]:
+    """Every claim at equal epochs and at equal FLOPs, judged as one family (verdict.py): the family's
+    judgements are the epochs' in claim order, then the FLOPs'."""
+    members = _completed(grouped)
+    claims = plan.experiment.spec.claims
+    epochs = [_at_epochs(claim, members) for claim in claims]
+    flops = [_at_flops(claim, members) for claim in claims]
+    return epochs, flops, judge_family([c.values for c in epochs + flops])
+
+
+def _claim_rows(comparisons: list[Comparison], judgements: list[Judgement], published: dict[str, Published],
+                at_flops: bool) -> list[list[str]]:
+    """One table row per claim: what was compared, the test and the verdict."""
+    rows = []
+    for comparison, judgement in zip(comparisons, judgements):
+        claim = comparison.claim
+        if at_flops:
+            reference = (f"- ({comparison.problem})" if comparison.problem else
+                         f"{comparison.budget:.3g} ({comparison.cheaper}'s final epoch)")
+            measured = "-" if comparison.problem else " vs ".join(
+                _measured(summarize(v), len(v), of) for v, of in zip(comparison.values, comparison.runs))
+        else:
+            known = [getattr(published.get(group), claim.metric, None) for group in (claim.higher, claim.lower)]
+            reference = " vs ".join(f"{v:g}" for v in known) if None not in known else "-"
+            measured = " vs ".join(_measured(summarize(v), len(v)) for v in comparison.values)
+        test = judgement.test
         rows.append([
-            claim.says, f"{claim.higher} > {claim.lower}", claim.metric, f"{budget:.3g} ({groups[cheaper]}'s final epoch)",
-            " vs ".join(_measured(summarize(v), len(v), len(side)) for v, side in zip(values, sides)),
-            "-" if judgement.difference is None else
-            f"{judgement.difference:+.4f}" + ("" if judgement.se is None else f" ± {judgement.se:.4f}"),
-            f"**{judgement.verdict}**",
+            claim.says, f"{claim.higher} > {claim.lower}", claim.metric, reference, measured, _difference(judgement),
+            "-" if test is None else p_value(test.p), "-" if judgement.adjusted_p is None else p_value(judgement.adjusted_p),
+            f"**{judgement.verdict}**", _seeds(judgement),
         ])
-    return rows, verdicts
+    return rows
+
+
+def _difference(judgement: Judgement) -> str:
+    """`+0.0597 [+0.0190, +0.1004]`; without a test, the difference alone and why."""
+    test = judgement.test
+    if test is not None:
+        return f"{test.difference:+.4f} [{test.low:+.4f}, {test.high:+.4f}]"
+    if judgement.difference is None:
+        return f"- (no test: {judgement.untested})"
+    return f"{judgement.difference:+.4f} (no test: {judgement.untested})"
+
+
+def p_value(p: float) -> str:
+    """Two significant digits, without an exponent down to 0.001: 0.19, 0.019, 0.0052, 1.0, 2.3e-05."""
+    if p >= 0.001:
+        return f"{p:.{max(1, 1 - math.floor(math.log10(p)))}f}"
+    return f"{p:.1e}"
+
+
+def _seeds(judgement: Judgement) -> str:
+    if judgement.test is None:
+        return "-"
+    return f">{MAX_SEEDS}" if judgement.seeds_needed is None else str(judgement.seeds_needed)
+
+
+def _in_brief(judgement: Judgement) -> str:
+    """A verdict for the side-by-side table: `**supports** (adj. p 0.0021)`."""
+    if judgement.adjusted_p is None:
+        return f"**{judgement.verdict}** (no test)"
+    return f"**{judgement.verdict}** (adj. p {p_value(judgement.adjusted_p)})"
+
+
+def _family_text(epochs: list[Comparison], flops: list[Comparison], family: Family) -> str:
+    """This page's family: its size, the claims left out and why, and Holm's thresholds."""
+    count, m = len(epochs), family.size
+    tested = [sum(j.test is not None for j in part) for part in (family.judgements[:count], family.judgements[count:])]
+    text = (f"**This page's family**: m = {m} test{'' if m == 1 else 's'}: {tested[0]} of the {count} claims at equal epochs "
+            f"and {tested[1]} at equal FLOPs.")
+    untested: dict[str, list[str]] = {}
+    for where, part, judgements in (("equal epochs", epochs, family.judgements[:count]),
+                                    ("equal FLOPs", flops, family.judgements[count:])):
+        for comparison, judgement in zip(part, judgements):
+            if judgement.test is None:
+                why = comparison.problem or judgement.untested
+                untested.setdefault(comparison.claim.says, []).append(f"at {where}: {why}")
+    if untested:
+        text += " Not tested: " + "; ".join(f"\"{says}\" ({', '.join(wheres)})" for says, wheres in untested.items()) + "."
+    if m:
+        text += (f" Holm compares the smallest raw p with {ALPHA:g}/{m} = {ALPHA / m:.3g}, the next with {ALPHA:g}/{max(1, m - 1)}, "
+                 f"and so on, stopping at the first that is not below its threshold; seeds needed are for the level "
+                 f"{ALPHA:g}/{m} = {family.seeds_alpha:.3g}.")
+    return text
 
 
 def _measured(summary: Summary | None, n: int, of: int | None = None) -> str:
@@ -197,8 +273,8 @@ def _measured(summary: Summary | None, n: int, of: int | None = None) -> str:
     return f"{number(summary.mean)}{'' if summary.std is None else f' ± {number(summary.std, like=summary.mean)}'} ({count})"
 
 
-def _page(plan: Plan, grouped: Table, runs: Table, at_epochs: tuple[list[list[str]], list[str]],
-          at_flops: tuple[list[list[str]], list[str]], command: str, with_flops: bool) -> str:
+def _page(plan: Plan, grouped: Table, runs: Table, judged: tuple[list[Comparison], list[Comparison], Family], command: str,
+          with_flops: bool) -> str:
     experiment, spec = plan.experiment, plan.experiment.spec
     title = f"# {spec.name}" + (f": profile `{plan.profile}`" if plan.profile else "")
     reproduce = f"dilbench sweep {experiment.path}" + (f" --profile {plan.profile}" if plan.profile else "")
@@ -208,15 +284,20 @@ def _page(plan: Plan, grouped: Table, runs: Table, at_epochs: tuple[list[list[st
              _provenance(grouped, reproduce, command, plan), _profile_warning(plan, grouped)]
     parts += ["## Setup", _setup_section(plan)]
     if spec.claims:
-        (claims, verdicts), (compute_claims, compute_verdicts) = at_epochs, at_flops
-        header = ["claim", "groups", "metric", "published", "measured (mean ± std)", "difference ± SE", "verdict"]
-        side_by_side = [[claim.says, f"{claim.higher} > {claim.lower}", f"**{a}**", f"**{b}**"]
-                        for claim, a, b in zip(spec.claims, verdicts, compute_verdicts)]
-        parts += ["## Claims", RULE, EQUAL_COMPUTE,
+        epochs, flops, family = judged
+        count = len(epochs)
+        judgements = (family.judgements[:count], family.judgements[count:])
+        header = ["claim", "groups", "metric", "published", "measured (mean ± std)", "difference [95% CI]", "raw p", "adjusted p",
+                  "verdict", "seeds needed"]
+        side_by_side = [[claim.says, f"{claim.higher} > {claim.lower}", _in_brief(a), _in_brief(b)]
+                        for claim, a, b in zip(spec.claims, *judgements)]
+        parts += ["## Claims", EQUAL_COMPUTE, RULE, _family_text(epochs, flops, family), COLUMNS,
                   markdown_table(side_by_side, ["claim", "groups", "at equal epochs", "at equal FLOPs"]),
-                  "### At equal epochs", _tally(plan, verdicts), markdown_table(claims, header),
-                  "### At equal compute (training FLOPs)", _tally(plan, compute_verdicts),
-                  markdown_table(compute_claims, [*header[:3], "budget (FLOPs)", *header[4:]])]
+                  "### At equal epochs", _tally(plan, [j.verdict for j in judgements[0]]),
+                  markdown_table(_claim_rows(epochs, judgements[0], spec.published, at_flops=False), header),
+                  "### At equal compute (training FLOPs)", _tally(plan, [j.verdict for j in judgements[1]]),
+                  markdown_table(_claim_rows(flops, judgements[1], spec.published, at_flops=True),
+                                 [*header[:3], "budget (FLOPs)", *header[4:]])]
     parts += ["## Results, grouped over " + (", ".join(spec.averaged) or "nothing"), render(grouped, "markdown").rstrip(),
               f"The same table: `dilbench compare {plan.runs_dir} --group-by {GROUP_KEY} --columns {GROUP_COLUMNS} "
               f"--format markdown`. Curves: mean over the group's runs, band from min to max"
