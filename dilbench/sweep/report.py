@@ -14,7 +14,7 @@ import platform
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -30,6 +30,9 @@ from dilbench.sweep.experiment import Claim, Published
 from dilbench.sweep.plan import Plan, PlannedRun
 from dilbench.sweep.verdict import ALPHA, COLUMNS, MAX_SEEDS, RULE, VERDICTS, Family, Judgement, judge_family
 from dilbench.tables import markdown_table
+
+if TYPE_CHECKING:
+    from dilbench.report.curves import ClaimPanel  # matplotlib: imported only when a page is written
 
 GROUP_KEY = "meta.sweep.group"
 GROUP_COLUMNS = "epochs,final_eval_acc,best_eval_acc,final_train_acc,wall_time,images_per_s,train_flops"
@@ -76,19 +79,37 @@ def write_report(plan: Plan, chosen: dict[str, Path], command: str) -> Report:
     grouped = _in_order(compare(paths, columns=GROUP_COLUMNS, group_by=GROUP_KEY), order, GROUP_KEY)
     runs = _in_order(compare(paths, columns=RUN_COLUMNS), [run.name for run in plan.runs], "name")
     epochs, flops, family = judge_page(plan, grouped)
+    members = _completed(grouped)
     _decorate(plan, grouped, runs)
     plan.results_dir.mkdir(parents=True, exist_ok=True)
     curves = plan.results_dir / "curves.png"
-    from dilbench.report.curves import plot_table  # matplotlib: only when a page is written
+    from dilbench.report.curves import plot_claims, plot_table  # matplotlib: only when a page is written
 
     plot_table(grouped, curves)
     with_flops = any(series(run, "flops", "eval_acc") for members in grouped.members for run in members)
-    if with_flops:
-        plot_table(grouped, plan.results_dir / "curves_flops.png", "flops")
+    if with_flops and flops:
+        plot_claims(_panels(grouped, members, flops, family.judgements[len(epochs):]), plan.results_dir / "curves_flops.png")
+    elif with_flops:  # no claims: every group on one log axis
+        plot_table(grouped, plan.results_dir / "curves_flops.png", "flops", log_x=True)
     markdown = plan.results_dir / "RESULTS.md"
     write_atomic(markdown, _page(plan, grouped, runs, (epochs, flops, family), command, with_flops))
     count = len(epochs)
     return Report(markdown, curves, [j.verdict for j in family.judgements[:count]], [j.verdict for j in family.judgements[count:]])
+
+
+def _panels(grouped: Table, members: dict[str, list[RunRecord]], flops: list[Comparison],
+            judgements: list[Judgement]) -> list[ClaimPanel]:
+    """curves_flops.png's panels: each claim's two arms and its budget at equal FLOPs."""
+    from dilbench.report.curves import Arm, ClaimPanel
+
+    setups = {str(row["group"]): row["setup"] for row in grouped.rows}
+    panels = []
+    for comparison, judgement in zip(flops, judgements):
+        claim = comparison.claim
+        arms = tuple(Arm(f"{group}: {setups.get(group, '?')}", members.get(group, [])) for group in (claim.higher, claim.lower))
+        panels.append(ClaimPanel(f"{claim.higher} > {claim.lower}: {claim.says}", (arms[0], arms[1]), comparison.budget,
+                                 comparison.cheaper or "", _in_brief(judgement).replace("**", "")))
+    return panels
 
 
 def _in_order(table: Table, order: list[str], column: str) -> Table:
@@ -171,6 +192,8 @@ def _at_flops(claim: Claim, members: dict[str, list[RunRecord]]) -> Comparison:
     sides = [members.get(group, []) for group in groups]
     runs = (len(sides[0]), len(sides[1]))
     finals = [[points[-1][0] for r in side if (points := series(r, "flops", "eval_acc"))] for side in sides]
+    if not all(sides):
+        return Comparison(claim, ([], []), runs, problem="no completed runs of " + " or ".join(g for g, s in zip(groups, sides) if not s))
     if not all(finals):
         return Comparison(claim, ([], []), runs, problem="no train_flops")
     means = [statistics.fmean(values) for values in finals]
@@ -300,8 +323,10 @@ def _page(plan: Plan, grouped: Table, runs: Table, judged: tuple[list[Comparison
                                  [*header[:3], "budget (FLOPs)", *header[4:]])]
     parts += ["## Results, grouped over " + (", ".join(spec.averaged) or "nothing"), render(grouped, "markdown").rstrip(),
               f"The same table: `dilbench compare {plan.runs_dir} --group-by {GROUP_KEY} --columns {GROUP_COLUMNS} "
-              f"--format markdown`. Curves: mean over the group's runs, band from min to max"
-              + (", against epochs and against training FLOPs (`--x flops`)." if with_flops else "."),
+              f"--format markdown`. Curves: mean over the group's runs, band from min to max, against epochs."
+              + ("" if not with_flops else " Below them, training FLOPs on a log scale: " + (
+                  "one panel per claim with its two arms, the budget of its equal-FLOPs verdict (dashed) and each run's "
+                  "value there (dots)." if spec.claims else "every group (`--x flops`).")),
               "![curves](curves.png)" + ("\n\n![curves against training FLOPs](curves_flops.png)" if with_flops else ""),
               "## Runs", render(runs, "markdown").rstrip()]
     if spec.notes:

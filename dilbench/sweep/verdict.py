@@ -23,10 +23,12 @@ a second.
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 ALPHA = 0.05  # family-wise error rate
 CONFIDENCE = 0.95  # of each difference's interval (per claim, not corrected)
@@ -142,8 +144,7 @@ def welch_power(difference: float, var_higher: float, var_lower: float, n: int, 
     import numpy as np
     from scipy import stats
 
-    x, w = np.polynomial.legendre.leggauss(NODES)
-    u, w = (x + 1) / 2, w / 2
+    u, w = _nodes()
 
     def sample_variances(var: float) -> tuple[np.ndarray, np.ndarray]:
         return (np.zeros(1), np.ones(1)) if var == 0 else (var * stats.chi2.ppf(u, n - 1) / (n - 1), w)
@@ -156,6 +157,15 @@ def welch_power(difference: float, var_higher: float, var_lower: float, n: int, 
     d = abs(difference)
     rejects = stats.norm.cdf((d - critical * se) / sd) + stats.norm.cdf((-d - critical * se) / sd)
     return float(np.sum(w_h[:, None] * w_l[None, :] * rejects))
+
+
+@functools.cache
+def _nodes() -> tuple[Any, Any]:
+    """Gauss-Legendre nodes and weights on (0, 1)."""
+    import numpy as np
+
+    x, w = np.polynomial.legendre.leggauss(NODES)
+    return (x + 1) / 2, w / 2
 
 
 def seeds_needed(difference: float, var_higher: float, var_lower: float, alpha: float, power: float = POWER,
