@@ -472,3 +472,20 @@ def test_shipped_experiments_are_valid():
         experiment = load_experiment(path)
         for profile in experiment.spec.profiles:
             assert make_plan(experiment, profile).runs
+
+
+def test_a_claim_whose_dear_arm_never_reaches_the_budget_says_so():
+    from dilbench.report.runs_index import RunRecord
+    from dilbench.sweep.experiment import Claim
+    from dilbench.sweep.report import _at_flops
+
+    def run(cost: float, accs: list[float]) -> RunRecord:
+        return RunRecord(Path("r"), status="completed", metrics=[{"epoch": e, "eval_acc": a, "train_flops": e * cost}
+                                                                 for e, a in enumerate(accs, start=1)])
+
+    members = {"a": [run(100, [0.3, 0.4]), run(100, [0.3, 0.42])], "c": [run(300, [0.5, 0.6]), run(150, [0.45, 0.6])]}
+    comparison = _at_flops(Claim("c", "a", "c beats a"), members)  # budget 200: only the second c run has a value there
+    assert comparison.budget == 200 and comparison.cheaper == "a"
+    assert comparison.values == ([pytest.approx(0.5)], [0.4, 0.42]) and comparison.runs == (2, 2)
+    assert comparison.problem == "fewer than 2 runs of c reach the budget"
+    assert _at_flops(Claim("c", "b", "c beats b"), members).problem == "no completed runs of b"

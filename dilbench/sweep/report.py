@@ -170,7 +170,11 @@ class Comparison:
     runs: tuple[int, int]  # completed runs per side (at equal FLOPs some may not reach the budget)
     budget: float | None = None  # equal FLOPs: the training FLOPs compared at
     cheaper: str | None = None  # equal FLOPs: the group whose final epoch sets the budget
-    problem: str = ""  # why there are no values (no train_flops)
+    problem: str = ""  # at equal FLOPs, why there are too few values for a test (no train_flops, ...)
+
+    def untested(self, judgement: Judgement) -> str:
+        """Why the comparison has no test: its own reason, or the verdict module's."""
+        return self.problem or judgement.untested if judgement.test is None else ""
 
 
 def _completed(grouped: Table) -> dict[str, list[RunRecord]]:
@@ -200,7 +204,9 @@ def _at_flops(claim: Claim, members: dict[str, list[RunRecord]]) -> Comparison:
     cheaper = 0 if means[0] <= means[1] else 1
     measure = value_at if claim.metric == "final_eval_acc" else best_until
     higher, lower = ([v for r in side if (v := measure(r, "flops", means[cheaper])) is not None] for side in sides)
-    return Comparison(claim, (higher, lower), runs, means[cheaper], groups[cheaper])
+    short = [group for group, values, side in zip(groups, (higher, lower), sides) if len(values) < 2 <= len(side)]
+    problem = f"fewer than 2 runs of {' and '.join(short)} reach the budget" if short else ""
+    return Comparison(claim, (higher, lower), runs, means[cheaper], groups[cheaper], problem)
 
 
 def judge_page(plan: Plan, grouped: Table) -> tuple[list[Comparison], list[Comparison], Family]:
@@ -220,9 +226,9 @@ def _claim_rows(comparisons: list[Comparison], judgements: list[Judgement], publ
     for comparison, judgement in zip(comparisons, judgements):
         claim = comparison.claim
         if at_flops:
-            reference = (f"- ({comparison.problem})" if comparison.problem else
-                         f"{comparison.budget:.3g} ({comparison.cheaper}'s final epoch)")
-            measured = "-" if comparison.problem else " vs ".join(
+            reference = (f"{comparison.budget:.3g} ({comparison.cheaper}'s final epoch)" if comparison.budget is not None
+                         else f"- ({comparison.problem})")
+            measured = "-" if comparison.budget is None else " vs ".join(
                 _measured(summarize(v), len(v), of) for v, of in zip(comparison.values, comparison.runs))
         else:
             known = [getattr(published.get(group), claim.metric, None) for group in (claim.higher, claim.lower)]
@@ -230,21 +236,22 @@ def _claim_rows(comparisons: list[Comparison], judgements: list[Judgement], publ
             measured = " vs ".join(_measured(summarize(v), len(v)) for v in comparison.values)
         test = judgement.test
         rows.append([
-            claim.says, f"{claim.higher} > {claim.lower}", claim.metric, reference, measured, _difference(judgement),
+            claim.says, f"{claim.higher} > {claim.lower}", claim.metric, reference, measured,
+            _difference(judgement, comparison.untested(judgement)),
             "-" if test is None else p_value(test.p), "-" if judgement.adjusted_p is None else p_value(judgement.adjusted_p),
             f"**{judgement.verdict}**", _seeds(judgement),
         ])
     return rows
 
 
-def _difference(judgement: Judgement) -> str:
+def _difference(judgement: Judgement, untested: str) -> str:
     """`+0.0597 [+0.0190, +0.1004]`; without a test, the difference alone and why."""
     test = judgement.test
     if test is not None:
         return f"{test.difference:+.4f} [{test.low:+.4f}, {test.high:+.4f}]"
     if judgement.difference is None:
-        return f"- (no test: {judgement.untested})"
-    return f"{judgement.difference:+.4f} (no test: {judgement.untested})"
+        return f"- (no test: {untested})"
+    return f"{judgement.difference:+.4f} (no test: {untested})"
 
 
 def p_value(p: float) -> str:
@@ -278,8 +285,7 @@ def _family_text(epochs: list[Comparison], flops: list[Comparison], family: Fami
                                     ("equal FLOPs", flops, family.judgements[count:])):
         for comparison, judgement in zip(part, judgements):
             if judgement.test is None:
-                why = comparison.problem or judgement.untested
-                untested.setdefault(comparison.claim.says, []).append(f"at {where}: {why}")
+                untested.setdefault(comparison.claim.says, []).append(f"at {where}: {comparison.untested(judgement)}")
     if untested:
         text += " Not tested: " + "; ".join(f"\"{says}\" ({', '.join(wheres)})" for says, wheres in untested.items()) + "."
     if m:
