@@ -164,7 +164,7 @@ def test_the_issues_recomputation_of_the_compute_page():
     """Issue 22: from the compute page's per-seed values (its mean and [min, max] over 3 seeds of final_eval_acc, on
     1,000 test images so multiples of 0.001: the third seed is 3 x mean - min - max), none of its four "supports" at
     equal epochs survives Welch + Holm over the ten testable claims; c > a has raw p 0.019, adjusted 0.19."""
-    page = {  # group: (mean, min, max), from dilbench/experiments/unfair_backprop/results/compute/RESULTS.md
+    page = {  # group: (mean, min, max), from dilbench/experiments/unfair_backprop/results/compute/RESULTS.md at e6301d4
         "a": (0.2057, 0.1820, 0.2180), "b": (0.2257, 0.2180, 0.2300), "c": (0.2653, 0.2530, 0.2780),
         "d": (0.2633, 0.2330, 0.2820), "e": (0.2850, 0.2410, 0.3150), "a_lr3x": (0.2500, 0.2480, 0.2540),
         "a_adampub": (0.2490, 0.2380, 0.2560), "a_glr": (0.2377, 0.2130, 0.2620), "a_fo": (0.2207, 0.2110, 0.2270),
