@@ -6,8 +6,8 @@ one *family*) are corrected with Holm's step-down method at a family-wise error 
 
 - *supported*: Holm-adjusted p < ALPHA and mean(A) > mean(B); *contradicted*: adjusted p < ALPHA and
   mean(A) < mean(B); *cannot decide* otherwise.
-- A claim with fewer than 2 values in a group, or no spread at all in either group (every seed gave the
-  same number: no noise estimate, t = d/0), has no test: it cannot be decided and is left out of the
+- A claim with fewer than 2 values in a group, or no spread at all in both groups (each group's seeds gave
+  one number: no noise estimate, t = d/0), has no test: it cannot be decided and is left out of the
   family, so it does not dilute the others. One constant group beside a varying one is tested as usual
   (the standard error is the varying group's alone, df = its n - 1).
 - Holm with ties: tied raw p-values get the same adjusted p, whatever their order (the step-down maximum
@@ -37,7 +37,7 @@ MAX_SEEDS = 1000
 NODES = 48  # per sample variance, in welch_power's quadrature (96 changes its powers by < 1e-4)
 SUPPORTS, CONTRADICTS, UNDECIDED = "supports", "contradicts", "cannot decide"
 VERDICTS = (SUPPORTS, CONTRADICTS, UNDECIDED)
-TOO_FEW, NO_SPREAD = "fewer than 2 runs in a group", "no spread over seeds in either group"
+TOO_FEW, NO_SPREAD = "fewer than 2 runs in a group", "no spread over seeds in both groups"
 
 RULE = (
     "Each claim \"A > B\" is tested with **Welch's t-test** (two-sided, unequal variances, Welch-Satterthwaite degrees of "
@@ -56,7 +56,8 @@ COLUMNS = (
     "the **raw p** of the claim's own test and its **Holm-adjusted p**; and **seeds needed**: how many seeds per group a "
     f"two-sided Welch test at level {ALPHA:g}/m would need for {POWER:.0%} power (m: the tests in the family; "
     "Bonferroni's level, below which Holm decides a claim whatever the others' p), if the true difference and the "
-    f"groups' standard deviations were the ones measured here (\">{MAX_SEEDS}\": more than that, e.g. a difference near 0)."
+    "groups' standard deviations were the ones measured here (normal seed noise; the power is exact, not the noncentral-t "
+    f"shortcut; \">{MAX_SEEDS}\": more than that, e.g. a difference near 0)."
 )
 
 
