@@ -160,6 +160,21 @@ def test_a_family_corrects_its_tests_together_and_leaves_out_what_has_no_test():
     assert judge_family([]).size == 0 and judge_family([]).judgements == []
 
 
+def test_the_same_values_compared_twice_are_one_test():
+    same = ([0.60, 0.61, 0.62], [0.50, 0.51, 0.52])
+    other = ([0.60, 0.62, 0.64], [0.55, 0.57, 0.59])
+    family = judge_family([same, other, (same[0][::-1], same[1]), ([0.5], [0.4]), ([0.5], [0.4])])
+    assert family.size == 2 and family.seeds_alpha == 0.025  # not 3 tests
+    first, _, again, few, few_again = family.judgements
+    assert (again.repeats, first.repeats) == (0, None)
+    assert (again.verdict, again.test, again.adjusted_p, again.seeds_needed) == (first.verdict, first.test, first.adjusted_p,
+                                                                                 first.seeds_needed)
+    assert first.adjusted_p == pytest.approx(2 * first.test.p)
+    assert few_again.test is None and few_again.untested == few.untested == TOO_FEW
+    swapped = judge_family([same, same[::-1]])  # "a > b" and "b > a" are not the same values: two tests
+    assert swapped.size == 2 and [j.verdict for j in swapped.judgements] == [SUPPORTS, CONTRADICTS]
+
+
 def test_the_issues_recomputation_of_the_compute_page():
     """Issue 22: from the compute page's per-seed values (its mean and [min, max] over 3 seeds of final_eval_acc, on
     1,000 test images so multiples of 0.001: the third seed is 3 x mean - min - max), none of its four "supports" at

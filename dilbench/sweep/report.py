@@ -275,19 +275,25 @@ def _in_brief(judgement: Judgement) -> str:
 
 
 def _family_text(epochs: list[Comparison], flops: list[Comparison], family: Family) -> str:
-    """This page's family: its size, the claims left out and why, and Holm's thresholds."""
+    """This page's family: its size, the claims left out and why, the ones counted once, and Holm's thresholds."""
     count, m = len(epochs), family.size
-    tested = [sum(j.test is not None for j in part) for part in (family.judgements[:count], family.judgements[count:])]
-    text = (f"**This page's family**: m = {m} test{'' if m == 1 else 's'}: {tested[0]} of the {count} claims at equal epochs "
-            f"and {tested[1]} at equal FLOPs.")
+    places = [("equal epochs", c) for c in epochs] + [("equal FLOPs", c) for c in flops]
+    made = [j.test is not None and j.repeats is None for j in family.judgements]
+    text = (f"**This page's family**: m = {m} test{'' if m == 1 else 's'}: {sum(made[:count])} of the {count} claims at "
+            f"equal epochs and {sum(made[count:])} at equal FLOPs.")
     untested: dict[str, list[str]] = {}
-    for where, part, judgements in (("equal epochs", epochs, family.judgements[:count]),
-                                    ("equal FLOPs", flops, family.judgements[count:])):
-        for comparison, judgement in zip(part, judgements):
-            if judgement.test is None:
-                untested.setdefault(comparison.claim.says, []).append(f"at {where}: {comparison.untested(judgement)}")
+    for (where, comparison), judgement in zip(places, family.judgements):
+        if judgement.test is None:
+            untested.setdefault(comparison.claim.says, []).append(f"at {where}: {comparison.untested(judgement)}")
     if untested:
         text += " Not tested: " + "; ".join(f"\"{says}\" ({', '.join(wheres)})" for says, wheres in untested.items()) + "."
+    repeated = [f"\"{comparison.claim.says}\" at {where}" + ("" if places[j.repeats][1].claim == comparison.claim else
+                                                              f" (as \"{places[j.repeats][1].claim.says}\")")
+                + f" compares the values it compares at {places[j.repeats][0]}"
+                for (where, comparison), j in zip(places, family.judgements) if j.repeats is not None and j.test is not None]
+    if repeated:
+        text += (" Counted once, being the same test on the same values (at equal FLOPs, groups that cost the same per "
+                 "epoch meet at both final epochs): " + "; ".join(repeated) + ".")
     if m:
         text += (f" Holm compares the smallest raw p with {ALPHA:g}/{m} = {ALPHA / m:.3g}, the next with {ALPHA:g}/{max(1, m - 1)}, "
                  f"and so on, stopping at the first that is not below its threshold; seeds needed are for the level "

@@ -10,6 +10,7 @@ one *family*) are corrected with Holm's step-down method at a family-wise error 
   one number: no noise estimate, t = d/0), has no test: it cannot be decided and is left out of the
   family, so it does not dilute the others. One constant group beside a varying one is tested as usual
   (the standard error is the varying group's alone, df = its n - 1).
+- The same values compared twice are one test, counted once (`judge_family`).
 - Holm with ties: tied raw p-values get the same adjusted p, whatever their order (the step-down maximum
   carries the first one's larger multiplier to the rest), as in statsmodels' `multipletests(method="holm")`.
 - *Seeds needed*: the seeds per group at which a two-sided Welch test at level ALPHA/m (m: the family's
@@ -23,6 +24,7 @@ a second.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import statistics
@@ -46,9 +48,10 @@ RULE = (
     f"family-wise error rate of {ALPHA:g}. A claim is **supported** when its adjusted p < {ALPHA:g} and mean(A) > mean(B), "
     f"**contradicted** when its adjusted p < {ALPHA:g} and mean(A) < mean(B); otherwise these runs **cannot decide** it. "
     f"A claim with {TOO_FEW}, or with {NO_SPREAD} (no noise estimate), has no test: it cannot be decided and is not "
-    "counted in the family. One family for the whole page because a reader takes in all its verdicts at once (the "
-    "first table shows them side by side); the two tests of one claim are strongly dependent (often on the same runs), "
-    "which Holm's method allows, at some cost in power."
+    "counted in the family; a comparison of exactly the values of another (at equal FLOPs, two groups that cost the same "
+    "per epoch meet at both final epochs) is the same test and counted once. One family for the whole page because a "
+    "reader takes in all its verdicts at once (the first table shows them side by side); the two tests of one claim are "
+    "strongly dependent (often on the same runs), which Holm's method allows, at some cost in power."
 )
 COLUMNS = (
     f"Columns: the **difference** mean(A) - mean(B) with its **{CONFIDENCE:.0%} confidence interval** (the t quantile at "
@@ -84,6 +87,7 @@ class Judgement:
     adjusted_p: float | None = None  # Holm, over the family
     seeds_needed: int | None = None  # per group, for POWER at level alpha/m; None with a test: more than MAX_SEEDS
     untested: str = ""  # why there is no test
+    repeats: int | None = None  # the index of an earlier comparison of the same values, whose test this one is
 
 
 def untestable(higher: Sequence[float], lower: Sequence[float]) -> str:
@@ -194,7 +198,7 @@ def seeds_needed(difference: float, var_higher: float, var_lower: float, alpha: 
 
 @dataclass(frozen=True)
 class Family:
-    """The judgements of claims tested together, in their order, and the family's size m (the tests made)."""
+    """The judgements of claims tested together, in their order, and the family's size m (the distinct tests made)."""
 
     judgements: list[Judgement]
     size: int
@@ -208,21 +212,30 @@ class Family:
 
 def judge_family(comparisons: Sequence[tuple[Sequence[float], Sequence[float]]], alpha: float = ALPHA) -> Family:
     """The verdict on each "higher > lower" of `comparisons` (each group's per-seed values), Holm-corrected
-    together over the ones that can be tested."""
-    tests = [None if untestable(higher, lower) else welch(higher, lower) for higher, lower in comparisons]
+    together over the ones that can be tested.
+
+    A comparison of the same values as an earlier one (as multisets; e.g. a claim at equal FLOPs between two groups
+    that cost the same per epoch, whose budget is both groups' final epoch) is the same test on the same data: it
+    gets the earlier one's judgement and is counted once in the family."""
+    first: dict[tuple[tuple[float, ...], tuple[float, ...]], int] = {}
+    repeats = [first.setdefault((tuple(sorted(higher)), tuple(sorted(lower))), i) for i, (higher, lower) in enumerate(comparisons)]
+    tests = [None if repeats[i] != i or untestable(higher, lower) else welch(higher, lower)
+             for i, (higher, lower) in enumerate(comparisons)]
     made = [test for test in tests if test is not None]
     adjusted = iter(holm([test.p for test in made]))
     family_alpha = alpha / max(1, len(made))
-    judgements = []
-    for (higher, lower), test in zip(comparisons, tests):
-        if test is None:
+    judgements: list[Judgement] = []
+    for i, ((higher, lower), test) in enumerate(zip(comparisons, tests)):
+        if repeats[i] != i:
+            judgements.append(dataclasses.replace(judgements[repeats[i]], repeats=repeats[i]))
+        elif test is None:
             difference = statistics.fmean(higher) - statistics.fmean(lower) if higher and lower else None
             judgements.append(Judgement(UNDECIDED, difference, untested=untestable(higher, lower)))
-            continue
-        p = next(adjusted)
-        verdict = UNDECIDED if not p < alpha or test.difference == 0 else SUPPORTS if test.difference > 0 else CONTRADICTS
-        needed = seeds_needed(test.difference, test.var_higher, test.var_lower, family_alpha)
-        judgements.append(Judgement(verdict, test.difference, test, p, needed))
+        else:
+            p = next(adjusted)
+            verdict = UNDECIDED if not p < alpha or test.difference == 0 else SUPPORTS if test.difference > 0 else CONTRADICTS
+            needed = seeds_needed(test.difference, test.var_higher, test.var_lower, family_alpha)
+            judgements.append(Judgement(verdict, test.difference, test, p, needed))
     return Family(judgements, len(made), alpha)
 
 
