@@ -174,7 +174,7 @@ class Comparison:
 
     def untested(self, judgement: Judgement) -> str:
         """Why the comparison has no test: its own reason, or the verdict module's."""
-        return self.problem or judgement.untested if judgement.test is None else ""
+        return (self.problem or judgement.untested) if judgement.test is None else ""
 
 
 def _completed(grouped: Table) -> dict[str, list[RunRecord]]:
