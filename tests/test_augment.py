@@ -311,7 +311,7 @@ def test_preview_without_ops_is_a_usage_error(tmp_path):
 TINY = [
     "data.dataset=mnist_bundled", "data.train_subset=300", "data.test_subset=100",
     "model.channels=4", "model.hidden=[16]", "train.batch_size=64", "train.epochs=2",
-    "precision=float32", "deterministic=true", "seed=7", *AUG,
+    "precision=float32", "runtime.deterministic=true", "seed=7", *AUG,
 ]
 STEPS_PER_EPOCH = 10  # ceil(300 / 32): 32 originals + 32 augmented copies per batch; the last holds 12 + 12
 

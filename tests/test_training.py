@@ -20,7 +20,7 @@ from dilbench.training import progress
 TINY = [
     "data.dataset=mnist_bundled", "data.train_subset=300", "data.test_subset=100",
     "model.channels=4", "model.hidden=[16]", "train.batch_size=64", "train.epochs=2",
-    "precision=float32", "deterministic=true", "seed=7",
+    "precision=float32", "runtime.deterministic=true", "seed=7",
 ]
 STEPS_PER_EPOCH = math.ceil(300 / 64)  # 5, the last batch holds 44 images
 
@@ -97,7 +97,7 @@ def test_pipeline_runs_without_tfdata_autotuning():
 
 def test_saved_config_reproduces_the_run(completed, tmp_path):
     config = load_config(completed / "config.yaml")
-    assert config.name == "tiny" and config.model.channels == 4 and config.deterministic
+    assert config.name == "tiny" and config.model.channels == 4 and config.runtime.deterministic
     rerun = CliRunner().invoke(cli, ["train", str(completed / "config.yaml"), "--runs-dir", str(tmp_path)], catch_exceptions=False)
     assert rerun.exit_code == 0, rerun.output
     again = run_dir(tmp_path, "tiny")

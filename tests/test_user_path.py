@@ -160,7 +160,7 @@ def test_sweep_checks_data_once_before_starting_any_run(in_tmp):
 def test_a_checkout_runs_the_cards_commands_from_its_top_level(monkeypatch):
     """DESIGN.md 12: configs/ and experiments/ at the top are the one copy, and the card's paths work as written."""
     repo = Path(__file__).resolve().parents[1]
-    assert CONFIGS == repo / "configs" and EXPERIMENTS == repo / "experiments"
+    assert repo / "configs" == CONFIGS and repo / "experiments" == EXPERIMENTS
     assert not (repo / "dilbench" / "configs").exists() and not (repo / "dilbench" / "experiments").exists()
     monkeypatch.chdir(repo)
     result = invoke("train", "configs/unfair_back.yaml", "--dry-run", "--set", "train.epochs=1")
