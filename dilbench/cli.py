@@ -46,6 +46,15 @@ class DilbenchGroup(click.Group):
         except Exception as err:
             _fail(ctx, f"{type(err).__name__}: {err} (run with --debug for the traceback)", 1)
 
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra) -> click.Context:
+        """Keep the command line as given (the root group sees all of it), for meta.json and results pages."""
+        given = list(args)
+        ctx = super().make_context(info_name, args, parent=parent, **extra)
+        if parent is None:
+            ctx.meta["dilbench.command_line"] = ["dilbench", *given]
+        return ctx
+
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         """Every command also takes --debug and --quiet after its name: `dilbench train X --quiet`."""
         if not isinstance(cmd, click.Group):
@@ -75,6 +84,11 @@ def _debug_option(cmd: click.Command) -> click.Option:
 def _quiet_option(cmd: click.Command) -> click.Option:
     return click.Option(["--quiet", "-q"], is_flag=True, expose_value=False, callback=_set_global_flag,
                         help="Only warnings and errors on the console (log.txt keeps everything).")
+
+
+def command_line() -> list[str]:
+    """The command line this command was called with, as Click parsed it (`dilbench train ...`)."""
+    return list(click.get_current_context().meta.get("dilbench.command_line", ["dilbench"]))
 
 
 def echo_error(message: str) -> None:
@@ -162,7 +176,7 @@ def train(config: Path | None, overrides: tuple[str, ...], runs_dir: str, name: 
     One process at a time writes a run: a second `train` on the same run directory is refused (exit
     code 1). A run directory whose checkpoints are gone is resumed only with --restart.
     """
-    command = [Path(sys.argv[0]).name, *sys.argv[1:]]
+    command = command_line()
     if restart and not resume_dir:
         raise click.UsageError("--restart goes with --resume RUN_DIR")
     if resume_dir:
@@ -523,8 +537,7 @@ def sweep(experiment: str, profile: str | None, jobs: int | None, dry_run: bool,
             raise UsageError(f"{', '.join(given + (['--no-wait'] if no_wait else []))}: only for --launcher slurm")
     if show_status and (dry_run or report_only):
         raise UsageError("--status only shows the runs; leave out --dry-run and --report-only")
-    invoked = Path(sys.argv[0]).name in ("dilbench", "__main__.py")  # else in-process (tests): argv is not ours
-    command = shlex.join(["dilbench", *sys.argv[1:]]) if invoked else f"dilbench sweep {experiment}"
+    command = shlex.join(command_line())
     path, output_directory = resolve_experiment(experiment)
     if show_status:
         status(path, profile, click.echo, output_directory)
