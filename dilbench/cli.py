@@ -45,6 +45,15 @@ class DilbenchGroup(click.Group):
         except Exception as err:
             _fail(ctx, f"{type(err).__name__}: {err} (run with --debug for the traceback)", 1)
 
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra) -> click.Context:
+        """Keep the command line as given (the root group sees all of it), for meta.json and results pages."""
+        given = list(args)
+        ctx = super().make_context(info_name, args, parent=parent, **extra)
+        if parent is None:
+            ctx.meta["dilbench.command_line"] = ["dilbench", *given]
+        return ctx
+
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         """Every command also takes --debug and --quiet after its name: `dilbench train X --quiet`."""
         if not isinstance(cmd, click.Group):
@@ -88,6 +97,11 @@ def dump_config(config) -> str:
     from dilbench.config import dump_config as dump
 
     return dump(config)
+
+
+def command_line() -> list[str]:
+    """The command line this command was called with, as Click parsed it (`dilbench train ...`)."""
+    return list(click.get_current_context().meta.get("dilbench.command_line", ["dilbench"]))
 
 
 def echo_error(message: str) -> None:
@@ -175,7 +189,7 @@ def train(config: Path | None, overrides: tuple[str, ...], runs_dir: str, name: 
     One process at a time writes a run: a second `train` on the same run directory is refused (exit
     code 1). A run directory whose checkpoints are gone is resumed only with --restart.
     """
-    command = [Path(sys.argv[0]).name, *sys.argv[1:]]
+    command = command_line()
     if restart and not resume_dir:
         raise click.UsageError("--restart goes with --resume RUN_DIR")
     if resume_dir:
@@ -478,7 +492,7 @@ def bench(config: Path, overrides: tuple[str, ...], steps: int, rounds: int, no_
     shape, num_classes = input_spec(resolved.data.dataset, None, None)
     rows = run_bench(resolved, shape, num_classes, steps=steps, rounds=rounds, keras_baseline=not no_keras)
     title = (f"{resolved.model.name}, batch {resolved.train.batch_size}, {resolved.precision}"
-             f"{', XLA' if resolved.train.xla else ''}: median of {rounds} rounds x {steps} steps")
+             f"{', XLA' if resolved.runtime.xla else ''}: median of {rounds} rounds x {steps} steps")
     click.echo(format_bench(rows, title))
 
 
@@ -487,7 +501,7 @@ def _bench_end_to_end(resolved, rounds: int) -> None:
 
     result = run_end_to_end(resolved, rounds)
     title = (f"end to end: {resolved.model.name}, {resolved.schedule.name}, batch {result.batch_size}, {resolved.precision}"
-             f"{', XLA' if resolved.train.xla else ''}, {resolved.data.dataset}: {rounds} rounds")
+             f"{', XLA' if resolved.runtime.xla else ''}, {resolved.data.dataset}: {rounds} rounds")
     click.echo(format_end_to_end(result, title))
 
 
@@ -554,8 +568,7 @@ def sweep(experiment: str, profile: str | None, jobs: int | None, dry_run: bool,
             raise UsageError(f"{', '.join(given + (['--no-wait'] if no_wait else []))}: only for --launcher slurm")
     if show_status and (dry_run or report_only):
         raise UsageError("--status only shows the runs; leave out --dry-run and --report-only")
-    invoked = Path(sys.argv[0]).name in ("dilbench", "__main__.py")  # else in-process (tests): argv is not ours
-    command = shlex.join(["dilbench", *sys.argv[1:]]) if invoked else f"dilbench sweep {experiment}"
+    command = shlex.join(command_line())
     path, output_directory = resolve_experiment(experiment)
     if show_status:
         status(path, profile, click.echo, output_directory)

@@ -334,12 +334,12 @@ def test_the_quick_config_reader_reads_what_yaml_reads(value):
 def test_the_quick_config_reader_on_real_configs():
     from dilbench.config import dump_config, load_config
 
-    texts = [dump_config(load_config(path)) for path in sorted(Path("dilbench/configs").glob("*.yaml"))]
+    texts = [dump_config(load_config(path)) for path in sorted(Path("configs").glob("*.yaml"))]
     texts += ["a:\n  - x: 1\n", "a: 1\n# c\n", "a: 'x\n  y'\n", "a: |\n  x\n", "a:\n    b: 1\n  c: 2\n", "- 1\n", ""]
     for text in texts:
         quick = run_parts.simple_yaml(text)
         assert quick is None or repr(quick) == repr(yaml.load(text, Loader=yaml.CSafeLoader)), text
-    quick = [path.stem for path, text in zip(sorted(Path("dilbench/configs").glob("*.yaml")), texts) if run_parts.simple_yaml(text)]
+    quick = [path.stem for path, text in zip(sorted(Path("configs").glob("*.yaml")), texts) if run_parts.simple_yaml(text)]
     assert quick == ["allconv_standard", "context_mnist", "quickstart", "unfair_back", "unfair_front"]  # _aug: lists of ops
 
 

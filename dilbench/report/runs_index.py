@@ -265,6 +265,35 @@ class RunRecord:
         self._status: str | None = None
         self._meta: dict[str, Any] | None = None
 
+    @classmethod
+    def of(cls, path: Path, *, config: dict[str, Any] | None = None, meta: dict[str, Any] | None = None,
+           metrics: list[dict[str, Any]] | None = None, status: str | None = None) -> RunRecord:
+        """A record of values in memory, not of files (tests, pages built from other sources): a part given is
+        as if its file held it, one not given as if its file were absent; `status` overrides meta's."""
+        import json
+
+        from dilbench.report.run_parts import metrics_part
+
+        path = Path(path)
+        record = cls(path.parent, path.name, RunReader(use_index=False), {})
+        given = {"config": config, "meta": meta, "metrics": metrics}
+        for name, source in SOURCES.items():
+            value = given.get(name)
+            if value is not None:
+                record.files[source.file] = (0, 0, 0)
+            elif name in given:
+                record._parts[name] = source.absent()
+        if config is not None:
+            record._parts["config"] = Part(values=flatten(config))
+        if meta is not None:
+            record._parts["meta"] = Part(values=flatten(meta), extras={"status": str(meta.get("status") or "unknown"),
+                                                                       "text": json.dumps(meta)})
+        if metrics is not None:
+            record._parts["metrics"] = metrics_part(metrics)
+        record._path = path
+        record._status = status
+        return record
+
     def __repr__(self) -> str:
         return f"RunRecord({str(self.path)!r})"
 

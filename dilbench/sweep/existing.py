@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dilbench.config import ConfigError, load_config
+from dilbench.config.loader import MOVED
 from dilbench.report.aggregate import canonical
 from dilbench.report.runs_index import MISSING, RunRecord, flatten, runs_in
 from dilbench.runs.lock import is_locked
@@ -77,22 +78,33 @@ def examine(record: RunRecord, run: PlannedRun) -> Existing:
 
 
 def config_difference(config_file: Path, run: PlannedRun, record: RunRecord | None = None) -> str | None:
-    """None when the file holds the planned config, else a short account of what differs.
+    """None when the file holds the planned experiment, else a short account of what differs (the runtime, how a
+    run executes, may differ: a run started on other devices is still this run).
 
-    With the run's record: a config.yaml whose values are the planned ones, key for key and type for type,
-    and that flattening loses nothing of (run_parts._plain) is the planned config without building it."""
-    if record is not None and record.part("config").extra("plain") and _same(record.config, flatten(to_plain(run.config))):
-        return None
+    With the run's record: a config.yaml whose experiment values are the planned ones, key for key and type for
+    type, and that flattening loses nothing of (run_parts._plain) is the planned experiment without building it
+    (runtime keys are left out on both sides; a file with runtime keys in their old places, config/loader.MOVED, is
+    loaded, which notes them)."""
+    if record is not None and record.part("config").extra("plain"):
+        theirs = record.config
+        if not any(key in MOVED for key in theirs) and _same(_experiment(theirs), _experiment(flatten(to_plain(run.config)))):
+            return None
     try:
-        if load_config(config_file) == run.config:
+        if load_config(config_file).experiment() == run.config.experiment():
             return None
     except ConfigError as err:
         return f"its config.yaml is no longer valid ({err})"
     theirs = flatten(RunDir(config_file.parent).read_config_data())
     ours = flatten(to_plain(run.config))
-    keys = [key for key in {**ours, **theirs} if canonical(ours.get(key)) != canonical(theirs.get(key))]
+    keys = [key for key in {**ours, **theirs} if canonical(ours.get(key)) != canonical(theirs.get(key))
+            and not key.startswith("runtime.") and key not in MOVED]
     shown = [f"{key}: {_short(theirs.get(key))} -> {_short(ours.get(key))}" for key in keys[:3]]
     return ", ".join(shown) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+
+
+def _experiment(flat: dict[str, Any]) -> dict[str, Any]:
+    """A flattened config without its runtime (how a run executes, not what it computes)."""
+    return {key: value for key, value in flat.items() if key != "runtime" and not key.startswith("runtime.")}
 
 
 def _same(ours: dict[str, Any], theirs: dict[str, Any]) -> bool:

@@ -82,7 +82,7 @@ def _keras_fit(config: Config, image_shape: tuple[int, ...], num_classes: int, d
     if config.precision == "float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"], jit_compile=config.train.xla)
+                  metrics=["accuracy"], jit_compile=config.runtime.xla)
     data = data.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y))
 
     def run(steps: int) -> float:
@@ -126,7 +126,7 @@ def run_bench(config: Config, image_shape: tuple[int, ...], num_classes: int, st
         fractions[name] = phases(method, built.model.num_groups)
         for frozen in fractions[name]:
             costs[(name, frozen)] = built.flops_per_example(frozen)
-            step = built.compile_variant(frozen)
+            step = built.train_step(frozen)
             iterator = iter(data)
             time_steps(step, iterator, 2)  # trace and warm up
             n = fit_steps if keras_baseline and name == "standard" else steps
