@@ -27,7 +27,6 @@ CHUNK = 500
 
 CONFIG = """name: {name}
 seed: {seed}
-deterministic: false
 precision: bfloat16
 data:
   dataset: cifar10
@@ -58,12 +57,15 @@ train:
   epochs: {epochs}
   batch_size: 10
   eval: test
-  eval_batch_size: 500
   lr_schedule: constant
-  xla: false
+  batch_size_is: global
+runtime:
   distribute: none
   devices: []
-  batch_size_is: global
+  xla: false
+  eval_batch_size: 500
+  deterministic: false
+  checkpoint_every: 15min
 """
 
 META = """{{
