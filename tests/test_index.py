@@ -215,6 +215,46 @@ def test_a_dead_owner_shows_crashed_and_a_live_one_running_call_after_call(runs)
     assert parsed(runs) == {}  # the owner is checked each time, not the file read again
 
 
+def test_a_same_size_rewrite_with_its_times_put_back_is_seen(runs):
+    """cp -p, rsync -t or touch -r put a file's modification time back; its change time cannot be: a rewrite of
+    the same size with the very same mtime, on the same inode, still shows."""
+    def hosts() -> dict[str, str]:
+        return {row["run"]: row["meta.host"] for row in compare([str(runs)], columns="run,meta.host").rows}
+
+    assert set(hosts().values()) == {"lab1"} and parsed(runs) == {}
+    meta = next(runs.glob("r1-*")) / "meta.json"
+    before = meta.stat()
+    meta.write_text(meta.read_text().replace("lab1", "lab9"))
+    os.utime(meta, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = meta.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
+    assert hosts()[meta.parent.name] == "lab9"
+
+
+def test_a_file_that_appears_with_its_directory_time_put_back_is_seen(runs):
+    """rsync -a sets a directory's mtime back to the source's after filling it: a metrics.jsonl that appeared
+    meanwhile must still show, although the index only looks for absent files when the directory changed."""
+    run = write_run(runs, "fresh-20260101-000000-0002", config("fresh", "standard", 0, 1e-3), {"status": "running"}, None)
+    age(runs)
+    assert rows(runs)[run.name]["epochs"] == 0 and rows(runs)[run.name]["epochs"] == 0 and parsed(runs) == {}
+    before = run.stat()
+    (run / "metrics.jsonl").write_text(json.dumps(epoch_records([0.5], [0.5], [1.0], [1])[0]) + "\n")
+    age_file(run / "metrics.jsonl")
+    os.utime(run, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert run.stat().st_mtime_ns == before.st_mtime_ns
+    assert rows(runs)[run.name]["epochs"] == 1
+
+
+def test_a_shard_written_by_other_code_is_ignored_and_rewritten(runs, monkeypatch):
+    """A shard names the code that summarised its runs (index_store.code_digest): after an upgrade that
+    summarises a file differently (a reduction added, a bug fixed), no summary made the old way is shown."""
+    expected = output("compare", runs, "--format", "json", index=False)
+    assert output("compare", runs, "--format", "json") == expected and parsed(runs) == {}
+    monkeypatch.setattr(index_store, "code_digest", lambda: "other-code")
+    assert parsed(runs) == {"config.yaml": 6, "meta.json": 6, "metrics.jsonl": 6}
+    assert parsed(runs) == {} and output("compare", runs, "--format", "json") == expected
+
+
 # ---- where it lives ---------------------------------------------------------------------------------
 def test_several_directories_and_globs_keep_one_index_per_runs_directory(tmp_path):
     one, two = make_runs(tmp_path / "exp" / "a" / "runs", 2), make_runs(tmp_path / "exp" / "b" / "runs", 3)
@@ -233,7 +273,7 @@ def test_a_runs_directory_you_cannot_write_keeps_its_index_in_the_cache(runs, tm
     monkeypatch.setattr(os, "access", lambda path, mode: False if Path(path) == runs else real_access(path, mode))
     expected = output("compare", runs, index=False)
     assert output("compare", runs) == expected and output("compare", runs) == expected
-    assert not (runs / INDEX_DIR).exists() and list((cache / "index").glob("*/v1-*.shard"))
+    assert not (runs / INDEX_DIR).exists() and list((cache / "index").glob("*/v*-*.shard"))
     assert parsed(runs) == {}
 
 
@@ -260,7 +300,7 @@ def test_deleting_the_index_only_costs_time(runs):
 def test_a_damaged_shard_is_ignored_and_rewritten(runs, damage):
     expected = output("compare", runs, "--format", "json", index=False)
     output("compare", runs)
-    for shard in (runs / INDEX_DIR).glob("v1-*.shard"):
+    for shard in (runs / INDEX_DIR).glob("v*-*.shard"):
         data = bytearray(shard.read_bytes())
         if damage == "flip":
             data[len(data) * 2 // 3] ^= 0xFF
@@ -278,7 +318,7 @@ def test_a_damaged_shard_is_ignored_and_rewritten(runs, damage):
 def test_temp_files_of_a_killed_writer_are_removed_once_old(runs):
     output("compare", runs)
     index = runs / INDEX_DIR
-    old, new = index / ".v1-00.shard.1-dead.tmp", index / ".v1-01.shard.2-live.tmp"
+    old, new = index / ".v2-00.shard.1-dead.tmp", index / ".v2-01.shard.2-live.tmp"
     for temp in (old, new):
         temp.write_bytes(b"half a shard")
     os.utime(old, (time.time() - 2 * HOUR,) * 2)

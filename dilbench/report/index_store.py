@@ -2,13 +2,16 @@
 
 The run directory stays the one source of truth. The index of the runs directly under a directory P
 holds, per run, each part of run_parts (config, meta, metrics' reductions and epochs, ...) together
-with the inode, size and modification time (ns) of the file it was built from. A part is used only
-while its file still has exactly that signature; otherwise the file is read again (and the part
-replaced at the end of the command). A run directory's own inode and modification time say which
-watched files exist (creating, removing or renaming one changes it), so a new file (metrics.jsonl
-after the first epoch, a tags.json) is seen without looking for absent files one by one. A part read
-within RACY_NS of its file's last change is not kept (a same-size rewrite in the same clock tick
-could not be told apart), nor is one whose values JSON cannot hold exactly (a YAML date, say).
+with the inode, size, modification and change time (ns) of the file it was built from. A part is used
+only while its file still has exactly that signature; otherwise the file is read again (and the part
+replaced at the end of the command). The change time (ctime) cannot be set back: a same-size rewrite
+whose mtime was put back (cp -p, rsync -t, touch -r) is still seen. A run directory's own inode,
+modification and change time say which watched files exist (creating, removing or renaming one
+changes them), so a new file (metrics.jsonl after the first epoch, a tags.json) is seen without
+looking for absent files one by one. A part read within RACY_NS of its file's last modification is not
+kept (a same-size rewrite in the same clock tick could not be told apart), nor is one whose values
+JSON cannot hold exactly (a YAML date, say). Each shard names the code that summarised its parts
+(code_digest): a shard written by other code is ignored and rewritten.
 
 Where: `P/.dilbench-index/` when P can be written, else `$DILBENCH_CACHE/index/<hash of P's real
 path>/` (default ~/.cache/dilbench), else nowhere (every call reads the files, as without an index).
@@ -59,7 +62,7 @@ from dilbench.report.run_parts import SOURCES, Part, numeric_of
 
 log = logging.getLogger("dilbench")
 
-FORMAT = 1
+FORMAT = 2  # 2: signatures hold the change time (ctime); the header the parts code digest
 MAGIC = b"DBIX"
 SHARDS = 256
 INDEX_DIR = ".dilbench-index"
@@ -91,6 +94,25 @@ def location(parent: Path) -> Path | None:
     except OSError:
         return None
     return cached if os.access(cached, os.W_OK | os.X_OK) else None
+
+
+@functools.cache
+def code_digest() -> str:
+    """What computed the stored parts: a digest of the modules that read and reduce a run's files (run_parts,
+    packing, runs/rundir's upgrades). A shard written by other code (an older checkout, a reduction added) is
+    ignored and rewritten, so a change in how a file is summarised never shows a summary made the old way."""
+    from dilbench.report import packing, run_parts
+    from dilbench.runs import rundir
+
+    digest = hashlib.sha256(f"{FORMAT}".encode())
+    for module in (run_parts, packing, rundir):
+        try:
+            digest.update(Path(module.__file__ or "").read_bytes())
+        except OSError:  # no source beside the bytecode: the package version stands for it
+            from dilbench import __version__
+
+            digest.update(f"{module.__name__} {__version__}".encode())
+    return digest.hexdigest()[:16]
 
 
 def shard_of(dirname: str) -> int:
@@ -154,6 +176,8 @@ class Shard:
         if len(text) != size or zlib.crc32(text) != crc:
             raise ValueError("damaged header")
         header = json.loads(text)
+        if header.get("code") != code_digest():
+            raise ValueError("written by other code (its parts may be summarised differently)")
         self.rows = header["rows"]
         self.row_of = {name: i for i, name in enumerate(self.rows)}
         self.schemas = {part: [tuple(keys) for keys in lists] for part, lists in header["schemas"].items()}
@@ -206,9 +230,9 @@ class Shard:
 
     def state(self, stored: Any) -> DirState | None:
         """A run directory's state as stored: (inode and mtime, watched files present, watched files known)."""
-        if stored is MISSING or len(stored) != 3:
+        if stored is MISSING or len(stored) != 4:
             return None
-        return (stored[0], stored[1]), self.present(stored[2]), self.known
+        return (stored[0], stored[1], stored[2]), self.present(stored[3]), self.known
 
     def present(self, mask: int) -> frozenset[str]:
         """The watched files a presence mask of this shard names."""
@@ -258,11 +282,11 @@ class _InIndex:
 
 
 IN_INDEX: Any = _InIndex()
-DirState = tuple[tuple[int, int], frozenset[str], frozenset[str]]  # directory inode and mtime, files present, files known
+DirState = tuple[tuple[int, int, int], frozenset[str], frozenset[str]]  # directory inode, mtime and ctime; files present, known
 Entry = tuple["Shard", int, DirState | None]
 
 
-def stored(shard: Shard, row: int, name: str, sig: tuple[int, int, int], reread: Callable[[], Part]) -> StoredPart | None:
+def stored(shard: Shard, row: int, name: str, sig: tuple[int, int, int, int], reread: Callable[[], Part]) -> StoredPart | None:
     """The part `name` of a run if its shard holds it for exactly this file signature."""
     try:
         found = shard.value(f"{name}@", row)
@@ -429,13 +453,13 @@ class DirIndex:
                     found.append(int(name[len(prefix):-len(suffix)], 16))
         return sorted(found)
 
-    def put_dir(self, dirname: str, sig: tuple[int, int], files: Iterable[str]) -> None:
+    def put_dir(self, dirname: str, sig: tuple[int, int, int], files: Iterable[str]) -> None:
         present = set(files)
         mask = sum(1 << i for i, name in enumerate(self.files) if name in present)
         racy = sig[1] > time.time_ns() - RACY_NS
-        self._update(dirname)["@dir"] = MISSING if racy else (sig[0], sig[1], mask)
+        self._update(dirname)["@dir"] = MISSING if racy else (*sig, mask)
 
-    def put(self, dirname: str, name: str, sig: tuple[int, int, int], part: Part) -> None:
+    def put(self, dirname: str, name: str, sig: tuple[int, int, int, int], part: Part) -> None:
         """Keep `part`, read from a file with signature `sig`, unless that file changed too recently to tell
         a next change apart or JSON cannot hold its values exactly (then it is read again next time)."""
         keep = (sig[2] <= time.time_ns() - RACY_NS and storable(list(part.values.values()))
@@ -561,7 +585,7 @@ def _part_of(column: str) -> str:
     return column[: match.start()] if match else column
 
 
-def _part_columns(name: str, sig: tuple[int, int, int], part: Part) -> Iterable[tuple[str, Any]]:
+def _part_columns(name: str, sig: tuple[int, int, int, int], part: Part) -> Iterable[tuple[str, Any]]:
     """The columns a part is stored in: its file's signature, its keys (as a tuple), values, problems,
     extras and epochs."""
     yield f"{name}@", tuple(sig)
@@ -601,8 +625,8 @@ def _write_shard(path: Path, rows: list[str], schemas: dict[str, list[Any]], col
         crcs.append(zlib.crc32(blob))
         blobs.append(blob)
     layout = {"names": names, "kinds": kinds, "lengths": [len(blob) for blob in blobs], "crcs": crcs}
-    header = _json({"rows": rows, "schemas": {part: [list(keys) for keys in lists] for part, lists in schemas.items()},
-                    "files": files, "columns": layout})
+    header = _json({"code": code_digest(), "rows": rows, "files": files, "columns": layout,
+                    "schemas": {part: [list(keys) for keys in lists] for part, lists in schemas.items()}})
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
         with open(tmp, "xb") as handle:

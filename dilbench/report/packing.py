@@ -108,8 +108,8 @@ def decode_tuples(blob: bytes, rows: int) -> list[Any]:
     flat = ints.tolist()
     if sum(lengths) != len(flat):
         raise ValueError("tuple lengths")
-    if set(lengths) == {3}:
-        found: list[Any] = list(zip(flat[0::3], flat[1::3], flat[2::3]))
+    if set(lengths) == {4}:  # file signatures, directory states
+        found: list[Any] = list(zip(flat[0::4], flat[1::4], flat[2::4], flat[3::4]))
     else:
         found, at = [], 0
         for length in lengths:

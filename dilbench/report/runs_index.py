@@ -37,7 +37,7 @@ __all__ = ["MISSING", "RunReader", "RunRecord", "find_runs", "flatten", "is_run_
 
 SEARCH_DEPTH = 3  # runs/<run>, experiments/x/runs/<run>, experiments/<suite>/x/runs/<run>
 PARALLEL_MIN = 500  # files to parse before prefetch starts a process per core
-Sig = tuple[int, int, int]  # a file's inode, size and modification time (ns)
+Sig = tuple[int, int, int, int]  # a file's inode, size, modification and change time (ns)
 
 
 def _files(counts: Counter[str]) -> str:
@@ -69,15 +69,15 @@ def no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _stat_files(path: str, names: Iterable[str]) -> dict[str, Sig]:
+def _stat_files(path: str, names: Iterable[str], look: Callable[[str], os.stat_result] = os.stat) -> dict[str, Sig]:
     found = {}
     for name in names:
         try:
-            st = os.stat(f"{path}/{name}")
+            st = look(f"{path}/{name}")
         except OSError:
             continue
         if stat.S_ISREG(st.st_mode):
-            found[name] = (st.st_ino, st.st_size, st.st_mtime_ns)
+            found[name] = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     return found
 
 
@@ -113,34 +113,35 @@ class RunReader:
               dirname: str = "") -> tuple[dict[str, Sig], index_store.Entry | None] | None:
         """The watched files of a directory that exist, by name, and the index's entry for it; None if it is
         no directory. While every watched file was there last time, only they are looked at; otherwise the
-        directory's inode and modification time say whether the absent ones may have appeared (creating,
-        removing or renaming a file changes them), so an absent file costs no look of its own."""
+        directory's inode, modification and change time say whether the absent ones may have appeared
+        (creating, removing or renaming a file changes them), so an absent file costs no look of its own."""
         entry = index.lookup(dirname) if index is not None else None
         state = entry[2] if entry is not None else None
         watched = self.watched
+        look = os.stat
         if state is not None and state[1].issuperset(watched):  # all there last time: look at them only
             found = {}
             for name in watched:
                 try:
-                    st = os.stat(f"{path}/{name}")
+                    st = look(f"{path}/{name}")
                 except OSError:
                     break
                 if not stat.S_ISREG(st.st_mode):
                     break
-                found[name] = (st.st_ino, st.st_size, st.st_mtime_ns)
+                found[name] = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
             else:
                 return found, entry
         try:
-            st = os.stat(path)
+            st = look(path)
         except OSError:
             return None
         if not stat.S_ISDIR(st.st_mode):
             return None
-        sig = (st.st_ino, st.st_mtime_ns)
+        sig = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
         names = watched
         if state is not None and state[0] == sig:
             names = tuple(name for name in watched if name in state[1] or name not in state[2])
-        found = _stat_files(path, names)
+        found = _stat_files(path, names, look)
         if index is not None and (state is None or state[0] != sig or state[1] != found.keys()) and (
                 "config.yaml" in found or "meta.json" in found):
             index.put_dir(dirname, sig, found)
@@ -280,7 +281,7 @@ class RunRecord:
         for name, source in SOURCES.items():
             value = given.get(name)
             if value is not None:
-                record.files[source.file] = (0, 0, 0)
+                record.files[source.file] = (0, 0, 0, 0)
             elif name in given:
                 record._parts[name] = source.absent()
         if config is not None:
