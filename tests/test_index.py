@@ -10,6 +10,7 @@ second would otherwise only ever exercise the files.
 from __future__ import annotations
 
 import json
+import operator
 import os
 import platform
 import subprocess
@@ -253,6 +254,27 @@ def test_a_shard_written_by_other_code_is_ignored_and_rewritten(runs, monkeypatc
     monkeypatch.setattr(index_store, "code_digest", lambda: "other-code")
     assert parsed(runs) == {"config.yaml": 6, "meta.json": 6, "metrics.jsonl": 6}
     assert parsed(runs) == {} and output("compare", runs, "--format", "json") == expected
+
+
+def test_on_a_network_file_system_each_file_is_opened_to_be_looked_at(runs, monkeypatch):
+    """An NFS client may answer a stat from attributes cached for up to a minute after another host wrote the
+    file; opening it asks the server (close-to-open). Simulated here: os.stat answers from a snapshot taken
+    before a change, as a client's attribute cache would, and the index still shows the change."""
+    monkeypatch.setattr(index_store, "_mounts", lambda: [(str(runs.parent), "nfs4"), ("/", "ext4")])
+    assert index_store.on_network_fs(runs) and index_store.on_network_fs(runs / "r0") and not index_store.on_network_fs(runs.parent.parent)
+    same = operator.attrgetter("st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")
+    assert same(os.stat(runs)) == same(index_store.fresh_stat(str(runs)))
+    expected = output("compare", runs, "--format", "json", index=False)
+    assert output("compare", runs, "--format", "json") == expected and parsed(runs) == {}
+
+    meta = next(runs.glob("r2-*")) / "meta.json"
+    cached = {str(path): os.stat(path) for path in runs.rglob("*") if INDEX_DIR not in path.parts}
+    real_stat = os.stat
+    monkeypatch.setattr(os, "stat", lambda path, *args, **kwargs: cached.get(str(path)) or real_stat(path, *args, **kwargs))
+    meta.write_text(meta.read_text().replace('"status": "completed"', '"status": "failed", "error": "NaN loss"'))
+    age_file(meta)
+    assert os.stat(meta) == cached[str(meta)]  # what a plain stat would now say: nothing changed
+    assert rows(runs)[meta.parent.name]["status"] == "failed"
 
 
 # ---- where it lives ---------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ changes them), so a new file (metrics.jsonl after the first epoch, a tags.json) 
 looking for absent files one by one. A part read within RACY_NS of its file's last modification is not
 kept (a same-size rewrite in the same clock tick could not be told apart), nor is one whose values
 JSON cannot hold exactly (a YAML date, say). Each shard names the code that summarised its parts
-(code_digest): a shard written by other code is ignored and rewritten.
+(code_digest): a shard written by other code is ignored and rewritten. On a network file system a
+file is opened to be looked at (fresh_stat), so the client's attribute cache cannot hide a change.
 
 Where: `P/.dilbench-index/` when P can be written, else `$DILBENCH_CACHE/index/<hash of P's real
 path>/` (default ~/.cache/dilbench), else nowhere (every call reads the files, as without an index).
@@ -94,6 +95,49 @@ def location(parent: Path) -> Path | None:
     except OSError:
         return None
     return cached if os.access(cached, os.W_OK | os.X_OK) else None
+
+
+NETWORK_FS = frozenset(("nfs", "nfs4", "cifs", "smb3", "smbfs", "ceph", "glusterfs", "lustre", "gpfs", "beegfs", "9p", "afs",
+                        "ocfs2", "gfs2", "panfs", "wekafs"))
+
+
+@functools.cache
+def _mounts() -> list[tuple[str, str]]:
+    """(mount point, file system type) of this process's mounts, longest mount point first (Linux; else none)."""
+    found = []
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as handle:
+            for line in handle:
+                fields = line.split()
+                if " - " in line and len(fields) > 4:
+                    kind = line.split(" - ", 1)[1].split()[0]
+                    found.append((fields[4].replace("\\040", " ").replace("\\011", "\t").replace("\\134", "\\"), kind))
+    except OSError:
+        return []
+    return sorted(found, key=lambda mount: len(mount[0]), reverse=True)
+
+
+def on_network_fs(path: Path) -> bool:
+    """Whether `path` is on a network (or cluster) file system, where a stat may answer from the client's
+    attribute cache for up to a minute: there a file is opened to be looked at (fresh_stat)."""
+    real = os.path.realpath(path)
+    for point, kind in _mounts():
+        if real == point or real.startswith(point.rstrip("/") + "/"):
+            return kind in NETWORK_FS or kind.startswith("fuse.") and kind != "fuse.lxcfs"
+    return False
+
+
+def fresh_stat(path: str) -> os.stat_result:
+    """os.stat as the file is now: opening it makes an NFS client ask the server (close-to-open consistency),
+    where a stat may be answered from attributes cached for up to acregmax (60 s) after another host wrote."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except PermissionError:
+        return os.stat(path)
+    try:
+        return os.fstat(fd)
+    finally:
+        os.close(fd)
 
 
 @functools.cache
@@ -386,6 +430,7 @@ class DirIndex:
 
     def __init__(self, parent: Path, directory: Path | None, budget: list[int]):
         self.parent, self.directory = parent, directory
+        self.network = on_network_fs(parent)  # files are opened to be looked at (fresh_stat)
         self.files = watched()  # the watched files, in the order of a presence mask
         self.shards: dict[int, Shard] = {}
         self.updates: dict[int, dict[str, dict[str, Any]]] = {}  # shard -> run -> column -> value (None: clear the part)

@@ -114,11 +114,12 @@ class RunReader:
         """The watched files of a directory that exist, by name, and the index's entry for it; None if it is
         no directory. While every watched file was there last time, only they are looked at; otherwise the
         directory's inode, modification and change time say whether the absent ones may have appeared
-        (creating, removing or renaming a file changes them), so an absent file costs no look of its own."""
+        (creating, removing or renaming a file changes them), so an absent file costs no look of its own. On a
+        network file system each is opened to be looked at (index_store.fresh_stat)."""
         entry = index.lookup(dirname) if index is not None else None
         state = entry[2] if entry is not None else None
         watched = self.watched
-        look = os.stat
+        look = index_store.fresh_stat if index is not None and index.network else os.stat
         if state is not None and state[1].issuperset(watched):  # all there last time: look at them only
             found = {}
             for name in watched:
