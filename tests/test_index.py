@@ -277,6 +277,24 @@ def test_on_a_network_file_system_each_file_is_opened_to_be_looked_at(runs, monk
     assert rows(runs)[meta.parent.name]["status"] == "failed"
 
 
+def test_a_hidden_trash_directory_is_not_searched(runs):
+    """Runs moved to runs/.trash/ (or any hidden directory) are gone from compare, as if deleted; named
+    explicitly, the trash is a directory of runs like another."""
+    assert len(rows(runs)) == 6
+    trash = runs / ".trash"
+    trash.mkdir()
+    victim = next(runs.glob("r5-*"))
+    victim.rename(trash / victim.name)
+    write_run(trash, "binned-20260101-000000-0003", config("binned", "standard", 0, 1e-3), {"status": "completed"}, None)
+    age(runs)
+    found = rows(runs)
+    assert len(found) == 5 and victim.name not in found and not any(name.startswith("binned") for name in found)
+    assert output("compare", runs) == output("compare", runs, index=False)
+    assert output("compare", f"{runs}/*") == output("compare", runs)  # globs skip hidden names
+    assert output("compare", f"{runs}/**") == output("compare", runs)
+    assert sorted(rows(trash)) == ["binned-20260101-000000-0003", victim.name]
+
+
 # ---- where it lives ---------------------------------------------------------------------------------
 def test_several_directories_and_globs_keep_one_index_per_runs_directory(tmp_path):
     one, two = make_runs(tmp_path / "exp" / "a" / "runs", 2), make_runs(tmp_path / "exp" / "b" / "runs", 3)
@@ -373,6 +391,33 @@ def test_another_per_run_file_is_one_line_and_kept_fresh(runs, monkeypatch):
     (run / "tags.json").write_text(json.dumps({"tags": ["tuned"]}))
     age_file(run / "tags.json")
     assert tags() == ({"tags": ["tuned"]}, 1)
+
+
+def test_a_notes_file_is_one_line_too(runs, monkeypatch):
+    """Free text beside the run (notes.md): read_text_part, one line in SOURCES; an unreadable one is a problem
+    of the run like a corrupt meta.json, in the table's problems column."""
+    monkeypatch.setitem(run_parts.SOURCES, "notes", run_parts.Source("notes.md", run_parts.read_text_part))
+    run = next(runs.glob("r1-*"))
+
+    def notes() -> tuple[str | None, int, str | None]:
+        table = compare([str(runs)], columns="run,problems")
+        record = next(record for (record,) in table.members if record.dirname == run.name)
+        found = record.part("notes").get("text")
+        row = next(row for row in table.rows if row["run"] == run.name)
+        table.save_index()
+        return (None if found is run_parts.MISSING else found), record.reader.parsed["notes.md"], row["problems"]
+
+    assert notes() == (None, 0, None)
+    (run / "notes.md").write_text("lr too high?\n")
+    age_file(run / "notes.md")
+    assert notes() == ("lr too high?\n", 1, None)
+    assert notes() == ("lr too high?\n", 0, None)
+    (run / "notes.md").write_bytes(b"\xff\xfe")
+    age_file(run / "notes.md")
+    text, read, problems = notes()
+    assert text is None and read == 1 and problems.startswith("notes.md unreadable")
+    (run / "notes.md").unlink()
+    assert notes() == (None, 0, None)
 
 
 # ---- the pieces that make it fast must not change what it says ------------------------------------------

@@ -11,8 +11,11 @@ generically (report/index_store.py):
   * `series`: metrics.jsonl only: every key's value per epoch record (MISSING where a record lacks it).
 
 SOURCES maps a part's name to its file and reader; everything else (freshness, storage, loading on
-demand) is generic. Another small per-run file (say `tags.json`) is one line there, e.g.
-`"tags": Source("tags.json", read_json_part)`, and is then read through `RunRecord.part("tags")`.
+demand) is generic. Another small per-run file is one line there, e.g.
+`"tags": Source("tags.json", read_json_part)` or `"notes": Source("notes.md", read_text_part)`, and is
+then read through `RunRecord.part("tags")`, stored, kept fresh and dropped like the others (its
+problems join the run's, in SOURCES order). Changing this module makes existing indexes rebuild once
+(index_store.code_digest).
 """
 
 from __future__ import annotations
@@ -436,6 +439,14 @@ def read_json_part(path: Path) -> Part:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         return Part(problems=(f"{path.name} unreadable: {first_line(err)}",))
     return Part(values=flatten(data) if isinstance(data, dict) else {"value": data})
+
+
+def read_text_part(path: Path) -> Part:
+    """A small text file (notes): its text under the key `text`."""
+    try:
+        return Part(values={"text": path.read_text()})
+    except (OSError, UnicodeDecodeError) as err:
+        return Part(problems=(f"{path.name} unreadable: {first_line(err)}",))
 
 
 # name -> the file it is read from; the order is the order of a run's problems
