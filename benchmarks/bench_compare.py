@@ -115,7 +115,8 @@ def main() -> None:
             parsed = re.search(r"parsed ([^;]+);", stderr)
             off = best(runs, [], 1, env={"DILBENCH_INDEX": "off"}) if size <= options.off_up_to else None
             before = (best(runs, [], 1, code=options.baseline) if options.baseline and size <= options.baseline_up_to else None)
-            rows.append((size, generated, cold, index_mb, warm, plot, (wall, cpu), parsed.group(1) if parsed else "?", off, before))
+            load = os.getloadavg()[0]
+            rows.append((size, generated, cold, index_mb, warm, plot, (wall, cpu), parsed.group(1) if parsed else "?", off, before, load))
             print(f"{size} runs done: cold {cold[0]:.1f} s, warm {warm['default table'][0]:.2f} s; after one change "
                   f"({changed}): parsed {rows[-1][7]}", file=sys.stderr)
     finally:
@@ -123,13 +124,14 @@ def main() -> None:
             shutil.rmtree(root, ignore_errors=True)
     print(machine().replace("at the start", f"at the start, {os.getloadavg()[0]:.1f} at the end"))
     print()
-    print("| runs x 50 epochs | generate | before the index (baseline code) | index off | cold (index written) | "
-          + " | ".join(f"warm: {label}" for label in WARM) + " | warm: --plot | warm, one run changed (files parsed) | index size |")
-    print("|" + "---:|" * (9 + len(WARM) - 1) + "---:|")
-    for size, generated, cold, index_mb, warm, plot, changed, parsed, off, before in rows:
+    header = ["runs x 50 epochs", "generate", "before the index (baseline code)", "index off", "cold (index written)",
+              *(f"warm: {label}" for label in WARM), "warm: --plot", "warm, one run changed (files parsed)", "index size", "load (1 min)"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---:|" * len(header))
+    for size, generated, cold, index_mb, warm, plot, changed, parsed, off, before, load in rows:
         print(f"| {size:,} | {generated:.0f} s | {cell(before)} | {cell(off)} | {cell(cold)} | "
               + " | ".join(cell(warm[label]) for label in WARM)
-              + f" | {cell(plot)} | {cell(changed)} ({parsed}) | {index_mb:.0f} MB |")
+              + f" | {cell(plot)} | {cell(changed)} ({parsed}) | {index_mb:.0f} MB | {load:.1f} |")
     medians = {label: statistics.median(row[4][label][0] for row in rows) for label in WARM}
     print(f"\nmedian over sizes of the warm calls: {', '.join(f'{k} {v:.2f} s' for k, v in medians.items())}", file=sys.stderr)
 
