@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("report",),
     ("launch",),
     ("sweep",),
-    ("examples", "cli", "__main__", "__init__"),
+    ("examples", "cli", "docs", "__main__", "__init__"),
 ]
 LAYER_OF = {part: i for i, parts in enumerate(LAYERS) for part in parts}
 
