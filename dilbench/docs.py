@@ -73,7 +73,10 @@ class _ConfigReference:
             "Every key of a run config, generated from the config dataclasses (the same source as `dilbench schema`).",
             "Every key is optional and defaults as shown; `--set KEY=VALUE` overrides any dotted key. A registry",
             "section (`model`, `optimizer`) is chosen by its `name` and has one table per entry; `model: NAME` is",
-            "short for `{name: NAME}`. How the keys work together is in the guides.", "",
+            "short for `{name: NAME}`. How the keys work together is in the guides: [configs](../guides/configs.md),",
+            "[data](../guides/data.md), [models](../guides/models.md), [schedules](../guides/schedules.md),",
+            "[augmentation](../guides/augmentation.md), [training](../guides/training.md) and",
+            "[distribution](../guides/distribution.md).", "",
         ]
         self.sections = [_Section("Top level", 2, "", Config)]
         index = 0
