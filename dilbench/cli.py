@@ -476,7 +476,7 @@ def _bench_end_to_end(resolved, rounds: int) -> None:
 
 @cli.group()
 def augment() -> None:
-    """Look at a config's augmentation pipeline (README: Augmentation)."""
+    """Look at a config's augmentation pipeline (docs/guides/augmentation.md)."""
 
 
 @augment.command("preview")
@@ -504,7 +504,7 @@ def augment_preview(config: Path, overrides: tuple[str, ...], out: str, images: 
 @click.option("--report-only", is_flag=True, help="Rewrite the results page from the existing runs; run nothing.")
 @click.option("--status", "show_status", is_flag=True, help="Show each run's state (run directory and Slurm job); run nothing.")
 @click.option("--launcher", type=click.Choice(["local", "slurm"]), default="local", show_default=True,
-              help="Run here, or submit the runs as a Slurm job array (one task per run; see README: Sweeps on a Slurm cluster).")
+              help="Run here, or submit the runs as a Slurm job array (one task per run; see docs/guides/sweeps.md).")
 @click.option("--no-wait", is_flag=True, help="Slurm: submit and return; the last run to complete writes the results page.")
 @click.option("--partition", help="Slurm: partition (default: the experiment file's `slurm:`, else the cluster's).")
 @click.option("--time", "time_limit", metavar="TIME", help="Slurm: time limit per run, e.g. 30, 2:00:00 or 1-12:00:00.")
@@ -523,7 +523,7 @@ def sweep(experiment: str, profile: str | None, jobs: int | None, dry_run: bool,
     Runs go to the experiment's runs directory (<dir>/runs/<profile>/); re-running skips completed
     runs, resumes interrupted or failed ones and starts missing ones. A failing run does not stop
     the others (exit code 1 at the end). The page is <dir>/results/<profile>/RESULTS.md + curves.png.
-    See README: Experiments and sweeps.
+    See docs/guides/sweeps.md.
     """
     from dilbench.sweep.command import status
     from dilbench.sweep.command import sweep as run_sweep
