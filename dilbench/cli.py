@@ -321,7 +321,7 @@ def check_dilation(seed: int) -> None:
 @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the table to FILE instead of the terminal.")
 @click.option("--plot", type=click.Path(dir_okay=False), metavar="FILE.png",
-              help="Also draw loss and accuracy curves of the rows (groups: mean with a min-max band).")
+              help="Also draw loss and accuracy curves of the rows (groups: mean with a min-max band; over 100 rows: a sample of 100 over a band of all).")
 @click.option("--list-columns", is_flag=True, help="List every column the runs offer, then exit.")
 @click.option("--x", "x_axis", type=click.Choice(["epoch", "flops", "seconds"]), default="epoch", show_default=True,
               help="x-axis of --plot: epochs, cumulative training FLOPs (cost model) or training seconds.")
@@ -336,6 +336,10 @@ def compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], 
     experiments/x/runs/) or globs. A run directory holds config.yaml or meta.json; running, failed,
     interrupted and half-written runs are listed with their status, and a missing or corrupt file is
     reported for its run (status `unknown` without meta.json, `corrupt` if it is unreadable).
+
+    Runs are read through a summary index, .dilbench-index/ in each directory holding runs: a run
+    whose files changed since is read from them again, so it is never stale, and deleting it is safe.
+    DILBENCH_INDEX=off reads every file instead; --debug says what a call read (see the Compare guide).
 
     \b
     COLUMNS (--columns, --sort, --where and --group-by take the same names)
@@ -507,7 +511,7 @@ def _bench_end_to_end(resolved, rounds: int) -> None:
 
 @cli.group()
 def augment() -> None:
-    """Look at a config's augmentation pipeline (README: Augmentation)."""
+    """Look at a config's augmentation pipeline (docs/guides/augmentation.md)."""
 
 
 @augment.command("preview")
@@ -535,7 +539,7 @@ def augment_preview(config: Path, overrides: tuple[str, ...], out: str, images: 
 @click.option("--report-only", is_flag=True, help="Rewrite the results page from the existing runs; run nothing.")
 @click.option("--status", "show_status", is_flag=True, help="Show each run's state (run directory and Slurm job); run nothing.")
 @click.option("--launcher", type=click.Choice(["local", "slurm"]), default="local", show_default=True,
-              help="Run here, or submit the runs as a Slurm job array (one task per run; see README: Sweeps on a Slurm cluster).")
+              help="Run here, or submit the runs as a Slurm job array (one task per run; see docs/guides/sweeps.md).")
 @click.option("--no-wait", is_flag=True, help="Slurm: submit and return; the last run to complete writes the results page.")
 @click.option("--partition", help="Slurm: partition (default: the experiment file's `slurm:`, else the cluster's).")
 @click.option("--time", "time_limit", metavar="TIME", help="Slurm: time limit per run, e.g. 30, 2:00:00 or 1-12:00:00.")
@@ -554,7 +558,7 @@ def sweep(experiment: str, profile: str | None, jobs: int | None, dry_run: bool,
     Runs go to the experiment's runs directory (<dir>/runs/<profile>/); re-running skips completed
     runs, resumes interrupted or failed ones and starts missing ones. A failing run does not stop
     the others (exit code 1 at the end). The page is <dir>/results/<profile>/RESULTS.md + curves.png.
-    See README: Experiments and sweeps.
+    See docs/guides/sweeps.md.
     """
     from dilbench.sweep.command import status
     from dilbench.sweep.command import sweep as run_sweep

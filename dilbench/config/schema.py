@@ -23,7 +23,7 @@ from dilbench.typed.validate import FieldError
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How long and on what batches a run trains (README: Training)."""
+    """How long and on what batches a run trains (docs/guides/training.md)."""
 
     epochs: int = key(10, "epochs to train")
     batch_size: int = key(64, "training batch size: the global batch unless batch_size_is: per_replica")
@@ -61,7 +61,7 @@ def checkpoint_interval(every: int | str | None) -> tuple[int | None, float | No
 class RuntimeConfig:
     """How a run executes, not what it computes: devices, distribution, compilation, evaluation batches and
     op determinism change at most the rounding, so `dilbench train --resume RUN --set runtime.KEY=...` may
-    change them (README: Runtime)."""
+    change them (docs/guides/configs.md)."""
 
     distribute: Literal["none", "mirrored", "multi_worker"] = key(
         "none", "none: one device (a GPU if TensorFlow sees one); mirrored: MirroredStrategy over devices "
@@ -90,7 +90,7 @@ class RuntimeConfig:
 
 @dataclass(frozen=True)
 class Config:
-    """A dilbench run config: every key is optional and defaults as shown (README: Config)."""
+    """A dilbench run config: every key is optional and defaults as shown (docs/guides/configs.md)."""
 
     name: str = key("run", "run name, the prefix of the run directory (no slashes or spaces)")
     seed: int = key(0, "seeds Python, NumPy, TensorFlow, weight init, the per-epoch shuffle and augmentation (>= 0)")
