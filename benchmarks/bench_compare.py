@@ -4,7 +4,7 @@ cold (none yet: every run's files read, the index written) and warm, each call a
 For each size (the runs of a size include those of the smaller ones: the directory grows) it times:
   * generating the runs (benchmarks/synthetic_runs.py);
   * `compare RUNS` with the index deleted first (cold), then warm: the default table, `--group-by`,
-    `--sort -max:eval_acc --top 10`, `--format json` and `--plot` (best of --repeat processes);
+    `--sort -max:eval_acc --top 10`, `--format json` and `--plot` (best of --repeat processes, up to --repeat-up-to runs; once above);
   * a warm call after one run gained an epoch, with the files it parsed (from `--debug`);
   * the same table with DILBENCH_INDEX=off, and with the code of --baseline (a checkout before the
     index, e.g. the main worktree), up to --baseline-up-to runs.
@@ -84,11 +84,19 @@ def machine() -> str:
             f"{platform.python_version()}; load average {load[0]:.1f} at the start")
 
 
+def format_row(row: tuple) -> str:
+    size, generated, cold, index_mb, warm, plot, changed, parsed, off, before, load = row
+    return (f"| {size:,} | {generated:.0f} s | {cell(before)} | {cell(off)} | {cell(cold)} | "
+            + " | ".join(cell(warm[label]) for label in WARM)
+            + f" | {cell(plot)} | {cell(changed)} ({parsed}) | {index_mb:.0f} MB | {load:.1f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="200,2000,10000,100000")
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat-up-to", type=int, default=10000, help="larger sizes time each warm call once")
     parser.add_argument("--root", type=Path, help="where to write the runs (default: a temporary directory, removed after)")
     parser.add_argument("--baseline", type=Path, help="a checkout of dilbench without the index, timed for comparison")
     parser.add_argument("--baseline-up-to", type=int, default=10000)
@@ -107,9 +115,11 @@ def main() -> None:
             time.sleep(2.1)  # files changed within 2 s are read again each call (index_store.RACY_NS): runs are older
             shutil.rmtree(runs / ".dilbench-index", ignore_errors=True)
             cold = run(runs, [])[:2]
+            print(f"{size} runs: generated in {generated:.0f} s, cold {cold[0]:.1f} s ({cold[1]:.1f} s CPU)", file=sys.stderr, flush=True)
             index_mb = sum(f.stat().st_size for f in (runs / ".dilbench-index").iterdir()) / 1e6
-            warm = {label: best(runs, args, options.repeat) for label, args in WARM.items()}
-            plot = best(runs, ["--plot", str(root / "plot.png")], 2) if size <= options.plot_up_to else None
+            repeat = options.repeat if size <= options.repeat_up_to else 1
+            warm = {label: best(runs, args, repeat) for label, args in WARM.items()}
+            plot = best(runs, ["--plot", str(root / "plot.png")], min(2, repeat)) if size <= options.plot_up_to else None
             changed = one_more_epoch(runs)
             wall, cpu, stderr = run(runs, ["--debug"])
             parsed = re.search(r"parsed ([^;]+);", stderr)
@@ -119,6 +129,7 @@ def main() -> None:
             rows.append((size, generated, cold, index_mb, warm, plot, (wall, cpu), parsed.group(1) if parsed else "?", off, before, load))
             print(f"{size} runs done: cold {cold[0]:.1f} s, warm {warm['default table'][0]:.2f} s; after one change "
                   f"({changed}): parsed {rows[-1][7]}", file=sys.stderr)
+            print(f"  row: {format_row(rows[-1])}", file=sys.stderr, flush=True)  # survives a benchmark stopped later
     finally:
         if options.root is None:
             shutil.rmtree(root, ignore_errors=True)
@@ -128,10 +139,8 @@ def main() -> None:
               *(f"warm: {label}" for label in WARM), "warm: --plot", "warm, one run changed (files parsed)", "index size", "load (1 min)"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---:|" * len(header))
-    for size, generated, cold, index_mb, warm, plot, changed, parsed, off, before, load in rows:
-        print(f"| {size:,} | {generated:.0f} s | {cell(before)} | {cell(off)} | {cell(cold)} | "
-              + " | ".join(cell(warm[label]) for label in WARM)
-              + f" | {cell(plot)} | {cell(changed)} ({parsed}) | {index_mb:.0f} MB | {load:.1f} |")
+    for row in rows:
+        print(format_row(row))
     medians = {label: statistics.median(row[4][label][0] for row in rows) for label in WARM}
     print(f"\nmedian over sizes of the warm calls: {', '.join(f'{k} {v:.2f} s' for k, v in medians.items())}", file=sys.stderr)
 
