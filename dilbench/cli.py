@@ -321,7 +321,8 @@ def check_dilation(seed: int) -> None:
 @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the table to FILE instead of the terminal.")
 @click.option("--plot", type=click.Path(dir_okay=False), metavar="FILE.png",
-              help="Also draw loss and accuracy curves of the rows (groups: mean with a min-max band; over 100 rows: a sample of 100 over a band of all).")
+              help="Also draw loss and accuracy curves of the rows (groups: mean with a min-max band; over 100 rows: "
+                   "a sample of 100 over a band of all).")
 @click.option("--list-columns", is_flag=True, help="List every column the runs offer, then exit.")
 @click.option("--x", "x_axis", type=click.Choice(["epoch", "flops", "seconds"]), default="epoch", show_default=True,
               help="x-axis of --plot: epochs, cumulative training FLOPs (cost model) or training seconds.")
