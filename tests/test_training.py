@@ -46,17 +46,29 @@ def checkpoint_values(path: Path) -> dict[str, np.ndarray]:
     return {k: reader.get_tensor(k) for k in keys}
 
 
+PLANTED = {"GITHUB_TOKEN": "ghp-planted-s3cr3t", "TF_API_KEY": "tf-planted-s3cr3t", "OMP_PASSWORD": "omp-planted-s3cr3t",
+           "TF_NUM_INTEROP_THREADS": "2"}
+
+
 @pytest.fixture(scope="module")
 def completed(tmp_path_factory) -> Path:
     runs = tmp_path_factory.mktemp("runs")
-    result = train(runs)
+    saved = {name: os.environ.get(name) for name in PLANTED}
+    os.environ.update(PLANTED)  # secrets in the environment of a real run: none may reach its files
+    try:
+        result = train(runs)
+    finally:
+        for name, value in saved.items():
+            os.environ.pop(name) if value is None else os.environ.update({name: value})
     assert result.exit_code == 0, result.output
     return run_dir(runs, "tiny")
 
 
 def test_run_directory_contract(completed):
     names = {p.name for p in completed.iterdir()}
-    assert names == {"config.yaml", "meta.json", "metrics.jsonl", "events", "plots", "checkpoints", "log.txt", ".lock"}
+    patch = json.loads((completed / "meta.json").read_text())["provenance"]["source"].get("patch")  # from a dirty checkout
+    assert names == {"config.yaml", "meta.json", "metrics.jsonl", "events", "plots", "checkpoints", "log.txt", ".lock",
+                     *([patch] if patch else [])}
     assert completed.name.startswith("tiny-") and len(completed.name.split("-")[-1]) == 4
     for plot in ("curves.png", "weights_before.png", "weights_after.png"):
         assert (completed / "plots" / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -71,6 +83,22 @@ def test_meta(completed):
     assert set(meta["versions"]) >= {"dilbench", "tensorflow", "numpy"}
     assert meta["devices"] and meta["host"] and meta["command"][0] in ("dilbench", "pytest", "__main__.py")
     assert "commit" in meta["git"] and isinstance(meta["git"]["dirty"], bool)
+
+
+def test_meta_records_provenance_and_no_secret(completed):
+    from importlib import metadata
+
+    meta = json.loads((completed / "meta.json").read_text())
+    found = meta["provenance"]
+    source = found["source"]
+    assert source["commit"] == meta["git"]["commit"] and source["dirty"] == meta["git"]["dirty"]
+    assert found["packages"]["tensorflow"] == metadata.version("tensorflow") == found["tensorflow"]["version"]
+    assert found["machine"]["cpu"] and found["machine"]["cpu_count"] >= 1 and found["gpus"] == []
+    assert found["env"]["TF_NUM_INTEROP_THREADS"] == "2" and found["capture_seconds"] < 10
+    assert found["data"]["dataset"] == "mnist_bundled" and len(found["data"]["sha256"]) == 64
+    text = "".join(p.read_text(errors="replace") for p in completed.rglob("*")
+                   if p.is_file() and p.suffix in (".json", ".txt", ".jsonl", ".yaml"))
+    assert "s3cr3t" not in text
 
 
 def test_metrics_records_exact_update_counts(completed):

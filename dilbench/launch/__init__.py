@@ -20,6 +20,7 @@ from dilbench import __version__
 from dilbench.config import Config, dump_config, load_config
 from dilbench.data import Dataset, load_data
 from dilbench.errors import DilbenchError
+from dilbench.launch import provenance
 from dilbench.runs.extend import amend_run
 from dilbench.runs.rundir import RunDir, utc_now, write_atomic
 from dilbench.runs.writer import RunWriter, explain
@@ -48,6 +49,8 @@ def start_run(config: Config, runs_dir: str | Path, command: list[str]) -> RunDi
         }
         try:
             write_atomic(run.config, dump_config(config))
+            if is_chief(config):  # a worker's directory is temporary: nothing to record
+                meta["provenance"] = provenance.capture(run, data.digest)
             writer.record(**meta)
         except OSError as err:  # no meta.json yet: nothing worth keeping
             writer.close()
@@ -119,8 +122,11 @@ def resume_run(path: str | Path, command: list[str], restart: bool = False, over
         resume = {"at": utc_now(), "command": command, "runtime": to_plain(config.runtime),
                   **({"runtime_changed": amendment.runtime} if amendment and amendment.runtime else {}),
                   **({"restart": True} if restart else {})}
+        resumes = meta.get("resumes", [])
         try:
-            writer.record(status="running", owner=writer.owner, resumes=meta.get("resumes", []) + [resume])
+            earlier = [meta.get("provenance") or {}] + [r.get("provenance") or {} for r in resumes if isinstance(r, dict)]
+            resume["provenance"] = provenance.capture(run, data.digest, len(resumes) + 1, earlier)
+            writer.record(status="running", owner=writer.owner, resumes=resumes + [resume])
         except OSError as err:
             raise writer.fail(err, f"dilbench train --resume {run.path}") from err
         _train(writer, config, data, resume_from=run)
@@ -172,6 +178,7 @@ def _train(writer: RunWriter, config: Config, data: Dataset, resume_from: RunDir
         from dilbench.training.trainer import Trainer
 
         writer.record(devices=devices())
+        _record_tensorflow(writer, resumed=resume_from is not None)
         trainer = Trainer(config, data, strategy, where=str(run.path))
         checkpoints = RunCheckpoints(trainer, run)
         trainer.listeners += [MetricsWriter(run), checkpoints, RunEvents(run, config), RunPlots(run.plots, config.name)]
@@ -218,6 +225,18 @@ def _check_global_batch(distribute: dict, run: RunDir) -> None:
             f"{run.path} trained with a global batch of {before}, but on {distribute['replicas']} replica(s) it would be "
             f"{distribute['global_batch_size']} (train.batch_size_is: per_replica); resume it on "
             f"{before // max(1, distribute['global_batch_size'] // distribute['replicas'])} replica(s)")
+
+
+def _record_tensorflow(writer: RunWriter, resumed: bool) -> None:
+    """TensorFlow's build and the GPUs, into the provenance of this segment (once TensorFlow is loaded)."""
+    from dilbench.training.runtime import gpu_names, tensorflow_build
+
+    meta = writer.run.read_meta()
+    segment = (meta.get("resumes") or [{}])[-1] if resumed else meta
+    if not isinstance(segment, dict) or not isinstance(segment.get("provenance"), dict):
+        return  # a multi-worker worker's temporary directory, or a run from before provenance
+    segment["provenance"].update(tensorflow=tensorflow_build(), gpus=gpu_names())
+    writer.record(**({"resumes": meta["resumes"]} if resumed else {"provenance": meta["provenance"]}))
 
 
 def _versions() -> dict[str, str]:

@@ -36,8 +36,8 @@ def stamp() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` via a temp file in the same directory, an fsync and a rename.
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Write `text` (or bytes, as they are) to `path` via a temp file in the same directory, an fsync and a rename.
 
     The temp file is created with mode 0666 minus the umask (mkstemp's 0600 would hide a run from
     colleagues), and removed again if anything fails (a full disk included).
@@ -45,7 +45,7 @@ def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "w") as handle:
+        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
@@ -85,6 +85,10 @@ class RunDir:
     checkpoints = property(lambda self: self.path / "checkpoints")
     lock_file = property(lambda self: self.path / ".lock")  # held by the one process writing the run
     reserve_file = property(lambda self: self.path / ".reserve")  # room to record a failure on a full disk
+
+    def source_patch(self, segment: int = 0) -> Path:
+        """The patch from the recorded commit to the source tree of the run's start (0) or its Nth resume."""
+        return self.path / ("source.patch" if segment == 0 else f"source-resume{segment}.patch")
 
     @classmethod
     def create(cls, runs_dir: str | Path, name: str) -> RunDir:
