@@ -321,6 +321,10 @@ def compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], 
       final_train_acc      = last:train_acc       gap = last:train_acc - last:eval_acc
       wall_time            seconds of training summed over epochs; images_per_s over all epochs
       train_flops          = last:train_flops, training FLOPs so far (the schedule's cost model)
+      peak_rss_mib, cpu_util, gpu_peak_mib
+                           peak memory (MiB), CPU time / wall time / usable CPUs, peak GPU memory;
+                           empty for runs from before they were recorded
+      data_sha256, dirty   the data files' SHA-256 (12 digits), ran from uncommitted changes
       problems             missing or corrupt files of the run
       QUALIFIER:KEY        last:, max:, min:, mean:, epoch_of:max:, epoch_of:min: over a metrics.jsonl
                            key (eval_acc, eval_loss, train_acc, train_loss, seconds, images_per_s, ...)

@@ -567,3 +567,28 @@ def test_compare_and_show_never_import_tensorflow(runs, command):
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "TF False"
+
+
+# ---- provenance and resources (issue 24) --------------------------------------------------------------
+def test_resource_and_provenance_columns_are_blank_for_old_runs_and_filter_new_ones(runs):
+    """Runs from before resource figures and provenance were recorded: their columns are empty, not an error."""
+    records = epoch_records([0.5, 0.6], [0.5, 0.6], [10.0, 10.0], [1])
+    for record, peak, util in zip(records, (1.5 * 2**30, 2 * 2**30), (0.5, 0.7)):
+        record.update(peak_rss_bytes=int(peak), cpu_seconds=5.0, cpu_util=util)
+    meta = {"status": "completed", "name": "new", "seed": 0, "git": {"commit": "abc123", "dirty": True},
+            "provenance": {"source": {"commit": "abc123", "dirty": True}, "data": {"sha256": "f" * 64}},
+            "resumes": [{"provenance": {"source": {"commit": "abc123", "dirty": False}, "data": {"sha256": "e" * 64}}}]}
+    write_run(runs, "new-s0", config("new", "standard", 0, 1e-3), meta, records)
+    columns = "run,peak_rss_mib,cpu_util,gpu_peak_mib,data_sha256,dirty"
+    rows = {r["run"]: r for r in as_json(runs, "--columns", columns)}
+    assert rows["new-s0"] == {"run": "new-s0", "peak_rss_mib": 2048.0, "cpu_util": pytest.approx(0.6), "gpu_peak_mib": None,
+                              "data_sha256": "f" * 12 + "+" + "e" * 12, "dirty": True}
+    assert rows["std-s0"] == {"run": "std-s0", "peak_rss_mib": None, "cpu_util": None, "gpu_peak_mib": None,
+                              "data_sha256": None, "dirty": False}  # an old run: its git flag, nothing more
+    table = invoke("compare", runs, "--columns", columns).stdout.splitlines()
+    assert table[2].split() == ["new-s0", "2048", "0.6000", "-", f"{'f' * 12}+{'e' * 12}", "true"]
+    assert table[3].split() == ["std-s0", "-", "-", "-", "-", "false"]
+    assert column(as_json(runs, "--where", "dirty=true", "--columns", "run"), "run") == ["new-s0"]
+    assert column(as_json(runs, "--where", "peak_rss_mib>1000", "--columns", "run"), "run") == ["new-s0"]
+    show = invoke("show", runs / "new-s0").stdout
+    assert "  resume 1  source abc123; data sha256 eeeeeeeeeeee\n" in show

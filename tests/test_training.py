@@ -106,7 +106,9 @@ def test_metrics_records_exact_update_counts(completed):
     assert [r["epoch"] for r in records] == [1, 2]
     for record in records:
         assert set(record) == {"epoch", "train_loss", "train_acc", "eval_loss", "eval_acc", "eval_split",
-                               "seconds", "train_seconds", "eval_seconds", "images_per_s", "updates", "updates_total", "train_flops"}
+                               "seconds", "train_seconds", "eval_seconds", "images_per_s", "updates", "updates_total", "train_flops",
+                               "peak_rss_bytes", "cpu_seconds", "cpu_util"}  # no GPU here: no gpu_peak_bytes
+        assert 100 * 2**20 < record["peak_rss_bytes"] < 64 * 2**30 and record["cpu_seconds"] > 0 and 0 < record["cpu_util"] <= 1.5
         assert record["seconds"] == record["train_seconds"] + record["eval_seconds"]
         assert record["train_seconds"] > 0 and record["eval_seconds"] > 0
         assert record["images_per_s"] == 300 / record["train_seconds"]  # throughput of the batches alone
@@ -160,6 +162,11 @@ def test_interrupt_then_resume_is_bit_equal(completed, tmp_path, monkeypatch):
     assert resumed.exit_code == 0, resumed.output
     meta = json.loads((path / "meta.json").read_text())
     assert meta["status"] == "completed" and len(meta["resumes"]) == 1
+    resumed = meta["resumes"][0]["provenance"]  # each segment records what it ran on
+    assert resumed["data"] == meta["provenance"]["data"] and resumed["tensorflow"] == meta["provenance"]["tensorflow"]
+    assert resumed["source"]["commit"] == meta["provenance"]["source"]["commit"] and resumed["packages"]
+    if resumed["source"].get("patch"):  # the same dirty tree: named, not copied again
+        assert resumed["source"]["patch"] == "source.patch" and not list(path.glob("source-resume*.patch"))
 
     straight, resumed_values = checkpoint_values(completed), checkpoint_values(path)
     assert straight.keys() == resumed_values.keys()

@@ -30,6 +30,7 @@ from dilbench.training.distributed import distribute_batches
 from dilbench.training.finite import FiniteCheck
 from dilbench.training.listeners import Record, TrainingListener
 from dilbench.training.progress import Progress
+from dilbench.training.resources import ResourceSampler
 from dilbench.training.runtime import seed_everything
 from dilbench.training.step import TrainingStep
 
@@ -114,6 +115,8 @@ class Trainer:
         self.finite = FiniteCheck(self.model, self.optimizers)
         self.eval_batches = self._eval_batches()  # the evaluation split in memory, as evaluate() feeds it (built once)
         self.initial_weights = self.group_weights()  # before any restore: the after plot draws them as reference
+        gpus = [f"GPU:{device.name.rsplit(':', 1)[-1]}" for device in tf.config.list_logical_devices("GPU")]
+        self.resources = ResourceSampler(gpus)  # each epoch's peak memory and CPU utilisation (resources.py)
 
     # ---- public -------------------------------------------------------------------------------------
     def train(self, recorded: Sequence[Record] = ()) -> list[Record]:
@@ -170,6 +173,7 @@ class Trainer:
                 var.assign(value)
         num_steps = steps_per_epoch(n, self.global_batch, cfg.augmentation.mode)
         bar = Progress(f"epoch {epoch + 1}/{cfg.train.epochs}", num_steps, initial=start_step)
+        self.resources.epoch_started()
         started = time.perf_counter()
         seconds_before = float(p.seconds)
         # the epoch's sums and position, kept in Python during the batches (variable ops for them cost 0.2 ms of CPU a
@@ -231,6 +235,7 @@ class Trainer:
             "updates": [int(o.updates.numpy()) - u for o, u in zip(self.optimizers, updates_before)],
             "updates_total": [int(o.updates.numpy()) for o in self.optimizers],
             "train_flops": self.step.training_flops(n, self.global_batch, epoch + 1),  # cumulative, from the cost model
+            **self.resources.epoch_ended(),  # peak_rss_bytes, cpu_seconds, cpu_util (gpu_peak_bytes with a GPU)
         }
 
     def _epoch_batches(self, order: np.ndarray, start_step: int, epoch: int):
