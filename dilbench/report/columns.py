@@ -42,6 +42,7 @@ class Column:
     name: str
     kind: str  # MEASURE or SETTING
     value: Callable[[RunRecord], Any]
+    separator: str | None = None  # a list in one text (tags): --where KEY=V keeps runs whose list holds V
 
 
 def is_number(value: Any) -> bool:
@@ -143,8 +144,12 @@ BUILTINS: dict[str, tuple[str, Callable[[RunRecord], Any], str]] = {
     "data_sha256": (SETTING, lambda run: provenance.data_sha256(run.meta),
                     "SHA-256 of the data files read (first 12 hex digits; a+b: a resume read other data)"),
     "dirty": (SETTING, lambda run: provenance.dirty(run.meta), "ran from uncommitted changes (true: see its source.patch)"),
+    "tags": (SETTING, lambda run: ",".join(run.tags) or None, "the run's tags (dilbench tag); --where tags=X keeps runs tagged X"),
+    "tag": (SETTING, lambda run: ",".join(run.tags) or None, "= tags (reads better in --where tag=baseline)"),
+    "note": (SETTING, lambda run: " / ".join(run.note.splitlines()) if run.note else None, "the run's note (dilbench note)"),
     "problems": (SETTING, lambda run: "; ".join(run.problems) or None, "missing or corrupt files of the run"),
 }
+LISTS = {"tags": ",", "tag": ","}  # columns holding a list as text: --where tests membership
 
 
 class Catalog:
@@ -170,7 +175,7 @@ class Catalog:
         name = name.strip()
         if name in BUILTINS:
             kind, value, _ = BUILTINS[name]
-            return Column(name, kind, value)
+            return Column(name, kind, value, LISTS.get(name))
         for qualifier in sorted(QUALIFIERS, key=len, reverse=True):
             if name.startswith(f"{qualifier}:"):
                 key = name[len(qualifier) + 1:]

@@ -50,6 +50,10 @@ def _header(run: RunRecord) -> str:
     if run.status in ("crashed", "stale") and isinstance(meta.get("owner"), dict):
         gone = "is gone" if run.status == "crashed" else "runs on another host and cannot be checked from here"
         pairs.append(("owner", f"{describe_owner(meta['owner'])} {gone}; continue with: dilbench train --resume {run.path}"))
+    if run.tags:
+        pairs.append(("tags", ", ".join(run.tags)))
+    if run.note:
+        pairs += [("note" if i == 0 else "", line) for i, line in enumerate(run.note.splitlines())]
     if meta.get("error"):
         pairs.append(("error", str(meta["error"])))
     pairs += [("problem", problem) for problem in run.problems]
