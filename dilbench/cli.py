@@ -154,14 +154,26 @@ def config_options(function):
               help="Continue an interrupted run directory; with --set train.epochs=N, extend a run to N epochs.")
 @click.option("--restart", is_flag=True,
               help="With --resume: start the run over, keeping its metrics.jsonl, checkpoints/ and events/ as *.old-<time>.")
+@click.option("--on-end", metavar="CMD",
+              help="Shell command to run when the run ends (completed, failed or interrupted), with $DILBENCH_RUN_DIR, "
+                   "$DILBENCH_RUN_STATUS and $DILBENCH_RUN_NAME set; its failure only warns.")
+@click.option("--hook-timeout", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True, metavar="SECONDS",
+              help="Stop the --on-end command after this long.")
 def train(config: Path | None, overrides: tuple[str, ...], runs_dir: str, name: str | None,
-          dry_run: bool, resume_dir: str | None, restart: bool) -> None:
+          dry_run: bool, resume_dir: str | None, restart: bool, on_end: str | None, hook_timeout: float) -> None:
     """Train CONFIG (a YAML file, or a bundled config name such as `quickstart`) into a new run
     directory under --runs-dir; prints the run directory (the only output on stdout).
 
     One process at a time writes a run: a second `train` on the same run directory is refused (exit
     code 1). A run directory whose checkpoints are gone is resumed only with --restart.
+
+    --on-end CMD runs CMD through the shell once the run has ended and released its directory, e.g.
+    --on-end 'notify-send "$DILBENCH_RUN_STATUS" "$DILBENCH_RUN_DIR"'; a failing or hanging command
+    (stopped after --hook-timeout) is one warning and never changes the run's status or exit code.
     """
+    from dilbench.runs.hooks import Hook
+
+    hook = Hook(on_end, hook_timeout) if on_end else None
     command = [Path(sys.argv[0]).name, *sys.argv[1:]]
     if restart and not resume_dir:
         raise click.UsageError("--restart goes with --resume RUN_DIR")
@@ -171,7 +183,7 @@ def train(config: Path | None, overrides: tuple[str, ...], runs_dir: str, name: 
                                    "its config.yaml is reused")
         from dilbench.launch import resume_run
 
-        run = resume_run(resume_dir, command, restart=restart, overrides=overrides)
+        run = resume_run(resume_dir, command, restart=restart, overrides=overrides, on_end=hook)
         click.echo(run.path)
         return
     if not config:
@@ -184,7 +196,7 @@ def train(config: Path | None, overrides: tuple[str, ...], runs_dir: str, name: 
         return
     from dilbench.launch import start_run
 
-    run = start_run(resolved, runs_dir, command)
+    run = start_run(resolved, runs_dir, command, on_end=hook)
     click.echo(run.path)
 
 

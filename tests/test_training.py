@@ -6,6 +6,7 @@ import json
 import math
 import os
 import signal
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +26,8 @@ TINY = [
 STEPS_PER_EPOCH = math.ceil(300 / 64)  # 5, the last batch holds 44 images
 
 
-def train(runs: Path, *extra: str, name: str = "tiny"):
-    args = ["train", "configs/quickstart.yaml", "--runs-dir", str(runs), "--name", name]
+def train(runs: Path, *extra: str, name: str = "tiny", options: tuple[str, ...] = ()):
+    args = ["train", "configs/quickstart.yaml", "--runs-dir", str(runs), "--name", name, *options]
     for item in (*TINY, *extra):
         args += ["--set", item]
     return CliRunner().invoke(cli, args, catch_exceptions=False)
@@ -55,8 +56,10 @@ def completed(tmp_path_factory) -> Path:
     runs = tmp_path_factory.mktemp("runs")
     saved = {name: os.environ.get(name) for name in PLANTED}
     os.environ.update(PLANTED)  # secrets in the environment of a real run: none may reach its files
+    proof = runs.parent / f"{runs.name}-hook.txt"  # the --on-end hook: its environment, and a tag it adds to the ended run
+    hook = f'env | grep ^DILBENCH_RUN_ | sort > {proof}; {sys.executable} -m dilbench tag "$DILBENCH_RUN_DIR" +hooked -q'
     try:
-        result = train(runs)
+        result = train(runs, options=("--on-end", hook))
     finally:
         for name, value in saved.items():
             os.environ.pop(name) if value is None else os.environ.update({name: value})
@@ -68,7 +71,7 @@ def test_run_directory_contract(completed):
     names = {p.name for p in completed.iterdir()}
     patch = json.loads((completed / "meta.json").read_text())["provenance"]["source"].get("patch")  # from a dirty checkout
     assert names == {"config.yaml", "meta.json", "metrics.jsonl", "events", "plots", "checkpoints", "log.txt", ".lock",
-                     *([patch] if patch else [])}
+                     "tags.json", ".annotations.lock", *([patch] if patch else [])}  # tags: from the --on-end hook
     assert completed.name.startswith("tiny-") and len(completed.name.split("-")[-1]) == 4
     for plot in ("curves.png", "weights_before.png", "weights_after.png"):
         assert (completed / "plots" / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -99,6 +102,14 @@ def test_meta_records_provenance_and_no_secret(completed):
     text = "".join(p.read_text(errors="replace") for p in completed.rglob("*")
                    if p.is_file() and p.suffix in (".json", ".txt", ".jsonl", ".yaml"))
     assert "s3cr3t" not in text
+
+
+def test_the_on_end_hook_ran_with_the_run_in_its_environment_once_the_run_was_released(completed):
+    proof = completed.parent.parent / f"{completed.parent.name}-hook.txt"
+    assert proof.read_text().splitlines() == [f"DILBENCH_RUN_DIR={completed.resolve()}", "DILBENCH_RUN_NAME=tiny",
+                                              "DILBENCH_RUN_STATUS=completed"]
+    assert json.loads((completed / "tags.json").read_text())["tags"] == ["hooked"]  # it could annotate the run
+    assert json.loads((completed / "meta.json").read_text())["status"] == "completed"
 
 
 def test_metrics_records_exact_update_counts(completed):

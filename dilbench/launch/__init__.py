@@ -22,8 +22,9 @@ from dilbench.data import Dataset, load_data
 from dilbench.errors import DilbenchError
 from dilbench.launch import provenance
 from dilbench.runs.extend import amend_run
+from dilbench.runs.hooks import Hook, run_hook
 from dilbench.runs.rundir import RunDir, utc_now, write_atomic
-from dilbench.runs.writer import RunWriter, explain
+from dilbench.runs.writer import RunLogHandler, RunWriter, explain
 from dilbench.tfquiet import import_tensorflow
 from dilbench.training.cluster import is_chief_task, worker_task
 from dilbench.typed.validate import to_plain
@@ -31,15 +32,16 @@ from dilbench.typed.validate import to_plain
 log = logging.getLogger("dilbench")
 
 
-def start_run(config: Config, runs_dir: str | Path, command: list[str]) -> RunDir:
-    """Create a new run directory for `config` and train it to the end.
+def start_run(config: Config, runs_dir: str | Path, command: list[str], on_end: Hook | None = None) -> RunDir:
+    """Create a new run directory for `config` and train it to the end; then run the `on_end` hook (hooks.py).
 
     The data is loaded first, so a missing or corrupt data set leaves no run directory behind. A
     multi-worker non-chief worker trains into a temporary directory (TensorFlow needs every worker to
     save checkpoints) that is removed at the end; only the chief's run directory stays.
     """
     data = load_data(config.data, config.seed)
-    with _worker_dir(config, runs_dir) as where, RunWriter.create(where, config.name) as writer:
+    with _end_hook(on_end if is_chief(config) else None) as trained, \
+            _worker_dir(config, runs_dir) as where, RunWriter.create(where, config.name) as writer:
         run = writer.run
         meta = {
             "status": "running", "name": config.name, "seed": config.seed, "created": utc_now(), "started": utc_now(),
@@ -56,8 +58,35 @@ def start_run(config: Config, runs_dir: str | Path, command: list[str]) -> RunDi
             writer.close()
             shutil.rmtree(run.path, ignore_errors=True)
             raise (explain(err, run.path, "train again") or err) from err
+        trained.append(run)
         _train(writer, config, data, resume_from=None)
     return run
+
+
+@contextlib.contextmanager
+def _end_hook(hook: Hook | None):
+    """Run `hook` once the block has trained a run (it appends the run to the list it gets) and released it:
+    after the final status is recorded and the lock is free, whether training completed or raised."""
+    trained: list[RunDir] = []
+    try:
+        yield trained
+    finally:
+        if hook and trained:
+            _run_end_hook(hook, trained[0])
+
+
+def _run_end_hook(hook: Hook, run: RunDir) -> None:
+    meta = _read_meta(run) if run.meta_file.is_file() else {}
+    handler = RunLogHandler(run.log_file, delay=True)  # its output into log.txt too
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    try:
+        env = {"DILBENCH_RUN_DIR": str(run.path.resolve()), "DILBENCH_RUN_STATUS": str(meta.get("status", "unknown")),
+               "DILBENCH_RUN_NAME": str(meta.get("name", run.path.name))}
+        run_hook(hook, env, "on-end", log)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
 
 
 def multi_worker_task(config: Config) -> tuple[str, int] | None:
@@ -83,7 +112,8 @@ def _worker_dir(config: Config, runs_dir: str | Path):
         yield Path(tmp)
 
 
-def resume_run(path: str | Path, command: list[str], restart: bool = False, overrides: Sequence[str] = ()) -> RunDir:
+def resume_run(path: str | Path, command: list[str], restart: bool = False, overrides: Sequence[str] = (),
+               on_end: Hook | None = None) -> RunDir:
     """Continue an interrupted, failed or crashed run from its latest checkpoint up to the configured
     epochs, after `overrides` extended it or changed its runtime (extend.py); with `restart`, start it
     over, its old records set aside. Refused while another process writes the run, and when its
@@ -100,7 +130,7 @@ def resume_run(path: str | Path, command: list[str], restart: bool = False, over
             writer.record(status="running", resumes=[])
             _train(writer, config, data, resume_from=run)
         return run
-    with RunWriter.claim(run) as writer:
+    with _end_hook(on_end) as trained, RunWriter.claim(run) as writer:
         meta = _read_meta(run)
         amendment = amend_run(str(run.path), overrides) if overrides else None  # under the lock: it rewrites config.yaml
         if amendment and amendment.extension:
@@ -129,6 +159,7 @@ def resume_run(path: str | Path, command: list[str], restart: bool = False, over
             writer.record(status="running", owner=writer.owner, resumes=resumes + [resume])
         except OSError as err:
             raise writer.fail(err, f"dilbench train --resume {run.path}") from err
+        trained.append(run)
         _train(writer, config, data, resume_from=run)
     return run
 
