@@ -546,16 +546,21 @@ def trash_purge(runs_dirs: tuple[str, ...], older_than: str | None, everything: 
         raise UsageError("give --older-than AGE (e.g. 30d) or --all")
     age = parse_age(older_than) if older_than else None
     entries = find_trash(runs_dirs or ("runs",))
+    busy: list[str] = []
     if dry_run:
         now = datetime.now(UTC)
         chosen = [(e, tree_bytes(e.path)) for e in entries if age is None or e.age(now) >= age]
     else:
-        chosen = purge(entries, age)
+        chosen, busy = purge(entries, age)
     for entry, size in chosen:
         click.echo(f"{'would remove' if dry_run else 'removed'} {entry.path} ({_human_bytes(size)})")
     total = sum(size for _, size in chosen)
     click.echo(f"{'would free' if dry_run else 'freed'} {_human_bytes(total)} ({total} bytes) from {len(chosen)} of "
                f"{len(entries)} trashed run(s)", err=True)
+    for message in busy:
+        echo_error(message)
+    if busy:
+        sys.exit(1)
 
 
 @cli.command()

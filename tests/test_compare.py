@@ -558,8 +558,12 @@ def test_show_of_a_broken_run_and_of_a_non_run(runs, tmp_path):
     assert not_run.exit_code == 2 and not_run.stderr.startswith(f"Error: {tmp_path}: not a dilbench run directory")
 
 
-@pytest.mark.parametrize("command", [["compare", "{runs}", "--group-by", "schedule", "--plot", "{runs}/p.png"], ["show", "{runs}/std-s0"]])
-def test_compare_and_show_never_import_tensorflow(runs, command):
+@pytest.mark.parametrize("command", [
+    ["compare", "{runs}", "--group-by", "schedule", "--plot", "{runs}/p.png"], ["show", "{runs}/std-s0"],
+    ["tag", "{runs}/std-s0", "+a", "-b"], ["note", "{runs}/std-s0", "text"], ["prune", "{runs}", "--keep", "best"],
+    ["rm", "{runs}/std-s0"], ["trash", "list", "{runs}"], ["trash", "purge", "{runs}", "--all"],
+])
+def test_compare_show_and_managing_runs_never_import_tensorflow(runs, command):
     args = [part.format(runs=runs) for part in command]
     code = (
         "import sys\nfrom dilbench.cli import cli\n"
@@ -567,6 +571,17 @@ def test_compare_and_show_never_import_tensorflow(runs, command):
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "TF False"
+
+
+def test_restoring_a_trashed_run_never_imports_tensorflow(runs):
+    assert invoke("rm", runs / "std-s0").exit_code == 0
+    code = (
+        "import sys\nfrom dilbench.cli import cli\n"
+        f"try:\n    cli(['trash', 'restore', {str(runs / 'std-s0')!r}], standalone_mode=False)\n"
+        "finally:\n    print('TF', 'tensorflow' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "TF False" and (runs / "std-s0" / "meta.json").is_file()
 
 
 # ---- provenance and resources (issue 24) --------------------------------------------------------------

@@ -216,3 +216,26 @@ def test_prune_never_touches_a_run_being_written(runs):
     finally:
         trainer.release()
     assert os.path.exists(a.lock_file)
+
+
+def test_a_trashed_run_being_written_is_neither_restored_nor_purged_nor_resumed_in_the_trash(runs):
+    a = run_of(runs, "a")
+    assert invoke("rm", a, run_of(runs, "b")).exit_code == 0
+    (entry_a, entry_b) = sorted(find_trash([str(runs)]), key=lambda e: e.run)
+    size_b = tree_bytes(entry_b.path)
+    resumed = invoke("train", "--resume", entry_a.path)
+    assert resumed.exit_code == 2
+    assert resumed.output == f"Error: {entry_a.path} is in the trash; put it back first: dilbench trash restore {entry_a.path}\n"
+    writer = RunLock(RunDir(entry_a.path).lock_file)  # a process writing the run inside the trash all the same
+    assert writer.acquire(json.dumps({"host": "h", "pid": 4242, "since": "now"}))
+    try:
+        restored = invoke("trash", "restore", entry_a.path)
+        assert restored.exit_code == 1 and entry_a.path.is_dir() and not a.exists()
+        assert restored.output == f"Error: {entry_a.path} is being written by pid 4242 on h (since now); left in the trash\n"
+        purged = invoke("trash", "purge", runs, "--all")
+        assert purged.exit_code == 1 and entry_a.path.is_dir() and not entry_b.path.exists()  # the other one went
+        assert purged.stdout == f"removed {entry_b.path} ({size_b / 1024:.1f} KiB)\n"
+        assert purged.stderr.splitlines()[-1] == f"Error: {entry_a.path} is being written by pid 4242 on h (since now); left in the trash"
+    finally:
+        writer.release()
+    assert invoke("trash", "restore", a).exit_code == 0 and (a / "meta.json").is_file()

@@ -19,11 +19,12 @@ from pathlib import Path
 from dilbench import __version__
 from dilbench.config import Config, dump_config, load_config
 from dilbench.data import Dataset, load_data
-from dilbench.errors import DilbenchError
+from dilbench.errors import DilbenchError, UsageError
 from dilbench.launch import provenance
 from dilbench.runs.extend import amend_run
 from dilbench.runs.hooks import Hook, run_hook
 from dilbench.runs.rundir import RunDir, utc_now, write_atomic
+from dilbench.runs.trash import TRASH
 from dilbench.runs.writer import RunLogHandler, RunWriter, explain
 from dilbench.tfquiet import import_tensorflow
 from dilbench.training.cluster import is_chief_task, worker_task
@@ -119,6 +120,8 @@ def resume_run(path: str | Path, command: list[str], restart: bool = False, over
     over, its old records set aside. Refused while another process writes the run, and when its
     checkpoints are gone but metrics.jsonl has epochs (resuming would silently start over)."""
     run = RunDir.open(path)
+    if run.path.parent.name == TRASH:  # a trashed run is resumed where it belongs, not inside the trash
+        raise UsageError(f"{run.path} is in the trash; put it back first: dilbench trash restore {run.path}")
     config = load_config(run.config)
     if not is_chief(config):  # read the chief's checkpoint, write only to a temporary directory
         if overrides:

@@ -11,10 +11,12 @@ finishes first) for the rename. Restoring refuses when a run of the original nam
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -128,25 +130,45 @@ def resolve_entry(argument: str) -> TrashEntry:
 
 
 def restore(argument: str) -> Path:
-    """Put a trashed run back where it was; refused if that name exists again."""
+    """Put a trashed run back where it was; refused if that name exists again, or while a process writes it."""
     entry = resolve_entry(argument)
     if entry.original.exists():
         raise UsageError(f"cannot restore {entry.path}: {entry.original} exists; move that one away first")
-    os.rename(entry.path, entry.original)
+    with _held(entry, "dilbench trash restore"):
+        os.rename(entry.path, entry.original)
     return entry.original
 
 
-def purge(entries: list[TrashEntry], older_than: timedelta | None) -> list[tuple[TrashEntry, int]]:
-    """Remove trash entries for good (those deleted longer than `older_than` ago; None: all); (entry, bytes) of each."""
+def purge(entries: list[TrashEntry], older_than: timedelta | None) -> tuple[list[tuple[TrashEntry, int]], list[str]]:
+    """Remove trash entries for good (those deleted longer than `older_than` ago; None: all): (entry, bytes) of
+    each removed, and why each entry some process writes (a run resumed from inside the trash) was left."""
     now = datetime.now(UTC)
-    removed = []
+    removed, busy = [], []
     for entry in entries:
         if older_than is not None and entry.age(now) < older_than:
             continue
-        size = tree_bytes(entry.path)
-        shutil.rmtree(entry.path)
+        size = tree_bytes(entry.path)  # before our lock's note changes .lock: what a --dry-run says
+        try:
+            with _held(entry, "dilbench trash purge"):
+                shutil.rmtree(entry.path)
+        except RunBusy as err:
+            busy.append(str(err))
+            continue
         removed.append((entry, size))
-    return removed
+    return removed, busy
+
+
+@contextlib.contextmanager
+def _held(entry: TrashEntry, doing: str) -> Iterator[None]:
+    """Hold the trashed run's `.lock` (it moves or goes with the run: taken on the path it has now)."""
+    run = RunDir(entry.path)
+    lock = RunLock(run.lock_file)
+    if not lock.acquire(json.dumps({**this_process(), "since": utc_now(), "doing": doing})):
+        raise RunBusy(f"{entry.path} is being written by {holder(run)}; left in the trash")
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def parse_age(text: str) -> timedelta:
