@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterable, Iterator
 
 from dilbench.errors import DilbenchError, UsageError
+from dilbench.runs import oserrors
 from dilbench.runs.rundir import RunDir, utc_now, write_atomic
 
 TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/@=+-]{0,63}$")  # no commas or spaces: `--where tag=a` and the column split on them
@@ -40,7 +41,13 @@ def check_tag(name: str) -> str:
 def annotation_lock(run: RunDir, wait: float = WAIT_SECONDS) -> Iterator[None]:
     """Hold the run's annotation lock (waiting for another holder up to `wait` seconds); removes what killed
     annotators left, and checks the run is still there (not moved to the trash meanwhile)."""
-    fd = os.open(run.annotations_lock, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fd = os.open(run.annotations_lock, os.O_RDWR | os.O_CREAT, 0o666)
+    except FileNotFoundError:
+        raise _gone(run) from None
+    except OSError as err:
+        raise DilbenchError(oserrors.describe(err, "annotating", run.path, "try again once it can be written")
+                            or f"{run.path}: {err}") from err
     try:
         deadline = time.monotonic() + wait
         while True:
@@ -53,13 +60,17 @@ def annotation_lock(run: RunDir, wait: float = WAIT_SECONDS) -> Iterator[None]:
                                          "try again") from None
                 time.sleep(0.005)
         if not run.config.is_file():  # moved to the trash (or removed) while we waited
-            raise UsageError(f"{run.path}: no longer a run directory (moved to the trash?)")
+            raise _gone(run)
         for leftover in run.annotation_partials():
             with contextlib.suppress(OSError):
                 leftover.unlink()
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def _gone(run: RunDir) -> UsageError:
+    return UsageError(f"{run.path}: no longer a run directory (moved to the trash?)")
 
 
 def edit_tags(run: RunDir, add: Iterable[str] = (), remove: Iterable[str] = ()) -> list[str]:
