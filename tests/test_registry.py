@@ -129,6 +129,41 @@ def test_schema_and_cli_listings_know_registered_entries():
 
 
 @dataclass(frozen=True)
+class ToyNormConfig:
+    name: Literal["toy_norm"] = "toy_norm"
+    declare_flops: bool = key(False, "give the normalisation layer a flops() method")
+
+
+def build_toy_norm(cfg: ToyNormConfig, input_shape, num_classes, dtype, seed):
+    import keras
+
+    from dilbench.models.grouped import GroupedModel
+
+    class CountedNorm(keras.layers.LayerNormalization):
+        def flops(self, input_shape):
+            return 0, input_shape  # parameter-free of matmuls, like batch norm
+
+    norm = (CountedNorm if cfg.declare_flops else keras.layers.LayerNormalization)(name="norm")
+    group = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(4, name="dense"), norm], name="group1")
+    return GroupedModel([group], keras.layers.Dense(num_classes, name="head"), input_shape)
+
+
+def test_a_layer_the_flop_count_does_not_know_is_a_clear_error_and_a_flops_method_declares_it(tmp_path):
+    config = tmp_path / "norm.yaml"
+    config.write_text("data: {dataset: mnist_bundled}\nmodel: toy_norm\n")
+    with registered(lambda: register_model("toy_norm", ToyNormConfig, build_toy_norm, "dense + layer norm")):
+        refused = CliRunner().invoke(cli, ["summary", str(config)])
+        counted = CliRunner().invoke(cli, ["summary", str(config), "--set", "model.declare_flops=true"])
+    assert refused.exit_code == 1 and refused.stderr == (
+        "Error: the FLOP count does not know layer type LayerNormalization (layer 'norm'); give it a method "
+        "flops(input_shape) returning (forward FLOPs per example, output shape), both without the batch axis, or wrap it "
+        "in a layer that has one (dilbench's own layers: list it in dilbench/models/layers.py's UNCOUNTED if it has no matmul)\n")
+    assert counted.exit_code == 0, counted.output
+    total = next(line for line in counted.stdout.splitlines() if line.startswith("total"))
+    assert total.split()[-1] == f"{2 * 784 * 4 + 2 * 4 * 10:,}"  # dense + head; the normalisation counts 0
+
+
+@dataclass(frozen=True)
 class Crop(AugmentOp):  # named like dilbench's own `crop` operation's class
     """The lab's crop."""
 
