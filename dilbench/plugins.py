@@ -18,6 +18,8 @@ TensorFlow and Keras only inside its builders, so that `validate` and `schema` s
 
 from __future__ import annotations
 
+from typing import Any
+
 from dilbench.augment.ops import AugmentOp, BuildContext, register_augmentation
 from dilbench.data.registry import register_dataset
 from dilbench.data.source import Decoded, Source
@@ -32,3 +34,13 @@ __all__ = [
     "GROUP", "AugmentOp", "BuildContext", "Decoded", "FieldError", "Plugin", "RegistryError", "Source", "key",
     "load_plugins", "register_augmentation", "register_dataset", "register_model", "register_schedule", "registered",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """GroupedModel, what a model builder returns, imported on first use (inside the builder): it imports
+    Keras and TensorFlow, so it is not in __all__ either."""
+    if name == "GroupedModel":
+        from dilbench.models.grouped import GroupedModel
+
+        return GroupedModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
