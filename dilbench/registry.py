@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -135,20 +136,23 @@ class _State:
 
 
 _state = _State()
+_lock = threading.RLock()
 
 
 def load_plugins() -> list[Plugin]:
     """Load every installed plugin (entry-point group `dilbench.plugins`) once; the plugins, loaded or
     skipped. Reading a registry calls this, so it is rarely needed by hand. Reads during loading see
     what is registered so far (a plugin may read the registries while it registers)."""
-    if _state.status == "new":
-        _state.status = "loading"
-        try:
-            if os.environ.get(DISABLE, "") in ("", "0"):
-                for entry_point in sorted(importlib.metadata.entry_points(group=GROUP), key=lambda ep: (ep.name, ep.value)):
-                    _state.plugins.append(_load(entry_point))
-        finally:
-            _state.status = "done"
+    if _state.status != "done":
+        with _lock:  # another thread (a tf.data worker building ops) waits for the loading; this one reads on
+            if _state.status == "new":
+                _state.status = "loading"
+                try:
+                    if os.environ.get(DISABLE, "") in ("", "0"):
+                        for entry_point in sorted(importlib.metadata.entry_points(group=GROUP), key=lambda ep: (ep.name, ep.value)):
+                            _state.plugins.append(_load(entry_point))
+                finally:
+                    _state.status = "done"
     return _state.plugins
 
 
