@@ -13,7 +13,7 @@ command, a plugin is an installed distribution with an entry point in the group 
 Plugins are loaded on the first read of a registry (config validation reads them), once per process; a
 broken one is skipped with one warning line and everything else works. A plugin module should import
 TensorFlow and Keras only inside its builders, so that `validate` and `schema` stay fast.
-`dilbench plugins` lists the installed plugins and what each registered. README: Plugins.
+`dilbench plugins` lists the installed plugins and what each registered. The guide: docs/guides/plugins.md.
 """
 
 from __future__ import annotations

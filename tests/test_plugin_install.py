@@ -1,4 +1,4 @@
-"""A plugin installed with pip trains through the CLI (issue 21): README's plugin, as written there plus a
+"""A plugin installed with pip trains through the CLI (issue 21): the plugins guide's plugin, as written there plus a
 data set and an augmentation operation, is built and pip-installed into a fresh virtualenv, whose own
 `dilbench` validates, lists, trains and sweeps with it.
 
@@ -72,12 +72,12 @@ profiles:
 """
 
 
-def readme_plugin() -> dict[str, str]:
-    """The files of README's Plugins section: each code block whose first line is `# FILENAME`."""
-    section = (REPO / "README.md").read_text().split("\n## Plugins\n", 1)[1].split("\n## ", 1)[0]
+def guide_plugin() -> dict[str, str]:
+    """The files of docs/guides/plugins.md's complete plugin: each code block whose first line is `# FILENAME`."""
+    section = (REPO / "docs/guides/plugins.md").read_text().split("\n## A complete plugin\n", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```(?:toml|python)\n# (\S+)\n(.*?)```", section, re.S)
     assert [name for name, _ in blocks] == ["pyproject.toml", "dilbench_tiny.py"]
-    assert sum(body.count("\n") + 1 for _, body in blocks) < 40, "README's plugin is no longer under 40 lines"
+    assert sum(body.count("\n") + 1 for _, body in blocks) < 40, "the guide's plugin is no longer under 40 lines"
     return dict(blocks)
 
 
@@ -87,8 +87,8 @@ def run(*args: str | Path, cwd: Path, env: dict[str, str]) -> subprocess.Complet
     return result
 
 
-def test_readme_plugin_pip_installed_into_a_fresh_venv_trains_and_sweeps_through_its_cli(tmp_path):
-    files = readme_plugin()
+def test_the_guides_plugin_pip_installed_into_a_fresh_venv_trains_and_sweeps_through_its_cli(tmp_path):
+    files = guide_plugin()
     plugin = tmp_path / "dilbench-tiny"
     plugin.mkdir()
     (plugin / "pyproject.toml").write_text(files["pyproject.toml"])
@@ -109,6 +109,9 @@ def test_readme_plugin_pip_installed_into_a_fresh_venv_trains_and_sweeps_through
     work.mkdir()
     (work / "tiny.yaml").write_text(CONFIG)
     assert run(dilbench, "validate", "tiny.yaml", cwd=work, env=env).stdout == "ok: tiny.yaml\n"
+    # the guide's command line: the bundled quickstart with the plugin's model and schedule
+    quickstart = run(dilbench, "validate", "quickstart", "--set", "model=tiny_cnn", "--set", "schedule=top_first", cwd=work, env=env)
+    assert quickstart.stdout == f"ok: {REPO / 'configs' / 'quickstart.yaml'}\n"
     listing = run(dilbench, "plugins", cwd=work, env=env).stdout.splitlines()
     assert listing[2].split(None, 3) == ["tiny", "dilbench-tiny", "0.1", "model 'tiny_cnn', schedule 'top_first', "
                                          "data set 'tiny_random', augmentation op 'tiny_invert'"]

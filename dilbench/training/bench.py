@@ -40,6 +40,7 @@ def named_schedules() -> tuple[str, ...]:
     """Every schedule with a pattern of its own (plugins' included): what `bench` times."""
     return tuple(name for name, entry in SCHEDULES.items() if entry.pattern is not None)
 
+
 @dataclass(frozen=True)
 class BenchRow:
     method: str
@@ -130,7 +131,7 @@ def run_bench(config: Config, image_shape: tuple[int, ...], num_classes: int, st
         fractions[name] = phases(method, built.model.num_groups)
         for frozen in fractions[name]:
             costs[(name, frozen)] = built.flops_per_example(frozen)
-            step = built.compile_variant(frozen)
+            step = built.train_step(frozen)
             iterator = iter(data)
             time_steps(step, iterator, 2)  # trace and warm up
             n = fit_steps if keras_baseline and name == "standard" else steps
