@@ -271,9 +271,28 @@ def models(keys: bool) -> None:
 
     rows = []
     for name, entry in MODELS.items():
-        rows.append([name, entry.description])
+        origin = MODELS.origin(name)
+        rows.append([name, entry.description + ("" if origin == "built in" else f" [{origin}]")])
         rows += [["", f"  {key}: {json.dumps(default)}"] for key, default in (model_keys(name).items() if keys else ())]
     click.echo(text_table(rows))
+
+
+@cli.command("plugins")
+def list_plugins() -> None:
+    """List the installed plugins (entry points of the group `dilbench.plugins`) and what each registered,
+    or why it was skipped (docs/guides/plugins.md)."""
+    from dilbench.registry import DISABLE, GROUP, load_plugins
+
+    if os.environ.get(DISABLE, "") not in ("", "0"):
+        click.echo(f"plugins are off: ${DISABLE} is set")
+        return
+    plugins = load_plugins()
+    if not plugins:
+        click.echo(f"no plugins installed (no distribution has an entry point in the group {GROUP})")
+        return
+    rows = [[plugin.name, plugin.dist, f"skipped: {plugin.problem}" if plugin.problem else ", ".join(plugin.entries) or "nothing"]
+            for plugin in plugins]
+    click.echo(text_table(rows, ["plugin", "distribution", "registered"]))
 
 
 @cli.group()
