@@ -67,7 +67,7 @@ def dirty_repo(tmp_path) -> tuple[Path, str]:
     return repo, commit
 
 
-def test_the_readme_commands_recreate_a_dirty_tree_from_the_run_directory_alone(dirty_repo, tmp_path):
+def test_the_documented_commands_recreate_a_dirty_tree_from_the_run_directory_alone(dirty_repo, tmp_path):
     repo, commit = dirty_repo
     run = RunDir(tmp_path / "run")
     run.path.mkdir()
@@ -82,8 +82,8 @@ def test_the_readme_commands_recreate_a_dirty_tree_from_the_run_directory_alone(
 
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(repo), str(clone))
-    git(clone, "checkout", "-q", commit)  # README: check out the commit
-    git(clone, "apply", str(run.path / "source.patch"))  # README: apply the patch
+    git(clone, "checkout", "-q", commit)  # docs/guides/run-directory.md#provenance: check out the commit
+    git(clone, "apply", str(run.path / "source.patch"))  # and apply the patch
     expected = {name: data for name, data in tree(repo).items() if not name.startswith("ignored/") and name != ".env"}
     assert tree(clone) == expected
     assert os.access(clone / "run.sh", os.X_OK)  # the mode change came along
