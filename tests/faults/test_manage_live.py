@@ -5,8 +5,10 @@ run's status and exit code alone."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import multiprocessing
+import os
 import signal
 import time
 from pathlib import Path
@@ -240,3 +242,38 @@ def test_a_killed_run_is_tagged_pruned_trashed_restored_and_resumed_as_if_left_a
     purged = dilbench("trash", "purge", str(runs), "--older-than", "0s")
     assert purged.returncode == 0 and purged.stdout.startswith(f"removed {runs}/.trash/{run.name}-deleted-")
     assert find_trash([str(runs)]) == [] and not run.exists()
+
+
+def _holds_open(pid: int, path: Path, seconds: float = 60) -> None:
+    """Block until process `pid` has `path` open (it reached the lock and waits on it)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                if Path(os.readlink(fd)) == path:
+                    return
+            except OSError:
+                continue
+        time.sleep(0.02)
+    raise AssertionError(f"pid {pid} never opened {path}")
+
+
+def test_ctrl_c_while_waiting_for_a_runs_annotation_lock_is_exit_130_and_changes_nothing(tmp_path):
+    """`tag` and `rm` waiting for another annotator: Ctrl-C ends them with one line and exit code 130; the run is
+    neither tagged nor moved, and no lock is left behind (a later rm moves it)."""
+    run = _finished_run(tmp_path)
+    holder = os.open(run / ".annotations.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another annotator, in the middle of its write
+    try:
+        for args in (("tag", str(run), "+x"), ("rm", str(run))):
+            waiting = spawn(*args)
+            _holds_open(waiting.pid, run / ".annotations.lock")
+            time.sleep(0.2)  # into its wait loop
+            waiting.send_signal(signal.SIGINT)
+            _, stderr = waiting.communicate(timeout=60)
+            assert waiting.returncode == 130, stderr
+            assert "Traceback" not in stderr and stderr.splitlines()[-1] == "Error: interrupted"
+            assert run.is_dir() and not (run / "tags.json").exists() and not (tmp_path / "runs" / ".trash").exists()
+    finally:
+        os.close(holder)
+    assert dilbench("rm", str(run)).returncode == 0 and not run.exists()
