@@ -87,7 +87,8 @@ def test_meta(completed):
     assert meta["devices"] and meta["host"]
     # the command line as Click parsed it, also in process (pytest's own argv is not the command's)
     assert meta["command"][:5] == ["dilbench", "train", "configs/quickstart.yaml", "--runs-dir", meta["command"][4]]
-    assert meta["command"][5:8] == ["--name", "tiny", "--set"] and meta["command"][-1] == TINY[-1]
+    assert meta["command"][5:8] == ["--name", "tiny", "--on-end"] and meta["command"][8].startswith("env | grep ^DILBENCH_RUN_ ")
+    assert meta["command"][9] == "--set" and meta["command"][-1] == TINY[-1]
     assert "commit" in meta["git"] and isinstance(meta["git"]["dirty"], bool)
 
 
