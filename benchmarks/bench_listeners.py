@@ -49,7 +49,7 @@ def dispatch_seconds(batches: int, tty: bool) -> float:
         event = BatchEnd(0, step + 1, batches, loss, loss_sum / seen, correct / seen,
                          seen / max(1e-9, time.perf_counter() - started))
         for listener in listeners:
-            getattr(listener, "batch_ended")(trainer, event)
+            listener.batch_ended(trainer, event)  # type: ignore[arg-type]
     return (time.perf_counter() - begin) / (batches - 1)
 
 
@@ -66,7 +66,8 @@ def main() -> None:
     args = parser.parse_args()
     cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     model = next((line.split(":", 1)[1].strip() for line in cpu.splitlines() if line.startswith("Model name")), platform.processor())
-    print(f"{model}; load {open('/proc/loadavg').read().split()[:3]}")
+    with open("/proc/loadavg") as loadavg:
+        print(f"{model}; load {loadavg.read().split()[:3]}")
     step = step_seconds()
     print(f"quickstart bare compiled step (standard, batch 64): {step * 1e3:.1f} ms")
     for tty in (False, True):
