@@ -19,10 +19,13 @@ from pathlib import Path
 from dilbench import __version__
 from dilbench.config import Config, dump_config, load_config
 from dilbench.data import Dataset, load_data
-from dilbench.errors import DilbenchError
+from dilbench.errors import DilbenchError, UsageError
+from dilbench.launch import provenance
 from dilbench.runs.extend import amend_run
+from dilbench.runs.hooks import Hook, run_hook
 from dilbench.runs.rundir import RunDir, utc_now, write_atomic
-from dilbench.runs.writer import RunWriter, explain
+from dilbench.runs.trash import TRASH
+from dilbench.runs.writer import RunLogHandler, RunWriter, explain
 from dilbench.tfquiet import import_tensorflow
 from dilbench.training.cluster import is_chief_task, worker_task
 from dilbench.typed.validate import to_plain
@@ -30,15 +33,16 @@ from dilbench.typed.validate import to_plain
 log = logging.getLogger("dilbench")
 
 
-def start_run(config: Config, runs_dir: str | Path, command: list[str]) -> RunDir:
-    """Create a new run directory for `config` and train it to the end.
+def start_run(config: Config, runs_dir: str | Path, command: list[str], on_end: Hook | None = None) -> RunDir:
+    """Create a new run directory for `config` and train it to the end; then run the `on_end` hook (hooks.py).
 
     The data is loaded first, so a missing or corrupt data set leaves no run directory behind. A
     multi-worker non-chief worker trains into a temporary directory (TensorFlow needs every worker to
     save checkpoints) that is removed at the end; only the chief's run directory stays.
     """
     data = load_data(config.data, config.seed)
-    with _worker_dir(config, runs_dir) as where, RunWriter.create(where, config.name) as writer:
+    with _end_hook(on_end if is_chief(config) else None) as trained, \
+            _worker_dir(config, runs_dir) as where, RunWriter.create(where, config.name) as writer:
         run = writer.run
         meta = {
             "status": "running", "name": config.name, "seed": config.seed, "created": utc_now(), "started": utc_now(),
@@ -48,13 +52,42 @@ def start_run(config: Config, runs_dir: str | Path, command: list[str]) -> RunDi
         }
         try:
             write_atomic(run.config, dump_config(config))
+            if is_chief(config):  # a worker's directory is temporary: nothing to record
+                meta["provenance"] = provenance.capture(run, data.digest)
             writer.record(**meta)
         except OSError as err:  # no meta.json yet: nothing worth keeping
             writer.close()
             shutil.rmtree(run.path, ignore_errors=True)
             raise (explain(err, run.path, "train again") or err) from err
+        trained.append(run)
         _train(writer, config, data, resume_from=None)
     return run
+
+
+@contextlib.contextmanager
+def _end_hook(hook: Hook | None):
+    """Run `hook` once the block has trained a run (it appends the run to the list it gets) and released it:
+    after the final status is recorded and the lock is free, whether training completed or raised."""
+    trained: list[RunDir] = []
+    try:
+        yield trained
+    finally:
+        if hook and trained:
+            _run_end_hook(hook, trained[0])
+
+
+def _run_end_hook(hook: Hook, run: RunDir) -> None:
+    meta = _read_meta(run) if run.meta_file.is_file() else {}
+    handler = RunLogHandler(run.log_file, delay=True)  # its output into log.txt too
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    try:
+        env = {"DILBENCH_RUN_DIR": str(run.path.resolve()), "DILBENCH_RUN_STATUS": str(meta.get("status", "unknown")),
+               "DILBENCH_RUN_NAME": str(meta.get("name", run.path.name))}
+        run_hook(hook, env, "on-end", log)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
 
 
 def multi_worker_task(config: Config) -> tuple[str, int] | None:
@@ -80,12 +113,15 @@ def _worker_dir(config: Config, runs_dir: str | Path):
         yield Path(tmp)
 
 
-def resume_run(path: str | Path, command: list[str], restart: bool = False, overrides: Sequence[str] = ()) -> RunDir:
+def resume_run(path: str | Path, command: list[str], restart: bool = False, overrides: Sequence[str] = (),
+               on_end: Hook | None = None) -> RunDir:
     """Continue an interrupted, failed or crashed run from its latest checkpoint up to the configured
     epochs, after `overrides` extended it or changed its runtime (extend.py); with `restart`, start it
     over, its old records set aside. Refused while another process writes the run, and when its
     checkpoints are gone but metrics.jsonl has epochs (resuming would silently start over)."""
     run = RunDir.open(path)
+    if run.path.parent.name == TRASH:  # a trashed run is resumed where it belongs, not inside the trash
+        raise UsageError(f"{run.path} is in the trash; put it back first: dilbench trash restore {run.path}")
     config = load_config(run.config)
     if not is_chief(config):  # read the chief's checkpoint, write only to a temporary directory
         if overrides:
@@ -97,7 +133,7 @@ def resume_run(path: str | Path, command: list[str], restart: bool = False, over
             writer.record(status="running", resumes=[])
             _train(writer, config, data, resume_from=run)
         return run
-    with RunWriter.claim(run) as writer:
+    with _end_hook(on_end) as trained, RunWriter.claim(run) as writer:
         meta = _read_meta(run)
         amendment = amend_run(str(run.path), overrides) if overrides else None  # under the lock: it rewrites config.yaml
         if amendment and amendment.extension:
@@ -119,10 +155,14 @@ def resume_run(path: str | Path, command: list[str], restart: bool = False, over
         resume = {"at": utc_now(), "command": command, "runtime": to_plain(config.runtime),
                   **({"runtime_changed": amendment.runtime} if amendment and amendment.runtime else {}),
                   **({"restart": True} if restart else {})}
+        resumes = meta.get("resumes", [])
         try:
-            writer.record(status="running", owner=writer.owner, resumes=meta.get("resumes", []) + [resume])
+            earlier = [meta.get("provenance") or {}] + [r.get("provenance") or {} for r in resumes if isinstance(r, dict)]
+            resume["provenance"] = provenance.capture(run, data.digest, len(resumes) + 1, earlier)
+            writer.record(status="running", owner=writer.owner, resumes=resumes + [resume])
         except OSError as err:
             raise writer.fail(err, f"dilbench train --resume {run.path}") from err
+        trained.append(run)
         _train(writer, config, data, resume_from=run)
     return run
 
@@ -172,6 +212,7 @@ def _train(writer: RunWriter, config: Config, data: Dataset, resume_from: RunDir
         from dilbench.training.trainer import Trainer
 
         writer.record(devices=devices())
+        _record_tensorflow(writer, resumed=resume_from is not None)
         trainer = Trainer(config, data, strategy, where=str(run.path))
         checkpoints = RunCheckpoints(trainer, run)
         trainer.listeners += [MetricsWriter(run), checkpoints, PeriodicCheckpoint(checkpoints, config.runtime.checkpoint_every),
@@ -219,6 +260,18 @@ def _check_global_batch(distribute: dict, run: RunDir) -> None:
             f"{run.path} trained with a global batch of {before}, but on {distribute['replicas']} replica(s) it would be "
             f"{distribute['global_batch_size']} (train.batch_size_is: per_replica); resume it on "
             f"{before // max(1, distribute['global_batch_size'] // distribute['replicas'])} replica(s)")
+
+
+def _record_tensorflow(writer: RunWriter, resumed: bool) -> None:
+    """TensorFlow's build and the GPUs, into the provenance of this segment (once TensorFlow is loaded)."""
+    from dilbench.training.runtime import gpu_names, tensorflow_build
+
+    meta = writer.run.read_meta()
+    segment = (meta.get("resumes") or [{}])[-1] if resumed else meta
+    if not isinstance(segment, dict) or not isinstance(segment.get("provenance"), dict):
+        return  # a multi-worker worker's temporary directory, or a run from before provenance
+    segment["provenance"].update(tensorflow=tensorflow_build(), gpus=gpu_names())
+    writer.record(**({"resumes": meta["resumes"]} if resumed else {"provenance": meta["provenance"]}))
 
 
 def _versions() -> dict[str, str]:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dilbench.errors import UsageError
+from dilbench.report import provenance
 from dilbench.report.budget import AXES, value_at
 from dilbench.report.runs_index import RunRecord, flatten
 from dilbench.tables import text_table
@@ -41,6 +42,7 @@ class Column:
     name: str
     kind: str  # MEASURE or SETTING
     value: Callable[[RunRecord], Any]
+    separator: str | None = None  # a list in one text (tags): --where KEY=V keeps runs whose list holds V
 
 
 def is_number(value: Any) -> bool:
@@ -103,6 +105,15 @@ def _images_per_s(run: RunRecord) -> float | None:
     return math.fsum(i for i, _ in pairs) / total_seconds if total_seconds > 0 else None
 
 
+def _peak_mib(key: str) -> Callable[[RunRecord], float | None]:
+    """The largest value of a bytes key over the run's epochs, in MiB (None for runs from before it was recorded)."""
+    def peak(run: RunRecord) -> float | None:
+        values = [v for _, v in metric_series(run, key)]
+        return max(values) / 2**20 if values else None
+
+    return peak
+
+
 # name -> (kind, value, help): the help text is what `--help`, --list-columns and errors show.
 BUILTINS: dict[str, tuple[str, Callable[[RunRecord], Any], str]] = {
     "run": (SETTING, lambda run: run.path.name, "run directory name"),
@@ -126,8 +137,19 @@ BUILTINS: dict[str, tuple[str, Callable[[RunRecord], Any], str]] = {
     "images_per_s": (MEASURE, _images_per_s, "training images per second of training time, over all epochs"),
     "train_flops": (MEASURE, lambda run: qualified("last", "train_flops", run),
                     "= last:train_flops, the run's training FLOPs so far (the schedule's cost model)"),
+    "peak_rss_mib": (MEASURE, _peak_mib("peak_rss_bytes"), "peak resident memory of the run's processes, MiB (max over epochs)"),
+    "cpu_util": (MEASURE, lambda run: qualified("mean", "cpu_util", run),
+                 "CPU time / wall time / usable CPUs, mean over epochs (1.0: every CPU busy)"),
+    "gpu_peak_mib": (MEASURE, _peak_mib("gpu_peak_bytes"), "peak GPU memory TensorFlow allocated, MiB (max over epochs; GPU runs)"),
+    "data_sha256": (SETTING, lambda run: provenance.data_sha256(run.meta),
+                    "SHA-256 of the data files read (first 12 hex digits; a+b: a resume read other data)"),
+    "dirty": (SETTING, lambda run: provenance.dirty(run.meta), "ran from uncommitted changes (true: see its source.patch)"),
+    "tags": (SETTING, lambda run: ",".join(run.tags) or None, "the run's tags (dilbench tag); --where tags=X keeps runs tagged X"),
+    "tag": (SETTING, lambda run: ",".join(run.tags) or None, "= tags (reads better in --where tag=baseline)"),
+    "note": (SETTING, lambda run: " / ".join(run.note.splitlines()) if run.note else None, "the run's note (dilbench note)"),
     "problems": (SETTING, lambda run: "; ".join(run.problems) or None, "missing or corrupt files of the run"),
 }
+LISTS = {"tags": ",", "tag": ","}  # columns holding a list as text: --where tests membership
 
 
 class Catalog:
@@ -153,7 +175,7 @@ class Catalog:
         name = name.strip()
         if name in BUILTINS:
             kind, value, _ = BUILTINS[name]
-            return Column(name, kind, value)
+            return Column(name, kind, value, LISTS.get(name))
         for qualifier in sorted(QUALIFIERS, key=len, reverse=True):
             if name.startswith(f"{qualifier}:"):
                 key = name[len(qualifier) + 1:]

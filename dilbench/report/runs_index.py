@@ -34,6 +34,8 @@ class RunRecord:
     meta: dict[str, Any] = field(default_factory=dict)
     metrics: list[dict[str, Any]] = field(default_factory=list)  # epoch records up to the first unreadable line
     problems: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)  # tags.json (`dilbench tag`)
+    note: str | None = None  # notes.md (`dilbench note`)
     status: str = "unknown"  # meta.json's status (a dead `running`: crashed/stale); `unknown` without meta.json, `corrupt` if unreadable
 
 
@@ -92,6 +94,7 @@ def read_run(path: Path) -> RunRecord:
     _read_config(run, record)
     _read_meta(run, record)
     _read_metrics(run, record)
+    _read_annotations(run, record)
     return record
 
 
@@ -161,3 +164,15 @@ def _read_metrics(run: RunDir, record: RunRecord) -> None:
         return
     if problem:
         record.problems.append(f"metrics.jsonl {problem}; epochs from there on ignored")
+
+
+def _read_annotations(run: RunDir, record: RunRecord) -> None:
+    """Tags and note (annotations.py writes them); an unreadable file is a problem of the run, not an error."""
+    try:
+        record.tags = run.read_tags()
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        record.problems.append(f"tags.json unreadable: {_first_line(err)}")
+    try:
+        record.note = run.read_note()
+    except (OSError, UnicodeDecodeError) as err:
+        record.problems.append(f"notes.md unreadable: {_first_line(err)}")

@@ -6,13 +6,15 @@ No TensorFlow here: the runs are child processes, so planning, --dry-run and --r
 from __future__ import annotations
 
 import dataclasses
+import logging
 import shlex
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 from dilbench.errors import UsageError
-from dilbench.sweep.execute import Outcome, run_jobs, thread_env
+from dilbench.runs.hooks import Hook, run_hook
+from dilbench.sweep.execute import Outcome, SweepInterrupted, run_jobs, thread_env
 from dilbench.sweep.existing import Step, decide
 from dilbench.sweep.experiment import load_experiment
 from dilbench.sweep.plan import Plan, make_plan
@@ -46,7 +48,8 @@ def sweep(path: str | Path, profile: str | None, jobs: int | None, dry_run: bool
         steps = [dataclasses.replace(s, action="start", detail="new run (config changed)") if s.action == "changed" else s
                  for s in steps]
     todo = [step for step in steps if step.action in ("start", "resume")]
-    script = sweep_script(plan, todo, resources, jobs, rerun_changed, command) if resources and todo else None
+    script = (sweep_script(plan, todo, resources, jobs, rerun_changed, command, sweep_hook=bool(slurm and not slurm.wait))
+              if resources and todo else None)
     if dry_run:
         if script:
             echo(f"would submit this job script:\n{script}")
@@ -67,15 +70,31 @@ def sweep(path: str | Path, profile: str | None, jobs: int | None, dry_run: bool
             if jobs > 1:
                 threads = thread_env(jobs).get("TF_NUM_INTRAOP_THREADS", "?")
                 echo(f"{jobs} jobs at a time, {threads} TensorFlow thread(s) each")
-            outcomes = run_jobs(steps, plan.runs_dir, jobs, echo)
+            try:
+                outcomes = run_jobs(steps, plan.runs_dir, jobs, echo, plan.experiment.spec.hooks.train_options())
+            except SweepInterrupted:
+                sweep_end_hook(plan, "interrupted")
+                raise
     write_page(plan, command, echo)
     unfinished = [o for o in outcomes if o.status not in ("completed", "busy")]  # failed, or interrupted from outside
+    if not report_only:
+        sweep_end_hook(plan, "failed" if unfinished else "completed")
     if unfinished:
         echo(f"{len(unfinished)} of {len(outcomes)} run(s) did not complete:")
         for outcome in unfinished:
             echo(f"  {outcome.step.run.name}: {outcome.status}: {outcome.message} (log: {outcome.log})")
         return 1
     return 0
+
+
+def sweep_end_hook(plan: Plan, status: str) -> None:
+    """The experiment's `hooks.on_sweep_end`, if any (runs/hooks.py): its failure is a warning, nothing more."""
+    hooks = plan.experiment.spec.hooks
+    if not hooks.on_sweep_end:
+        return
+    env = {"DILBENCH_SWEEP_DIR": str(plan.runs_dir.resolve()), "DILBENCH_RESULTS": str((plan.results_dir / "RESULTS.md").resolve()),
+           "DILBENCH_SWEEP_STATUS": status, "DILBENCH_EXPERIMENT": plan.experiment.spec.name}
+    run_hook(Hook(hooks.on_sweep_end, hooks.timeout), env, "on_sweep_end", logging.getLogger("dilbench"))
 
 
 def status(path: str | Path, profile: str | None, echo: Callable[[str], None], output_directory: Path | None = None) -> int:

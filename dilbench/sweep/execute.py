@@ -70,8 +70,10 @@ def thread_env(jobs: int, cpus: int | None = None) -> dict[str, str]:
     return env
 
 
-def run_jobs(steps: list[Step], runs_dir: Path, jobs: int, echo: Callable[[str], None]) -> list[Outcome]:
-    """Start or resume every step whose action says so; returns one Outcome per step, in finishing order."""
+def run_jobs(steps: list[Step], runs_dir: Path, jobs: int, echo: Callable[[str], None],
+             train_options: tuple[str, ...] = ()) -> list[Outcome]:
+    """Start or resume every step whose action says so (each `train` also given `train_options`); returns one
+    Outcome per step, in finishing order."""
     work = deque(step for step in steps if step.action in ("start", "resume"))
     total, launched = len(work), 0
     env = thread_env(jobs)
@@ -82,7 +84,7 @@ def run_jobs(steps: list[Step], runs_dir: Path, jobs: int, echo: Callable[[str],
             while work or active:
                 while work and len(active) < jobs:
                     launched += 1
-                    job = launch_job(work.popleft(), launched, total, runs_dir, env, echo)
+                    job = launch_job(work.popleft(), launched, total, runs_dir, env, echo, train_options)
                     if isinstance(job, Outcome):
                         outcomes.append(job)
                     else:
@@ -102,7 +104,7 @@ def run_jobs(steps: list[Step], runs_dir: Path, jobs: int, echo: Callable[[str],
 
 
 def launch_job(step: Step, number: int, total: int, runs_dir: Path, env: dict[str, str],
-            echo: Callable[[str], None]) -> _Job | Outcome:
+               echo: Callable[[str], None], train_options: tuple[str, ...] = ()) -> _Job | Outcome:
     """Start (or resume) the step's run as a `dilbench train` child that holds the run's lock; `busy` if
     another process holds it. Also used by a Slurm array task, for its one run."""
     run = step.run
@@ -120,7 +122,7 @@ def launch_job(step: Step, number: int, total: int, runs_dir: Path, env: dict[st
     log_path = runs_dir / "logs" / f"{run.name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "a")  # noqa: SIM115 - closed in _finish, when the child has ended
-    command = [*TRAIN, *args]
+    command = [*TRAIN, *args, *train_options]
     log.write(f"=== {utc_now()} {' '.join(command)}\n")
     log.flush()
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,

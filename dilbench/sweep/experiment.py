@@ -50,6 +50,26 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class Hooks:
+    """Shell commands run when each run and when the sweep ends (runs/hooks.py); a failing one only warns."""
+
+    on_run_end: str | None = None  # as `dilbench train --on-end`: $DILBENCH_RUN_DIR, $DILBENCH_RUN_STATUS
+    on_sweep_end: str | None = None  # $DILBENCH_SWEEP_DIR, $DILBENCH_RESULTS, $DILBENCH_SWEEP_STATUS
+    timeout: float = 60.0  # seconds, for each
+
+    def __post_init__(self) -> None:
+        if not self.timeout > 0:
+            raise FieldError("timeout", f"must be a positive number of seconds, got {self.timeout}")
+        for name in ("on_run_end", "on_sweep_end"):
+            if getattr(self, name) is not None and not str(getattr(self, name)).strip():
+                raise FieldError(name, "an empty command; leave the key out instead")
+
+    def train_options(self) -> tuple[str, ...]:
+        """What each run's `dilbench train` gets for `on_run_end`."""
+        return ("--on-end", self.on_run_end, "--hook-timeout", f"{self.timeout:g}") if self.on_run_end else ()
+
+
+@dataclass(frozen=True)
 class Experiment:
     name: str
     base: str  # the base run config, relative to the experiment file
@@ -64,6 +84,7 @@ class Experiment:
     published: dict[str, Published] = field(default_factory=dict)  # group -> published numbers
     claims: tuple[Claim, ...] = ()
     slurm: SlurmResources = field(default_factory=SlurmResources)  # per run, for `--launcher slurm`
+    hooks: Hooks = field(default_factory=Hooks)  # shell commands at the end of each run and of the sweep
 
     def __post_init__(self) -> None:
         if not WORD.match(self.name):

@@ -68,11 +68,13 @@ def queued_as_busy(steps: list[Step], runs_dir: Path) -> list[Step]:
 
 
 def sweep_script(plan: Plan, steps: list[Step], resources: SlurmResources, jobs: int | None, rerun_changed: bool,
-                 command: str) -> str:
-    """The job script that trains `steps`, one array task each."""
+                 command: str, sweep_hook: bool = False) -> str:
+    """The job script that trains `steps`, one array task each; with `sweep_hook` (a sweep that does not wait),
+    the task that writes the final results page also runs the experiment's `hooks.on_sweep_end`."""
     experiment = plan.experiment
+    task = task_command(experiment.path, experiment.output_directory, plan.profile, rerun_changed, command)
     return array_script(plan, steps, resources, jobs,
-                        task_command(experiment.path, experiment.output_directory, plan.profile, rerun_changed, command))
+                        task + (["--sweep-end-hook"] if sweep_hook and experiment.spec.hooks.on_sweep_end else []))
 
 
 def task_command(experiment: Path, output_directory: Path | None, profile: str | None, rerun_changed: bool,

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from dilbench.errors import DilbenchError, UsageError
 from dilbench.signals import handled
-from dilbench.sweep.command import write_page
+from dilbench.sweep.command import sweep_end_hook, write_page
 from dilbench.sweep.execute import Outcome, finish_job, launch_job
 from dilbench.sweep.existing import decide
 from dilbench.sweep.experiment import load_experiment
@@ -45,7 +45,7 @@ def echo(message: str) -> None:
 
 
 def run_task(experiment: Path, output_directory: Path | None, profile: str | None, name: str, rerun_changed: bool,
-             command: str) -> int:
+             command: str, sweep_hook: bool = False) -> int:
     """Train or resume run `name`; the exit code (0 also when the job was requeued to continue)."""
     plan = make_plan(load_experiment(experiment, output_directory), profile)
     step = next((s for s in decide(plan) if s.run.name == name), None)
@@ -59,11 +59,11 @@ def run_task(experiment: Path, output_directory: Path | None, profile: str | Non
     restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
     echo(f"{name}: {step.action} ({step.detail}); Slurm job {os.environ.get('SLURM_JOB_ID', '?')}, restart {restarts}")
     if step.action == "skip":
-        _write_page_if_done(plan, command)
+        _write_page_if_done(plan, command, sweep_hook)
         return 0
     if step.action == "busy":
         return 0
-    job = launch_job(step, 1, 1, plan.runs_dir, task_env(), echo)
+    job = launch_job(step, 1, 1, plan.runs_dir, task_env(), echo, plan.experiment.spec.hooks.train_options())
     if isinstance(job, Outcome):  # another process got the run's lock first
         return 0
     signals = SlurmSignals(job.process)
@@ -71,7 +71,7 @@ def run_task(experiment: Path, output_directory: Path | None, profile: str | Non
         job.process.wait()
     outcome = finish_job(job, plan.runs_dir, 1, echo)
     if outcome.status == "completed":
-        _write_page_if_done(plan, command)
+        _write_page_if_done(plan, command, sweep_hook)
         return 0
     if signals.warned:
         _requeue()
@@ -123,9 +123,10 @@ def _requeue() -> None:
     echo(f"requeued job {job}: its next start resumes the run")
 
 
-def _write_page_if_done(plan: Plan, command: str) -> None:
+def _write_page_if_done(plan: Plan, command: str, sweep_hook: bool = False) -> None:
     """The results page, if every run of the sweep has completed; under a lock, so tasks ending together
-    take turns and the last one sees every run completed."""
+    take turns and the last one sees every run completed. With `sweep_hook` (a sweep submitted with
+    --no-wait), that task also runs the experiment's `hooks.on_sweep_end`."""
     lock = slurm_dir(plan.runs_dir) / "report.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "w") as handle:
@@ -135,6 +136,8 @@ def _write_page_if_done(plan: Plan, command: str) -> None:
             echo(f"results page: waiting for {len(left)} more run(s) to complete")
             return
         write_page(plan, command, echo)
+        if sweep_hook:
+            sweep_end_hook(plan, "completed")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,9 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile")
     parser.add_argument("--output-directory", type=Path)
     parser.add_argument("--rerun-changed", action="store_true")
+    parser.add_argument("--sweep-end-hook", action="store_true", help="the last run to complete runs hooks.on_sweep_end")
     args = parser.parse_args(argv)
     try:
-        return run_task(args.experiment, args.output_directory, args.profile, args.run, args.rerun_changed, args.command)
+        return run_task(args.experiment, args.output_directory, args.profile, args.run, args.rerun_changed, args.command,
+                        args.sweep_end_hook)
     except DilbenchError as err:
         print(f"Error: {err}", file=sys.stderr)
         return err.exit_code
