@@ -69,7 +69,7 @@ def sweep(path: str | Path, profile: str | None, jobs: int | None, dry_run: bool
                 echo(f"{jobs} jobs at a time, {threads} TensorFlow thread(s) each")
             outcomes = run_jobs(steps, plan.runs_dir, jobs, echo)
     write_page(plan, command, echo)
-    unfinished = [o for o in outcomes if o.status not in ("completed", "busy")]  # failed, or interrupted from outside
+    unfinished = [o for o in outcomes if o.status not in ("completed", "pruned", "busy")]  # failed, or interrupted from outside
     if unfinished:
         echo(f"{len(unfinished)} of {len(outcomes)} run(s) did not complete:")
         for outcome in unfinished:

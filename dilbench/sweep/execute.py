@@ -41,7 +41,7 @@ class SweepInterrupted(DilbenchError):
 @dataclass
 class Outcome:
     step: Step
-    status: str  # completed | failed | interrupted | busy
+    status: str  # completed | pruned | failed | interrupted | busy
     path: Path | None  # the run directory, if one exists
     message: str = ""
     seconds: float = 0.0
@@ -143,12 +143,12 @@ def finish_job(job: _Job, runs_dir: Path, total: int, echo: Callable[[str], None
         status, message = "busy", "running in another process"
     elif status == "running":  # killed too hard to record anything
         status, message = "failed", f"the process ended (exit code {code}) while the run said `running`"
-    elif status == "completed":
-        message = final_accuracy(meta)
+    elif status in ("completed", "pruned"):
+        message = final_accuracy(meta) if meta.get("final_eval_acc") is not None else "no epoch finished"
     else:
         message = meta.get("error") or _last_line(job.log_path) or f"exit code {code}"
     outcome = Outcome(job.step, status, found.path if found else None, message, seconds, job.log_path)
-    tail = "" if status == "completed" else f" (log: {job.log_path})"
+    tail = "" if status in ("completed", "pruned") else f" (log: {job.log_path})"
     echo(f"[{job.number}/{total}] {job.step.run.name}: {status} in {_duration(seconds)}, {message}{tail}")
     return outcome
 

@@ -170,8 +170,8 @@ def task_outcome(step: Step, state: JobState, runs_dir: Path) -> Outcome:
     found = latest_same(runs_dir, step.run)
     meta = RunDir(found.path).read_meta() if found and found.status != "unknown" else {}
     status = meta.get("status", "failed")
-    if status == "completed":
-        message = final_accuracy(meta)
+    if status in ("completed", "pruned"):
+        message = final_accuracy(meta) if meta.get("final_eval_acc") is not None else "no epoch finished"
     elif status == "running":
         status, message = "failed", "the job ended while the run said `running`"
     else:

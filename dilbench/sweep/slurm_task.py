@@ -70,7 +70,7 @@ def run_task(experiment: Path, output_directory: Path | None, profile: str | Non
     with signals.handled():
         job.process.wait()
     outcome = finish_job(job, plan.runs_dir, 1, echo)
-    if outcome.status == "completed":
+    if outcome.status in ("completed", "pruned"):
         _write_page_if_done(plan, command)
         return 0
     if signals.warned:

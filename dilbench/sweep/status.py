@@ -41,7 +41,7 @@ def status_lines(plan: Plan) -> list[str]:
                 state = "crashed"  # says running, but no process holds its locks
             records = RunDir(found.path).read_metrics()
             detail = f"{len(records)}/{run.config.train.epochs} epochs"
-            if state == "completed" and meta.get("final_eval_acc") is not None:
+            if state in ("completed", "pruned") and meta.get("final_eval_acc") is not None:
                 detail += f", {final_accuracy(meta)}"
             detail += f"  ({found.path.name})"
         tally[state] += 1
