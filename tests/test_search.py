@@ -398,3 +398,70 @@ def test_a_slurm_tuning_slot_takes_the_next_trial_and_the_last_task_writes_the_p
     for name in ["a-tuned-seed0", "a-tuned-seed1", "c-tuned-seed0", "c-tuned-seed1"]:
         assert run_task(experiment, None, None, name, False, command) == 0, name
     assert "### Tuned groups at equal epochs" in results.read_text()  # the last task wrote it
+
+
+# ---- the Done-when search, for real (TensorFlow, tiny MNIST) ------------------------------------------
+TINY = ("data.dataset: mnist_bundled, data.train_subset: 320, data.test_subset: 160, model.channels: 2, model.hidden: [8], "
+        "train.batch_size: 32, train.epochs: 3, precision: float32")
+REAL = f"""\
+name: tiny_search
+base: {BASE}
+cases:
+  a: {{schedule: standard}}
+  c: {{schedule: unfair_back}}
+grid:
+  seed: [0, 1]
+profiles:
+  tiny: {{{TINY}}}
+claims:
+  - {{higher: c, lower: a, says: "unfair_back beats standard"}}
+search:
+  method: tpe
+  trials: 4
+  space:
+    optimizer.lr: {{log_uniform: [1.0e-4, 3.0e-2]}}
+  metric: final_eval_acc
+  pruner: {{median: {{startup_trials: 1, warmup_epochs: 1}}}}
+  seeds: [100, 101]
+  startup_trials: 2
+"""
+
+
+def real_sweep(path: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", "dilbench", "sweep", str(path), *args], cwd=path.parent, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def assert_done_when_search(path: Path, runs_dir: Path, results: Path) -> None:
+    """What the issue's Done-when asks of the small search, once it has run: every trial once, pruned runs in
+    compare, confirmation runs on the grid seeds, and a page whose claims carry CI, raw and adjusted p, seeds needed."""
+    for group in ("a", "c"):
+        trials = journal_trials(runs_dir, group)
+        assert [t["number"] for t in trials] == [0, 1, 2, 3]
+        assert all(t["state"] in ("COMPLETE", "PRUNED") for t in trials), trials
+        for trial in trials:
+            (run,) = run_dirs(runs_dir, f"{group}-trial{trial['number']}")  # exactly one run directory per trial
+            assert meta(run)["search"]["params"] == trial["params"] and meta(run)["search"]["trial"] == trial["number"]
+        assert sorted(yaml.safe_load((r / "config.yaml").read_text())["seed"] for r in run_dirs(runs_dir, f"{group}-tuned-*")) == [0, 1]
+    listed = CliRunner().invoke(cli, ["compare", str(runs_dir), "--columns", "run,status", "--format", "json"])
+    statuses = {row["run"]: row["status"] for row in json.loads(listed.output)}
+    pruned = {run.name for run in run_dirs(runs_dir, "*-trial*") if meta(run)["status"] == "pruned"}
+    assert {name for name, status in statuses.items() if status == "pruned"} == pruned
+    page = squeeze((results / "RESULTS.md").read_text())
+    assert "## Tuning" in page and (results / "search.png").read_bytes()[:8] == PNG
+    assert "| difference [95% CI] | raw p | adjusted p | verdict | seeds needed |" in page
+    assert "| unfair_back beats standard | c-tuned > a-tuned |" in page
+    assert "| unfair_back beats standard | c > a |" in page  # the fixed-rate arms beside the tuned ones
+
+
+@pytest.mark.slow
+def test_the_small_search_runs_for_real_and_prunes_and_confirms(tmp_path):
+    """2 cases, TPE, 4 trials each, the median pruner, 2 confirmation seeds: real `dilbench sweep` on tiny MNIST."""
+    path = tmp_path / "experiment.yaml"
+    path.write_text(REAL)
+    dry = real_sweep(path, "--profile", "tiny", "--dry-run")
+    assert dry.returncode == 0 and "would: start 4, tune 8 trial(s), confirm 4 run(s)" in dry.stdout, dry.stdout + dry.stderr
+    done = real_sweep(path, "--profile", "tiny", "--jobs", "2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert_done_when_search(path, tmp_path / "runs" / "tiny", tmp_path / "results" / "tiny")

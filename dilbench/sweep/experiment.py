@@ -118,16 +118,18 @@ class Experiment:
         return [case for case in self.cases if case in chosen]  # in the file's order
 
     def profile_search(self, profile: str | None) -> SearchSpec | None:
-        """The search settings under a profile: the file's `search:`, with the profile's `search:` keys on top."""
+        """The search settings under a profile: the file's `search:`, with the profile's `search:` keys on top; a
+        profile of a file without `search:` may hold a whole one (only that profile searches), and `search: false`
+        turns the file's off (that profile runs its cases at their fixed values only)."""
         given = (self.profiles.get(profile) or {}).get("search") if profile is not None else None
         if given is None:
             return self.search
         path = join(join("profiles", str(profile)), "search")
-        if self.search is None:
-            raise FieldError(path, "the experiment file has no `search:` section for this to adjust")
+        if given is False:
+            return None
         if not isinstance(given, dict):
-            raise FieldError(path, f"expected a mapping of search settings, e.g. {{trials: 4}}, got {given!r}")
-        base = {k: v for k, v in to_plain(self.search).items() if k != "dimensions"}
+            raise FieldError(path, f"expected a mapping of search settings, e.g. {{trials: 4}}, or false, got {given!r}")
+        base = {k: v for k, v in to_plain(self.search).items() if k != "dimensions"} if self.search is not None else {}
         try:
             return build(SearchSpec, {**base, **given})
         except FieldError as err:
