@@ -8,6 +8,7 @@ it had running (they run in their own session, so a kill of the sweep alone woul
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -102,10 +103,8 @@ def test_kill_9_of_the_sweep_mid_study_then_rerun_loses_and_repeats_no_trial(tmp
         running = children(sweep.pid)
         sweep.send_signal(signal.SIGKILL)
         for pid in running:  # the trials it was training, as a machine's crash would stop them
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     finally:
         sweep.kill()
         sweep.wait()
