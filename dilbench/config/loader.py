@@ -23,7 +23,8 @@ from dilbench.typed.validate import FieldError, build, to_plain
 log = logging.getLogger("dilbench")
 # keys that moved to `runtime:` (how a run executes, not what it computes): configs written before still load
 MOVED = {"deterministic": "runtime.deterministic", "train.distribute": "runtime.distribute",
-         "train.devices": "runtime.devices", "train.xla": "runtime.xla", "train.eval_batch_size": "runtime.eval_batch_size"}
+         "train.devices": "runtime.devices", "train.xla": "runtime.xla", "train.eval_batch_size": "runtime.eval_batch_size",
+         "train.checkpoint_every": "runtime.checkpoint_every"}
 _noted: set[str] = set()  # each note once per process: a sweep loads the same files many times
 
 

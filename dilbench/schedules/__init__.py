@@ -60,7 +60,7 @@ class FreezeOutConfig:
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    """How one batch updates which layer groups: an ordered list of sub-steps (README: Schedules)."""
+    """How one batch updates which layer groups: an ordered list of sub-steps (docs/guides/schedules.md)."""
 
     # Evaluated when validation reads it (typing.get_type_hints), so it lists the entries registered by then.
     name: Literal[tuple(SCHEDULES)] = key(None,  # type: ignore[valid-type]

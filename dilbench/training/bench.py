@@ -126,7 +126,7 @@ def run_bench(config: Config, image_shape: tuple[int, ...], num_classes: int, st
         fractions[name] = phases(method, built.model.num_groups)
         for frozen in fractions[name]:
             costs[(name, frozen)] = built.flops_per_example(frozen)
-            step = built.compile_variant(frozen)
+            step = built.train_step(frozen)
             iterator = iter(data)
             time_steps(step, iterator, 2)  # trace and warm up
             n = fit_steps if keras_baseline and name == "standard" else steps
