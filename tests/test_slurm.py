@@ -291,8 +291,10 @@ def test_the_small_search_tunes_in_array_tasks_then_confirms_after_them(experime
     result = dilbench(path, "--launcher", "slurm", "--jobs", "2", timeout=2 * DEADLINE)  # waits for both arrays
     assert result.returncode == 0, result.stdout + result.stderr
     assert "4 run(s) and 8 tuning slot(s)" in result.stdout and "confirmation run(s), after" in result.stdout
-    scripts = sorted((runs_dir(path) / ".sweep" / "slurm").glob("sweep-*.sh"))
-    assert len(scripts) == 2 and "#SBATCH --dependency=afterany:" in scripts[-1].read_text()
+    (tuning,) = (runs_dir(path) / ".sweep" / "slurm").glob("sweep-*Z.sh")
+    (confirming,) = (runs_dir(path) / ".sweep" / "slurm").glob("sweep-*-confirm.sh")
+    assert "tune:a tune:a tune:a tune:a tune:c tune:c tune:c tune:c" in tuning.read_text()
+    assert "#SBATCH --dependency=afterany:" in confirming.read_text()
     for group in ("a", "c"):
         trials = study_trials(path, group)
         assert [t["number"] for t in trials] == [0, 1, 2, 3]  # the slots shared one study: no trial twice, none past 4
