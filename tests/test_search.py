@@ -465,3 +465,17 @@ def test_the_small_search_runs_for_real_and_prunes_and_confirms(tmp_path):
     done = real_sweep(path, "--profile", "tiny", "--jobs", "2")
     assert done.returncode == 0, done.stdout + done.stderr
     assert_done_when_search(path, tmp_path / "runs" / "tiny", tmp_path / "results" / "tiny")
+
+
+def test_a_profile_may_hold_the_whole_search_or_turn_it_off(experiment):
+    head, search = EXPERIMENT.split("search:\n")
+    body = yaml.safe_load("search:\n" + search)["search"]
+    profile = f"  tuned: {{cases: [a], search: {json.dumps(body)}}}"
+    experiment.write_text(head.replace("  quick: {train.epochs: 3, model.channels: 4}",
+                                       "  quick: {train.epochs: 3, model.channels: 4}\n" + profile))
+    spec = load_experiment(experiment)
+    assert make_plan(spec, "quick").search is None and not make_plan(spec, "quick").tuned  # only `tuned` searches
+    tuned = make_plan(spec, "tuned")
+    assert tuned.search is not None and [t.group for t in tuned.tuned] == ["a"] and tuned.search.trials == 4
+    experiment.write_text(EXPERIMENT.replace("  quick: {train", "  quick: {search: false, train"))
+    assert make_plan(load_experiment(experiment), "quick").search is None
