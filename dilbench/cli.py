@@ -358,7 +358,7 @@ def compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], 
     \b
     COLUMNS (--columns, --sort, --where and --group-by take the same names)
       run, path            run directory name / path
-      name, status, seed   config name; running|completed|failed|interrupted|crashed|stale|unknown|corrupt; seed
+      name, status, seed   config name; running|completed|pruned|failed|interrupted|crashed|stale|unknown|corrupt; seed
       model, schedule, augmentation   model.name, schedule.name, augmentation.mode
       epochs               epochs done (records in metrics.jsonl)
       final_eval_acc       = last:eval_acc        best_eval_acc  = max:eval_acc

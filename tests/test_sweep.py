@@ -174,7 +174,7 @@ def test_experiment_files_are_read_like_configs(experiment):
         load_experiment(experiment)
     assert str(err.value).splitlines() == [
         f"{experiment}:3: casez: unknown key (did you mean 'cases'?); valid keys: name, base, about, runs_dir, results_dir, "
-        "notes, cases, grid, group_over, profiles, published, claims, slurm, hooks",
+        "notes, cases, grid, group_over, profiles, published, claims, slurm, hooks, search",
         f"{experiment}:12: profiles.quick: duplicate key (first at line 10); keep one of them",
         f"{experiment}:15: published.c.final_eval_acc: expected float or null, got 'high'",
     ]

@@ -221,6 +221,33 @@ def test_nan_loss_fails_the_run_and_keeps_finished_epochs(tmp_path, monkeypatch)
     assert (path / "checkpoints" / "latest" / "checkpoint").exists()
 
 
+def test_a_listener_prunes_the_run_after_an_epoch(tmp_path):
+    """A search's pruner (sweep/trial.py) stops a run from a listener: it ends `pruned` with that epoch's record,
+    checkpoints and totals, compare and show say so, and it is finished: a resume is refused, a sweep skips it."""
+    from dilbench.config.loader import Override
+    from dilbench.launch import RunPruned, start_run
+    from dilbench.training.listeners import TrainingListener
+
+    class PruneAfterFirst(TrainingListener):
+        def epoch_ended(self, trainer, records):
+            raise RunPruned(f"pruned after epoch {len(records)}")
+
+    config = load_config(Path("configs/quickstart.yaml"), [Override.parse(item) for item in TINY])
+    with pytest.raises(RunPruned):
+        start_run(config, tmp_path, ["test"], listeners=[PruneAfterFirst()], meta={"search": {"trial": 3, "role": "tune"}})
+    run = run_dir(tmp_path, "quickstart")
+    meta = json.loads((run / "meta.json").read_text())
+    assert (meta["status"], meta["pruned"], meta["epochs_done"], meta["search"]) == (
+        "pruned", "pruned after epoch 1", 1, {"trial": 3, "role": "tune"})
+    assert meta["final_eval_acc"] == meta["best_eval_acc"] and meta["train_flops"] > 0 and meta["error"] is None
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1 and (run / "checkpoints" / "latest").is_dir()
+    listed = CliRunner().invoke(cli, ["compare", str(run), "--columns", "run,status,epochs", "--format", "json"])
+    assert json.loads(listed.output)[0]["status"] == "pruned"
+    assert "status  pruned (1/2 epochs)" in CliRunner().invoke(cli, ["show", str(run)]).output
+    refused = CliRunner().invoke(cli, ["train", "--resume", str(run)])
+    assert refused.exit_code == 1 and "was pruned by its search after 1 epoch(s): a finished trial, not resumed" in refused.output
+
+
 def test_never_overwrites_a_run(tmp_path):
     from dilbench.runs.rundir import RunDir
 

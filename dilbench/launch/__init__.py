@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from dilbench import __version__
 from dilbench.config import Config, dump_config, load_config
@@ -28,13 +29,25 @@ from dilbench.runs.trash import TRASH
 from dilbench.runs.writer import RunLogHandler, RunWriter, explain
 from dilbench.tfquiet import import_tensorflow
 from dilbench.training.cluster import is_chief_task, worker_task
+from dilbench.training.listeners import TrainingListener
 from dilbench.typed.validate import to_plain
 
 log = logging.getLogger("dilbench")
 
 
-def start_run(config: Config, runs_dir: str | Path, command: list[str], on_end: Hook | None = None) -> RunDir:
+class RunPruned(DilbenchError):
+    """Raised by a training listener after an epoch whose outputs are written, when a hyperparameter search's
+    pruner stops the run's trial (sweep/trial.py): the run ends with status `pruned`, a finished run that is
+    never resumed. Not an error of the run (exit code 0)."""
+
+    exit_code = 0
+
+
+def start_run(config: Config, runs_dir: str | Path, command: list[str], on_end: Hook | None = None,
+              listeners: Sequence[TrainingListener] = (), meta: dict[str, Any] | None = None) -> RunDir:
     """Create a new run directory for `config` and train it to the end; then run the `on_end` hook (hooks.py).
+    `listeners` listen after the run's own writers (a search's trial reporter), `meta` adds keys to meta.json
+    from the start (its `search` block).
 
     The data is loaded first, so a missing or corrupt data set leaves no run directory behind. A
     multi-worker non-chief worker trains into a temporary directory (TensorFlow needs every worker to
@@ -48,7 +61,7 @@ def start_run(config: Config, runs_dir: str | Path, command: list[str], on_end: 
             "status": "running", "name": config.name, "seed": config.seed, "created": utc_now(), "started": utc_now(),
             "command": command, "git": _git_state(), "versions": _versions(), "host": platform.node(),
             "python": platform.python_version(), "platform": platform.platform(), "runtime": to_plain(config.runtime),
-            "resumes": [], "owner": writer.owner,
+            "resumes": [], "owner": writer.owner, **(meta or {}),
         }
         try:
             write_atomic(run.config, dump_config(config))
@@ -60,7 +73,7 @@ def start_run(config: Config, runs_dir: str | Path, command: list[str], on_end: 
             shutil.rmtree(run.path, ignore_errors=True)
             raise (explain(err, run.path, "train again") or err) from err
         trained.append(run)
-        _train(writer, config, data, resume_from=None)
+        _train(writer, config, data, resume_from=None, listeners=listeners)
     return run
 
 
@@ -114,7 +127,7 @@ def _worker_dir(config: Config, runs_dir: str | Path):
 
 
 def resume_run(path: str | Path, command: list[str], restart: bool = False, overrides: Sequence[str] = (),
-               on_end: Hook | None = None) -> RunDir:
+               on_end: Hook | None = None, listeners: Sequence[TrainingListener] = ()) -> RunDir:
     """Continue an interrupted, failed or crashed run from its latest checkpoint up to the configured
     epochs, after `overrides` extended it or changed its runtime (extend.py); with `restart`, start it
     over, its old records set aside. Refused while another process writes the run, and when its
@@ -131,7 +144,7 @@ def resume_run(path: str | Path, command: list[str], restart: bool = False, over
         with _worker_dir(config, "") as where, RunWriter.create(where, config.name) as writer:
             write_atomic(writer.run.config, dump_config(config))
             writer.record(status="running", resumes=[])
-            _train(writer, config, data, resume_from=run)
+            _train(writer, config, data, resume_from=run, listeners=listeners)
         return run
     with _end_hook(on_end) as trained, RunWriter.claim(run) as writer:
         meta = _read_meta(run)
@@ -140,6 +153,9 @@ def resume_run(path: str | Path, command: list[str], restart: bool = False, over
             meta = writer.record(extensions=meta.get("extensions", []) + [amendment.extension])
         if amendment and (amendment.extension or amendment.runtime):
             config = load_config(run.config)
+        if meta.get("status") == "pruned" and not restart:
+            raise DilbenchError(f"{run.path} was pruned by its search after {len(run.read_metrics())} epoch(s): a finished "
+                                "trial, not resumed. Start a new run, or --restart it")
         if meta.get("status") == "completed" and len(run.read_metrics()) >= config.train.epochs:  # else extended
             raise DilbenchError(f"{run.path} already completed all {config.train.epochs} epochs; "
                                 "extend it with --set train.epochs=N, or start a new run")
@@ -163,7 +179,7 @@ def resume_run(path: str | Path, command: list[str], restart: bool = False, over
         except OSError as err:
             raise writer.fail(err, f"dilbench train --resume {run.path}") from err
         trained.append(run)
-        _train(writer, config, data, resume_from=run)
+        _train(writer, config, data, resume_from=run, listeners=listeners)
     return run
 
 
@@ -190,7 +206,8 @@ def _set_aside_records(writer: RunWriter) -> None:
         raise writer.fail(err, f"dilbench train --resume {run.path} --restart") from err
 
 
-def _train(writer: RunWriter, config: Config, data: Dataset, resume_from: RunDir | None) -> None:
+def _train(writer: RunWriter, config: Config, data: Dataset, resume_from: RunDir | None,
+           listeners: Sequence[TrainingListener] = ()) -> None:
     run = writer.run
     retry = f"dilbench train --resume {resume_from.path if resume_from else run.path}"
     handler = writer.log_handler()
@@ -216,7 +233,7 @@ def _train(writer: RunWriter, config: Config, data: Dataset, resume_from: RunDir
         trainer = Trainer(config, data, strategy, where=str(run.path))
         checkpoints = RunCheckpoints(trainer, run)
         trainer.listeners += [MetricsWriter(run), checkpoints, PeriodicCheckpoint(checkpoints, config.runtime.checkpoint_every),
-                              RunEvents(run, config), RunPlots(run.plots, config.name)]
+                              RunEvents(run, config), RunPlots(run.plots, config.name), *listeners]
         if resume_from:
             _check_global_batch(trainer.distribute_info, resume_from)
         writer.record(distribute=trainer.distribute_info)
@@ -225,13 +242,17 @@ def _train(writer: RunWriter, config: Config, data: Dataset, resume_from: RunDir
         records = trainer.train(run.read_metrics())
         last = records[-1]
         digest = trainer.weights_digest()
-        writer.record(
-            status="completed", error=None, ended=utc_now(), epochs_done=len(records), eval_split=last["eval_split"],
-            final_eval_acc=last["eval_acc"], best_eval_acc=max(r["eval_acc"] for r in records), weights_sha256=digest,
-            train_flops=last["train_flops"], train_seconds=sum(r.get("train_seconds", r["seconds"]) for r in records),
-        )
+        writer.record(status="completed", error=None, ended=utc_now(), **_totals(records), weights_sha256=digest)
         log.info("final weights sha256 %s", digest)
         log.info("completed in %.0fs: final %s accuracy %.4f -> %s", time.time() - started, last["eval_split"], last["eval_acc"], run.path)
+    except RunPruned as err:  # after an epoch whose record and checkpoints are written: a finished run
+        records = run.read_metrics()
+        try:
+            writer.record(status="pruned", error=None, ended=utc_now(), pruned=str(err), **(_totals(records) if records else {}))
+        except OSError as again:
+            raise writer.fail(again, retry) from again
+        log.info("pruned after %d epoch(s): %s", len(records), err)
+        raise
     except BaseException as err:
         if isinstance(err, KeyboardInterrupt) or getattr(err, "exit_code", None) == 130:  # a second Ctrl-C, or RunInterrupted
             message = str(err) or "stopped at once by a second Ctrl-C; resume from the last checkpoint"
@@ -249,6 +270,14 @@ def _train(writer: RunWriter, config: Config, data: Dataset, resume_from: RunDir
     finally:
         log.removeHandler(handler)
         handler.close()
+
+
+def _totals(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """What meta.json records of a run that ended (completed or pruned): from its epoch records."""
+    last = records[-1]
+    return {"epochs_done": len(records), "eval_split": last["eval_split"], "final_eval_acc": last["eval_acc"],
+            "best_eval_acc": max(r["eval_acc"] for r in records), "train_flops": last["train_flops"],
+            "train_seconds": sum(r.get("train_seconds", r["seconds"]) for r in records)}
 
 
 def _check_global_batch(distribute: dict, run: RunDir) -> None:

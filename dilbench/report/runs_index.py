@@ -154,7 +154,7 @@ def _read_meta(run: RunDir, record: RunRecord) -> None:
 def _read_metrics(run: RunDir, record: RunRecord) -> None:
     """The run's epochs, and where and why reading stopped early as a problem of the run."""
     if not run.metrics_file.is_file():
-        if record.status == "completed":  # other states may simply not have finished an epoch yet
+        if record.status in ("completed", "pruned"):  # other states may simply not have finished an epoch yet
             record.problems.append("no metrics.jsonl")
         return
     try:

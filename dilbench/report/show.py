@@ -56,6 +56,13 @@ def _header(run: RunRecord) -> str:
         pairs += [("note" if i == 0 else "", line) for i, line in enumerate(run.note.splitlines())]
     if meta.get("error"):
         pairs.append(("error", str(meta["error"])))
+    if meta.get("pruned"):
+        pairs.append(("pruned", str(meta["pruned"])))
+    search = meta.get("search")
+    if isinstance(search, dict):
+        params = ", ".join(f"{key}={cell(value, False)}" for key, value in (search.get("params") or {}).items())
+        role = "trial" if search.get("role") == "tune" else "confirmation run of the best trial,"
+        pairs.append(("search", f"{role} {search.get('trial', '?')} of study {search.get('study', '?')}: {params or '-'}"))
     pairs += [("problem", problem) for problem in run.problems]
     return text_table(pairs)
 

@@ -18,11 +18,15 @@ from dilbench.runs.rundir import RunDir
 from dilbench.sweep.existing import final_accuracy, latest_same, lock_path
 from dilbench.sweep.plan import Plan
 from dilbench.sweep.slurm_queue import SlurmQueryError, job_states, recorded_jobs
+from dilbench.sweep.tuning import group_states, search_lines, with_confirmation
 from dilbench.tables import text_table
 
 
 def status_lines(plan: Plan) -> list[str]:
-    """One line per run: its state, epochs done, final accuracy and run directory, then its Slurm job."""
+    """One line per run: its state, epochs done, final accuracy and run directory, then its Slurm job; with a search,
+    then each tuned group's trials (their state in the study and what their run directories need)."""
+    groups = group_states(plan) if plan.search else []
+    plan = with_confirmation(plan, groups)
     jobs = recorded_jobs(plan.runs_dir)
     try:
         states, problem = job_states(jobs[run.name] for run in plan.runs if run.name in jobs), None
@@ -46,7 +50,7 @@ def status_lines(plan: Plan) -> list[str]:
                 state = "crashed"  # says running, but no process holds its locks
             records = RunDir(found.path).read_metrics()
             detail = f"{len(records)}/{run.config.train.epochs} epochs"
-            if state == "completed" and meta.get("final_eval_acc") is not None:
+            if state in ("completed", "pruned") and meta.get("final_eval_acc") is not None:
                 detail += f", {final_accuracy(meta)}"
             peaks = {key: max(values) for key in ("peak_rss_bytes", "gpu_peak_bytes")
                      if (values := [r[key] for r in records if isinstance(r.get(key), (int, float))])}
@@ -61,7 +65,8 @@ def status_lines(plan: Plan) -> list[str]:
     lines = text_table(rows, indent="  ").splitlines()
     page = plan.results_dir / "RESULTS.md"
     summary = ", ".join(f"{state} {count}" for state, count in tally.most_common())
-    return [plan.heading(len(plan.runs)), *lines, summary, *memory_advice(peak_rss, plan.experiment.spec.slurm.mem),
+    search = search_lines(plan, groups) if plan.search else []
+    return [plan.heading(len(plan.runs)), *lines, summary, *search, *memory_advice(peak_rss, plan.experiment.spec.slurm.mem),
             f"results page: {page}" + ("" if page.is_file() else " (not written yet)"), *([problem] if problem else [])]
 
 
