@@ -108,6 +108,10 @@ acc = 0.5 + 0.1 * (config["schedule"]["name"] == "unfair_back") + 0.01 * config[
 flops = 150.0 if config["schedule"]["name"] == "unfair_back" else 100.0  # per epoch
 records = [{"epoch": e, "train_loss": 1.0, "train_acc": acc, "eval_loss": 1.0, "eval_acc": acc - 0.1 / e,
             "eval_split": "test", "seconds": 2.0, "images_per_s": 100.0, "train_flops": e * flops} for e in (1, 2)]
+for record in records:  # FAKE_PEAK: {run name: peak_rss_bytes}
+    record.update({"peak_rss_bytes": peak} if (peak := json.loads(os.environ.get("FAKE_PEAK", "{}")).get(name)) else {})
+if (data := json.loads(os.environ.get("FAKE_DATA", "{}")).get(name)):  # {run name: data sha256}
+    meta["provenance"] = {"data": {"sha256": data}, "source": {"commit": "c0ffee" * 7, "dirty": False}}
 open(os.path.join(run, "metrics.jsonl"), "w").write("".join(json.dumps(r) + "\n" for r in records))
 write("completed", ended="2026-01-01T00:05:00+00:00", final_eval_acc=records[-1]["eval_acc"], error=None)
 trace("end")
@@ -129,7 +133,7 @@ def fake(tmp_path: Path, monkeypatch) -> Path:
     script.write_text(FAKE_TRAINER)
     monkeypatch.setattr(execute, "TRAIN", (sys.executable, str(script)))
     monkeypatch.setattr(execute, "POLL_SECONDS", 0.02)
-    for var in ("FAKE_FAIL", "FAKE_SLEEP", "FAKE_TRACE"):
+    for var in ("FAKE_FAIL", "FAKE_SLEEP", "FAKE_TRACE", "FAKE_DATA", "FAKE_PEAK"):
         monkeypatch.delenv(var, raising=False)
     return script
 
@@ -170,7 +174,7 @@ def test_experiment_files_are_read_like_configs(experiment):
         load_experiment(experiment)
     assert str(err.value).splitlines() == [
         f"{experiment}:3: casez: unknown key (did you mean 'cases'?); valid keys: name, base, about, runs_dir, results_dir, "
-        "notes, cases, grid, group_over, profiles, published, claims, slurm",
+        "notes, cases, grid, group_over, profiles, published, claims, slurm, hooks, search",
         f"{experiment}:12: profiles.quick: duplicate key (first at line 10); keep one of them",
         f"{experiment}:15: published.c.final_eval_acc: expected float or null, got 'high'",
     ]
@@ -473,6 +477,41 @@ def test_results_page(experiment, fake):
     assert again.exit_code == 0 and "report only, not running: skip 4" in again.output
     strip = lambda text: [line for line in text.splitlines() if "this page was written by" not in line]  # noqa: E731
     assert strip(squeeze((results / "RESULTS.md").read_text())) == strip(page)
+
+
+def test_the_results_page_warns_when_a_groups_runs_read_different_data(experiment, fake, monkeypatch):
+    monkeypatch.setenv("FAKE_DATA", json.dumps({"a-seed0": "a" * 64, "a-seed1": "b" * 64, "c-seed0": "a" * 64, "c-seed1": "a" * 64}))
+    assert sweep(experiment).exit_code == 0
+    page = (experiment.parent / "results" / "quick" / "RESULTS.md").read_text()
+    assert "**Warning: runs on this page differ in what they read or ran from.**" in page
+    assert f"- **Group `a`**: its runs read different data files (data sha256 {'a' * 12}: 1 run, {'b' * 12}: 1 run)." in page
+    assert "Group `c`" not in page
+    grouped = CliRunner().invoke(cli, ["compare", str(experiment.parent / "runs" / "quick"), "--group-by", "meta.sweep.group"])
+    assert f"warning: group meta.sweep.group=a (n=2): its runs read different data files (data sha256 {'a' * 12}" in grouped.stdout
+    monkeypatch.setenv("FAKE_DATA", json.dumps({"a-seed0": "a" * 64, "a-seed1": "a" * 64, "c-seed0": "c" * 64, "c-seed1": "c" * 64}))
+    for run in (experiment.parent / "runs" / "quick").glob("*-seed*-*"):
+        meta = json.loads((run / "meta.json").read_text())
+        meta["provenance"]["data"]["sha256"] = ("a" if run.name.startswith("a-") else "c") * 64
+        (run / "meta.json").write_text(json.dumps(meta))
+    assert sweep(experiment, "--report-only").exit_code == 0
+    page = (experiment.parent / "results" / "quick" / "RESULTS.md").read_text()
+    assert "Group `a`" not in page and "Group `c`" not in page
+    assert f"- **Across groups**: its runs read different data files (data sha256 {'a' * 12}: 2 runs, {'c' * 12}: 2 runs)." in page
+
+
+def test_status_shows_each_runs_peak_memory_and_suggests_slurms_mem(experiment, fake, monkeypatch):
+    from dilbench.sweep.status import suggest_mem
+
+    before = sweep(experiment, "--status").output
+    assert "not started 4" in before and "suggested Slurm --mem" not in before  # nothing recorded: no advice
+    monkeypatch.setenv("FAKE_PEAK", json.dumps({"a-seed0": 700 * 2**20, "c-seed1": int(2.5 * 2**30)}))
+    assert sweep(experiment).exit_code == 0
+    lines = sweep(experiment, "--status").output.splitlines()
+    (a0,) = [line for line in lines if " a-seed0 " in line]
+    assert "2/2 epochs, final eval acc 0.4500, peak 700 MiB RSS  (a-seed0-" in a0
+    assert "peak 2.50 GiB RSS" in next(line for line in lines if " c-seed1 " in line)
+    assert "suggested Slurm --mem: 4G (largest peak RSS 2.50 GiB of 2 run(s), +25% headroom)" in lines
+    assert (suggest_mem(700 * 2**20), suggest_mem(800 * 2**20), suggest_mem(2**30)) == ("900M", "1000M", "2G")
 
 
 def test_jobs_run_side_by_side_with_their_share_of_threads(experiment, fake, monkeypatch, tmp_path):

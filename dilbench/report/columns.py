@@ -22,10 +22,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from dilbench.errors import UsageError
+from dilbench.report import provenance
 from dilbench.report.budget import AXES, value_at
 from dilbench.report.packing import MISSING
 from dilbench.report.run_parts import QUALIFIERS, SOURCES, SUMMED, is_number, numeric_of
-from dilbench.report.runs_index import RunRecord, config_column, keys_column, meta_column, reduced_column, status_column
+from dilbench.report.runs_index import (
+    RunRecord,
+    config_column,
+    keys_column,
+    meta_column,
+    part_column,
+    reduced_column,
+    status_column,
+)
 from dilbench.tables import text_table
 
 MEASURE = "measure"  # a number measured by the run: aggregated by --group-by, shown with fixed decimals
@@ -47,6 +56,7 @@ class Column:
     value: Callable[[RunRecord], Any]
     parts: tuple[str, ...] = PARTS  # the files (run_parts.SOURCES) its values come from
     bulk: Callable[[list[RunRecord]], list[Any]] | None = None  # `value` of many runs at once, faster
+    separator: str | None = None  # a list in one text (tags): --where KEY=V keeps runs whose list holds V
 
     def values(self, runs: list[RunRecord]) -> list[Any]:
         """The column for many runs, their files read first (in parallel when many are not in the index)."""
@@ -88,12 +98,46 @@ def _gaps(runs: list[RunRecord]) -> list[float | None]:
     return [train - test if is_number(train) and is_number(test) else None for train, test in pairs]
 
 
+def _peak_mib(key: str) -> Callable[[RunRecord], float | None]:
+    """The largest value of a bytes key over the run's epochs, in MiB (None for runs from before it was recorded)."""
+    def peak(run: RunRecord) -> float | None:
+        value = run.reduced(f"max:{key}")
+        return value / 2**20 if is_number(value) else None
+
+    return peak
+
+
+def _peaks_mib(key: str) -> Callable[[list[RunRecord]], list[float | None]]:
+    def peaks(runs: list[RunRecord]) -> list[float | None]:
+        return [value / 2**20 if is_number(value) else None for value in reduced_column(runs, f"max:{key}")]
+
+    return peaks
+
+
+def _tags_text(run: RunRecord) -> str | None:
+    return ",".join(run.tags) or None
+
+
+def _tags_texts(runs: list[RunRecord]) -> list[str | None]:
+    return [",".join(tags) or None if isinstance(tags, list) else None
+            for tags in part_column(runs, "tags", "tags:tags", lambda part: part.get("tags"))]
+
+
+def _note_line(text: Any) -> str | None:
+    return " / ".join(text.splitlines()) if isinstance(text, str) and text else None
+
+
+def _note_lines(runs: list[RunRecord]) -> list[str | None]:
+    return [_note_line(text) for text in part_column(runs, "note", "note:text", lambda part: part.get("text"))]
+
+
 # name -> (kind, value, help): the help text is what `--help`, --list-columns and errors show.
 BUILTINS: dict[str, tuple[str, Callable[[RunRecord], Any], str]] = {
     "run": (SETTING, lambda run: run.dirname, "run directory name"),
     "path": (SETTING, lambda run: str(run.path), "run directory path as found"),
     "name": (SETTING, _setting("name", "name"), "config name"),
-    "status": (SETTING, lambda run: run.status, "running|completed|failed|interrupted|crashed|stale, unknown (no meta.json), corrupt"),
+    "status": (SETTING, lambda run: run.status,
+               "running|completed|pruned|failed|interrupted|crashed|stale, unknown (no meta.json), corrupt"),
     "model": (SETTING, _setting("model.name"), "model.name"),
     "schedule": (SETTING, _setting("schedule.name"), "schedule.name"),
     "augmentation": (SETTING, _setting("augmentation.mode"), "augmentation.mode"),
@@ -111,13 +155,25 @@ BUILTINS: dict[str, tuple[str, Callable[[RunRecord], Any], str]] = {
     "images_per_s": (MEASURE, _reduced("images_per_s"), "training images per second of training time, over all epochs"),
     "train_flops": (MEASURE, _reduced("last:train_flops"),
                     "= last:train_flops, the run's training FLOPs so far (the schedule's cost model)"),
+    "peak_rss_mib": (MEASURE, _peak_mib("peak_rss_bytes"), "peak resident memory of the run's processes, MiB (max over epochs)"),
+    "cpu_util": (MEASURE, _reduced("mean:cpu_util"),
+                 "CPU time / wall time / usable CPUs, mean over epochs (1.0: every CPU busy)"),
+    "gpu_peak_mib": (MEASURE, _peak_mib("gpu_peak_bytes"), "peak GPU memory TensorFlow allocated, MiB (max over epochs; GPU runs)"),
+    "data_sha256": (SETTING, lambda run: provenance.data_sha256(run.meta),
+                    "SHA-256 of the data files read (first 12 hex digits; a+b: a resume read other data)"),
+    "dirty": (SETTING, lambda run: provenance.dirty(run.meta), "ran from uncommitted changes (true: see its source.patch)"),
+    "tags": (SETTING, _tags_text, "the run's tags (dilbench tag); --where tags=X keeps runs tagged X"),
+    "tag": (SETTING, _tags_text, "= tags (reads better in --where tag=baseline)"),
+    "note": (SETTING, lambda run: _note_line(run.note), "the run's note (dilbench note)"),
     "problems": (SETTING, lambda run: "; ".join(run.problems) or None, "missing or corrupt files of the run"),
 }
+LISTS = {"tags": ",", "tag": ","}  # columns holding a list as text: --where tests membership
 
 
 BUILTIN_PARTS: dict[str, tuple[str, ...]] = {  # the files each built-in reads (the others: metrics.jsonl's reductions)
     "run": (), "path": (), "name": ("config", "meta"), "status": ("meta",), "model": ("config",), "schedule": ("config",),
     "augmentation": ("config",), "seed": ("config", "meta"), "problems": PARTS,
+    "data_sha256": ("meta",), "dirty": ("meta",), "tags": ("tags",), "tag": ("tags",), "note": ("note",),
 }
 BUILTIN_BULK: dict[str, Callable[[list[RunRecord]], list[Any]]] = {
     "run": lambda runs: [run.dirname for run in runs], "name": _settings("name", "name"), "status": status_column,
@@ -127,13 +183,15 @@ BUILTIN_BULK: dict[str, Callable[[list[RunRecord]], list[Any]]] = {
         ("epochs", "epochs"), ("final_eval_acc", "last:eval_acc"), ("best_eval_acc", "max:eval_acc"),
         ("best_epoch", "epoch_of:max:eval_acc"), ("final_train_acc", "last:train_acc"), ("wall_time", f"{SUMMED}:seconds"),
         ("train_time", "train_time"), ("eval_time", f"{SUMMED}:eval_seconds"), ("images_per_s", "images_per_s"),
-        ("train_flops", "last:train_flops"))},
+        ("train_flops", "last:train_flops"), ("cpu_util", "mean:cpu_util"))},
+    "peak_rss_mib": _peaks_mib("peak_rss_bytes"), "gpu_peak_mib": _peaks_mib("gpu_peak_bytes"),
+    "tags": _tags_texts, "tag": _tags_texts, "note": _note_lines,
 }
 
 
 def builtin(name: str) -> Column:
     kind, value, _ = BUILTINS[name]
-    return Column(name, kind, value, BUILTIN_PARTS.get(name, ("metrics",)), BUILTIN_BULK.get(name))
+    return Column(name, kind, value, BUILTIN_PARTS.get(name, ("metrics",)), BUILTIN_BULK.get(name), LISTS.get(name))
 
 
 class Catalog:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dilbench.errors import UsageError
+from dilbench.report import provenance
 from dilbench.report.aggregate import differing_config_keys, group_runs, group_value, status_counts, summarize
 from dilbench.report.columns import DEFAULT_COLUMNS, MEASURE, PARTS, Catalog, Column, is_number, parse_names
 from dilbench.report.runs_index import RunReader, RunRecord, Runs, load_runs, no_gc, problems_column
@@ -164,7 +165,9 @@ def _group_table(groups: list[list[RunRecord]], keys: list[Column], shown: list[
         rows.append(row)
         labels.append(", ".join(f"{key.name}={_short(row[key.name])}" for key in keys) + f" (n={len(runs)})")
     columns = [*key_names, *extra, *(m.name for m in measures)]
-    return Table(columns, {m.name for m in measures}, rows, groups, labels, grouped=True, notes=[GROUP_NOTE])
+    notes = [GROUP_NOTE] + [f"warning: group {label}: {problem}" for label, runs in zip(labels, groups)
+                            for problem in provenance.mixed([run.meta for run in runs])]
+    return Table(columns, {m.name for m in measures}, rows, groups, labels, grouped=True, notes=notes)
 
 
 def _run_labels(runs: list[RunRecord]) -> list[str]:

@@ -11,11 +11,11 @@ generically (report/index_store.py):
   * `series`: metrics.jsonl only: every key's value per epoch record (MISSING where a record lacks it).
 
 SOURCES maps a part's name to its file and reader; everything else (freshness, storage, loading on
-demand) is generic. Another small per-run file is one line there, e.g.
-`"tags": Source("tags.json", read_json_part)` or `"notes": Source("notes.md", read_text_part)`, and is
-then read through `RunRecord.part("tags")`, stored, kept fresh and dropped like the others (its
-problems join the run's, in SOURCES order). Changing this module makes existing indexes rebuild once
-(index_store.code_digest).
+demand) is generic. tags.json and notes.md (`dilbench tag`, `dilbench note`) are two such lines, read
+through `RunRecord.part("tags")` and `part("note")`, stored, kept fresh and dropped like the others (their
+problems join the run's, in SOURCES order). Another small per-run file is one line more, e.g.
+`Source("x.json", read_json_part)` or `Source("x.md", read_text_part)`. Changing this module makes
+existing indexes rebuild once (index_store.code_digest).
 """
 
 from __future__ import annotations
@@ -449,10 +449,31 @@ def read_text_part(path: Path) -> Part:
         return Part(problems=(f"{path.name} unreadable: {first_line(err)}",))
 
 
+# ---- tags.json and notes.md (`dilbench tag` and `dilbench note`, runs/annotations.py) ------------------
+def read_tags_part(path: Path) -> Part:
+    """tags.json as RunDir.read_tags reads it: the sorted tags under the key `tags`."""
+    try:
+        tags = RunDir(path.parent).read_tags()
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        return Part(problems=(f"tags.json unreadable: {first_line(err)}",))
+    return Part(values={"tags": tags})
+
+
+def read_note_part(path: Path) -> Part:
+    """notes.md as RunDir.read_note reads it: the note under the key `text`, nothing for an empty one."""
+    try:
+        note = RunDir(path.parent).read_note()
+    except (OSError, UnicodeDecodeError) as err:
+        return Part(problems=(f"notes.md unreadable: {first_line(err)}",))
+    return Part(values={"text": note} if note is not None else {})
+
+
 # name -> the file it is read from; the order is the order of a run's problems
 SOURCES: dict[str, Source] = {
     "config": Source("config.yaml", read_config_part, no_config),
     "meta": Source("meta.json", read_meta_part, no_meta),
     "metrics": Source("metrics.jsonl", read_metrics_part, lambda: metrics_part([])),
+    "tags": Source("tags.json", read_tags_part),
+    "note": Source("notes.md", read_note_part),
 }
 MARKER_FILES = ("config.yaml", "meta.json")  # a directory holding either is a run directory

@@ -36,6 +36,7 @@ from dilbench.runs.owner import run_status
 __all__ = ["MISSING", "RunReader", "RunRecord", "find_runs", "flatten", "is_run_dir", "load_runs", "read_run", "read_runs", "runs_in"]
 
 SEARCH_DEPTH = 3  # runs/<run>, experiments/x/runs/<run>, experiments/<suite>/x/runs/<run>
+ENDED_WITH_EPOCHS = ("completed", "pruned")  # states that finished epochs: without metrics.jsonl, a problem
 PARALLEL_MIN = 500  # files to parse before prefetch starts a process per core
 Sig = tuple[int, int, int, int]  # a file's inode, size, modification and change time (ns)
 
@@ -375,12 +376,25 @@ class RunRecord:
         """Metric keys with a finite number in some epoch record."""
         return self.part("metrics").numeric_keys()
 
+    # ---- tags.json and notes.md
+    @property
+    def tags(self) -> list[str]:
+        """The run's tags, sorted (`dilbench tag`); [] without tags.json or with an unreadable one."""
+        tags = self.part("tags").get("tags")
+        return list(tags) if isinstance(tags, list) else []
+
+    @property
+    def note(self) -> str | None:
+        """The run's note (`dilbench note`), None without one."""
+        text = self.part("note").get("text")
+        return text if isinstance(text, str) else None
+
     @property
     def problems(self) -> list[str]:
-        """Missing or corrupt files, in SOURCES order; a completed run without metrics.jsonl is one too."""
+        """Missing or corrupt files, in SOURCES order; a completed or pruned run without metrics.jsonl is one too."""
         problems: list[str] = []
         for name, source in SOURCES.items():
-            if name == "metrics" and source.file not in self.files and self.status == "completed":
+            if name == "metrics" and source.file not in self.files and self.status in ENDED_WITH_EPOCHS:
                 problems.append("no metrics.jsonl")  # other states may simply not have finished an epoch yet
             problems += self.part(name).problems
         return problems
@@ -485,7 +499,7 @@ def problems_column(runs: list[RunRecord]) -> list[list[str]]:
         if name == "metrics":
             statuses = statuses or status_column(runs)
             for problems, run, status in zip(found, runs, statuses):
-                if source.file not in run.files and status == "completed":
+                if source.file not in run.files and status in ENDED_WITH_EPOCHS:
                     problems.append("no metrics.jsonl")  # other states may simply not have finished an epoch yet
         for problems, more in zip(found, part_column(runs, name, f"{name}!", lambda part: list(part.problems))):
             if more:

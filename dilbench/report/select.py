@@ -36,6 +36,10 @@ class Condition:
     values: list[Any] = field(default_factory=list, compare=False)  # the column's value for each run checked
 
     def holds(self, value: Any) -> bool:
+        if self.column.separator is not None and self.op in ("=", "!="):  # tag=a,b: tagged a or b; tag!=a: not tagged a
+            members = set(str(value).split(self.column.separator)) if value else set()
+            hit = any(not members if text.lower() in NULLS else text in members for text in self.texts)
+            return hit if self.op == "=" else not hit
         if self.op == "=":
             return any(_equal(value, text) for text in self.texts)
         if self.op == "!=":

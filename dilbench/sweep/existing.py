@@ -3,7 +3,8 @@
 A run is found by the `name` in its config.yaml (the directory name adds a time stamp) and must have
 exactly the planned config: a run made from an older version of the experiment file is never reused.
 
-    completed                                          -> skip
+    completed, or pruned (a search's trial its pruner
+      stopped: finished, never resumed)                -> skip
     interrupted, failed, crashed or stale (its owner
       is gone, or on another host, and its lock free)  -> resume from its last checkpoint
     locked by a live process                           -> busy (left alone)
@@ -155,7 +156,7 @@ def save(found: dict[str, list[RunRecord]]) -> None:
 def _decide(run: PlannedRun, existing: list[Existing], runs_dir: Path) -> Step:
     same = [e for e in existing if e.difference is None]
     others = tuple(e for e in existing if e.difference is not None)
-    completed = [e for e in same if e.status == "completed"]
+    completed = [e for e in same if e.status in ("completed", "pruned")]
     if completed:
         return Step(run, "skip", completed[-1].path, _completed_detail(completed[-1]), others)
     resumable = [e for e in same if e.status in ("interrupted", "failed", "running", "crashed", "stale")]
@@ -179,6 +180,9 @@ def _epochs_done(existing: Existing) -> int:
 
 def _completed_detail(existing: Existing) -> str:
     records = existing.record.metrics if existing.record else RunDir(existing.path).read_metrics()
+    if existing.status == "pruned":
+        accuracy = f", {final_accuracy(records[-1])}" if records and "eval_acc" in records[-1] else ""
+        return f"pruned after {len(records)} epoch(s){accuracy}"
     return f"completed, {final_accuracy(records[-1])}" if records and "eval_acc" in records[-1] else "completed"
 
 

@@ -31,6 +31,7 @@ from dilbench.training.distributed import distribute_batches
 from dilbench.training.finite import FiniteCheck, NonFiniteLoss
 from dilbench.training.listeners import BatchEnd, Record, RunFailed, RunInterrupted, TrainingListener
 from dilbench.training.progress import ProgressDisplay
+from dilbench.training.resources import ResourceSampler
 from dilbench.training.runtime import seed_everything
 from dilbench.training.step import TrainingStep
 
@@ -122,6 +123,8 @@ class Trainer:
         self.finite = FiniteCheck(self.model, self.optimizers)
         self.eval_batches = self._eval_batches()  # the evaluation split in memory, as evaluate() feeds it (built once)
         self.initial_weights = self.group_weights()  # before any restore: the after plot draws them as reference
+        gpus = [f"GPU:{device.name.rsplit(':', 1)[-1]}" for device in tf.config.list_logical_devices("GPU")]
+        self.resources = ResourceSampler(gpus)  # each epoch's peak memory and CPU utilisation (resources.py)
 
     # ---- public -------------------------------------------------------------------------------------
     def train(self, recorded: Sequence[Record] = ()) -> list[Record]:
@@ -185,6 +188,7 @@ class Trainer:
             for var, value in ((p.loss_sum, 0.0), (p.correct, 0), (p.seen, 0), (p.seconds, 0.0)):
                 var.assign(value)
         num_steps = steps_per_epoch(n, self.global_batch, cfg.augmentation.mode)
+        self.resources.epoch_started()
         # the epoch's sums and position, kept in Python during the batches (variable ops for them cost 0.2 ms of CPU a
         # batch, 0.5% of a quickstart step) and written to `state` by save_position, at the epoch's end and before any
         # checkpoint inside it (the same float64 additions as assign_add made, so the same values)
@@ -233,6 +237,7 @@ class Trainer:
             "updates": [int(o.updates.numpy()) - u for o, u in zip(self.optimizers, updates_before)],
             "updates_total": [int(o.updates.numpy()) for o in self.optimizers],
             "train_flops": self.step.training_flops(n, self.global_batch, epoch + 1),  # cumulative, from the cost model
+            **self.resources.epoch_ended(),  # peak_rss_bytes, cpu_seconds, cpu_util (gpu_peak_bytes with a GPU)
         }
 
     def _epoch_batches(self, order: np.ndarray, start_step: int, epoch: int):
