@@ -26,8 +26,8 @@ from dilbench.data import Dataset
 from dilbench.errors import DilbenchError
 from dilbench.signals import handled
 from dilbench.training.batches import epoch_batches, epoch_order, eval_pieces, memory_batches, steps_per_epoch
-from dilbench.training.distributed import distribute_batches
-from dilbench.training.finite import FiniteCheck
+from dilbench.training.distributed import ReplicaCheck, distribute_batches
+from dilbench.training.finite import FiniteCheck, state_variables
 from dilbench.training.listeners import Record, TrainingListener
 from dilbench.training.progress import Progress
 from dilbench.training.runtime import seed_everything
@@ -112,6 +112,7 @@ class Trainer:
             loss_scale=self.step.loss_scale, progress=self.state,  # key `progress`: what checkpoints of 0.1 hold
         )
         self.finite = FiniteCheck(self.model, self.optimizers)
+        self.replicas = ReplicaCheck(state_variables(self.model, self.optimizers))
         self.eval_batches = self._eval_batches()  # the evaluation split in memory, as evaluate() feeds it (built once)
         self.initial_weights = self.group_weights()  # before any restore: the after plot draws them as reference
 
@@ -199,14 +200,14 @@ class Trainer:
                 if self.stop_requested and step + 1 < num_steps:
                     record_position()
                     p.seconds.assign(seconds_before + time.perf_counter() - started)
-                    self._check_finite(epoch, f"epoch {epoch + 1}, step {step + 1}")
+                    self._check_state(epoch, f"epoch {epoch + 1}, step {step + 1}")
                     for listener in self.listeners:
                         listener.interrupted(self)
                     raise self._interrupted(f"epoch {epoch + 1}, step {step + 1}")
             record_position()
             batches = None  # the pipeline's shutdown is part of training time (prompt: see batches.py)
             p.seconds.assign(seconds_before + time.perf_counter() - started)
-            self._check_finite(epoch, f"epoch {epoch + 1}")
+            self._check_state(epoch, f"epoch {epoch + 1}")
             bar.status(f"evaluating on the {self.eval_split.name} split")
             eval_started = time.perf_counter()
             eval_loss, eval_acc = self.evaluate()
@@ -242,16 +243,24 @@ class Trainer:
         return distribute_batches(self.strategy, epoch_batches(
             data.x_train, data.y_train, order, self.global_batch, start_step, self.augmenter, epoch))
 
-    def _check_finite(self, epoch: int, where: str) -> None:
-        """Fail (before anything of this epoch is recorded or saved) if a weight or optimizer slot is NaN or inf."""
+    def _check_state(self, epoch: int, where: str) -> None:
+        """Fail (before anything of this epoch is recorded or saved) if a weight or optimizer slot is NaN or inf, or
+        if the replicas' copies of a variable differ (distributed.ReplicaCheck)."""
         bad = self.finite.non_finite()
         if bad:
             raise self._failed(epoch, f"weights became non-finite during {where} ({bad}) while the loss stayed finite")
+        differing = self.replicas.differing()
+        if differing:
+            raise RunFailed(f"the replicas' copies of {differing} differ after {where}: a layer updated it with values of "
+                            "its own replica's part of the batch (e.g. an unsynchronized BatchNormalization; build batch norm "
+                            f"with dilbench.models.layers.batch_norm, which synchronizes it); {self._kept(epoch)}")
 
     def _failed(self, epoch: int, what: str) -> RunFailed:
-        kept = f"epochs 1-{epoch} are kept in {self.where}" if epoch else f"no epoch finished in {self.where}"
         return RunFailed(f"{what}; lower optimizer.lr" + (" or use precision: float32" if self.config.precision != "float32" else "")
-                         + f"; {kept}")
+                         + f"; {self._kept(epoch)}")
+
+    def _kept(self, epoch: int) -> str:
+        return f"epochs 1-{epoch} are kept in {self.where}" if epoch else f"no epoch finished in {self.where}"
 
     def evaluate(self) -> tuple[float, float]:
         """Mean loss and accuracy on the evaluation split (BN in inference mode), batch by batch of
