@@ -53,7 +53,7 @@ def bench(batch_size: int, rounds: int, precision: str, n: int) -> dict[str, lis
     from dilbench.training.batches import epoch_batches, epoch_order
     from dilbench.training.step import TrainingStep
 
-    config = load_config(REPO / "dilbench" / "configs" / "allconv_standard_aug.yaml",
+    config = load_config(REPO / "configs" / "allconv_standard_aug.yaml",
                          [f"precision={precision}", f"train.batch_size={batch_size}"])
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (n, *SHAPE), dtype=np.uint8)

@@ -10,10 +10,10 @@ echo "$(lscpu | grep '^Model name'); $(nproc) cores; flags: $(grep -m1 '^flags' 
 echo "load: $(uptime)"
 python benchmarks/bench_teardown.py --epochs 8
 echo "load: $(uptime)"
-python -m dilbench bench dilbench/configs/quickstart.yaml --end-to-end --rounds 5
+python -m dilbench bench configs/quickstart.yaml --end-to-end --rounds 5
 echo "load: $(uptime)"
-python -m dilbench bench dilbench/configs/allconv_standard_aug.yaml --end-to-end --rounds 2 --set precision=bfloat16 \
+python -m dilbench bench configs/allconv_standard_aug.yaml --end-to-end --rounds 2 --set precision=bfloat16 \
   --set data.train_subset=1000 --set data.test_subset=1000
 echo "load: $(uptime)"
-python -m dilbench bench dilbench/configs/allconv_standard.yaml --steps 10 --rounds 3
+python -m dilbench bench configs/allconv_standard.yaml --steps 10 --rounds 3
 echo "load: $(uptime)"

@@ -1,6 +1,6 @@
 """bfloat16 vs float32 training throughput, side by side in one process (interleaved rounds).
 
-    python benchmarks/bench_precision.py dilbench/configs/allconv_standard.yaml [--set KEY=VALUE ...]
+    python benchmarks/bench_precision.py configs/allconv_standard.yaml [--set KEY=VALUE ...]
 
 Times the config's training step (its schedule, model and batch) at float32 and at bfloat16 mixed
 precision on random images, and prints images/s and the speed-up. Issue 4's target on this AMX CPU:

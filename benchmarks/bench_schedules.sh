@@ -14,4 +14,4 @@ done
 echo
 "${PYTHON:-python3}" -m dilbench bench context_mnist --steps 10 --rounds 3
 echo
-"${PYTHON:-python3}" benchmarks/bench_precision.py dilbench/configs/allconv_standard.yaml --set train.batch_size=64 --steps 5
+"${PYTHON:-python3}" benchmarks/bench_precision.py configs/allconv_standard.yaml --set train.batch_size=64 --steps 5

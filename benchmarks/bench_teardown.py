@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6, help="epochs per setting")
     parser.add_argument("--images", type=int, default=3000)
     args = parser.parse_args()
-    config = load_config("dilbench/configs/quickstart.yaml")
+    config = load_config("configs/quickstart.yaml")
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (args.images, 28, 28, 1), dtype=np.uint8)
     y = rng.integers(0, 10, args.images).astype(np.int64)

@@ -38,7 +38,7 @@ def cpu_seconds() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("config", nargs="?", default="dilbench/configs/quickstart.yaml")
+    parser.add_argument("config", nargs="?", default="configs/quickstart.yaml")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()

@@ -447,7 +447,7 @@ def bench(config: Path, overrides: tuple[str, ...], steps: int, rounds: int, no_
     shape, num_classes = input_spec(resolved.data.dataset, None, None)
     rows = run_bench(resolved, shape, num_classes, steps=steps, rounds=rounds, keras_baseline=not no_keras)
     title = (f"{resolved.model.name}, batch {resolved.train.batch_size}, {resolved.precision}"
-             f"{', XLA' if resolved.train.xla else ''}: median of {rounds} rounds x {steps} steps")
+             f"{', XLA' if resolved.runtime.xla else ''}: median of {rounds} rounds x {steps} steps")
     click.echo(format_bench(rows, title))
 
 
@@ -456,7 +456,7 @@ def _bench_end_to_end(resolved, rounds: int) -> None:
 
     result = run_end_to_end(resolved, rounds)
     title = (f"end to end: {resolved.model.name}, {resolved.schedule.name}, batch {result.batch_size}, {resolved.precision}"
-             f"{', XLA' if resolved.train.xla else ''}, {resolved.data.dataset}: {rounds} rounds")
+             f"{', XLA' if resolved.runtime.xla else ''}, {resolved.data.dataset}: {rounds} rounds")
     click.echo(format_end_to_end(result, title))
 
 

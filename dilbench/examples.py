@@ -1,9 +1,11 @@
-"""The example configs and experiments shipped inside the package: found by name, listed, copied out.
+"""The example configs and experiments: found by name, listed, copied out.
 
-`dilbench train quickstart` works from any directory of a wheel install: an argument that is not an
-existing path is looked up among the bundled examples. A path always wins over a name, so a local
-`quickstart` file (or directory) is never shadowed. `dilbench init DIR` copies the examples out, in the
-same layout (`configs/`, `experiments/<name>/`), so the experiments' relative `base:` paths still work.
+They live at the repository's top level (`configs/`, `experiments/<name>/`), the one copy in git, so
+`dilbench train configs/unfair_back.yaml` works from a checkout. Building the wheel copies them into the
+package as `dilbench/bundled/` (setup.py), so `dilbench train quickstart` works from any directory of an
+install: an argument that is not an existing path is looked up among them. A path always wins over a
+name, so a local `quickstart` file (or directory) is never shadowed. `dilbench init DIR` copies them out
+in the same layout, so the experiments' relative `base:` paths still work.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from pathlib import Path
 from dilbench.errors import UsageError
 
 PACKAGE = Path(__file__).parent
-CONFIGS = PACKAGE / "configs"
-EXPERIMENTS = PACKAGE / "experiments"
+# an installed wheel carries them inside the package; a checkout (an editable install too) at its top level
+ROOT = PACKAGE / "bundled" if (PACKAGE / "bundled").is_dir() else PACKAGE.parent
+CONFIGS = ROOT / "configs"
+EXPERIMENTS = ROOT / "experiments"
 EXPERIMENT_FILE = "experiment.yaml"
 
 
@@ -100,7 +104,7 @@ def init(target: Path) -> list[Path]:
     sources = [path for path in CONFIGS.iterdir() if path.is_file()]
     for experiment in bundled_experiments():
         sources += [path for path in experiment.path.parent.iterdir() if path.is_file()]
-    pairs = [(source, target / source.relative_to(PACKAGE)) for source in sorted(sources)]
+    pairs = [(source, target / source.relative_to(ROOT)) for source in sorted(sources)]
     existing = [dest for _, dest in pairs if dest.exists()]
     if existing:
         raise UsageError(f"{existing[0]} exists already ({len(existing)} of {len(pairs)} files would be overwritten); "

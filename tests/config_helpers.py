@@ -30,7 +30,7 @@ def error_of(path: Path, overrides=()) -> str:
 
 def train_tiny(runs: Path, overrides: Sequence[str]) -> Path:
     """`dilbench train quickstart --name tiny` with `overrides` into `runs` (trained for real); its run directory."""
-    args = ["train", "dilbench/configs/quickstart.yaml", "--runs-dir", str(runs), "--name", "tiny"]
+    args = ["train", "configs/quickstart.yaml", "--runs-dir", str(runs), "--name", "tiny"]
     for item in overrides:
         args += ["--set", item]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)

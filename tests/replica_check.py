@@ -40,7 +40,7 @@ def main(schedule: str) -> dict:
     from dilbench.training.distributed import distribute_batches
     from dilbench.training.step import TrainingStep
 
-    config = load_config("dilbench/configs/quickstart.yaml", [*CONFIG, f"schedule={schedule}"])
+    config = load_config("configs/quickstart.yaml", [*CONFIG, f"schedule={schedule}"])
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     one = TrainingStep.build(config, SHAPE, 10)
     two = TrainingStep.build(config, SHAPE, 10, mirrored)

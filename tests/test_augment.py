@@ -93,7 +93,7 @@ def test_mode_checks(tmp_path):
 
 @pytest.mark.parametrize("name", ["allconv_standard_aug", "unfair_back_aug", "unfair_front_aug"])
 def test_published_configs_round_trip(name, tmp_path):
-    config = load_config(REPO / "dilbench" / "configs" / f"{name}.yaml")
+    config = load_config(REPO / "configs" / f"{name}.yaml")
     assert config.augmentation == pipeline(
         {"fliplr": {"p": 1.0}},
         {"sometimes": {"p": 0.1, "ops": [{"affine": {"translate_percent": [-0.2, 0.2], "rotate": [-25, 25]}}]}},
@@ -155,8 +155,8 @@ def test_config_loading_and_help_import_neither_imgaug_nor_tensorflow():
         import sys
         from dilbench.cli import cli
         from dilbench.config import load_config
-        load_config('dilbench/configs/allconv_standard_aug.yaml')
-        for args in (['augment', '--help'], ['augment', 'preview', '--help'], ['validate', 'dilbench/configs/unfair_back_aug.yaml']):
+        load_config('configs/allconv_standard_aug.yaml')
+        for args in (['augment', '--help'], ['augment', 'preview', '--help'], ['validate', 'configs/unfair_back_aug.yaml']):
             try:
                 cli(args, standalone_mode=False)
             except SystemExit:
@@ -294,7 +294,7 @@ AUG = ["augmentation.mode=paired", "augmentation.random_order=true",
 
 def test_preview_writes_a_png_without_tensorflow(tmp_path):
     out = tmp_path / "grid.png"
-    args = ["augment", "preview", "dilbench/configs/quickstart.yaml", "--out", str(out), "--images", "3", "--versions", "2"]
+    args = ["augment", "preview", "configs/quickstart.yaml", "--out", str(out), "--images", "3", "--versions", "2"]
     for item in AUG:
         args += ["--set", item]
     code = f"import sys\nfrom dilbench.cli import cli\ncli({args!r}, standalone_mode=False)\nprint('TF', 'tensorflow' in sys.modules)"
@@ -304,20 +304,20 @@ def test_preview_writes_a_png_without_tensorflow(tmp_path):
 
 
 def test_preview_without_ops_is_a_usage_error(tmp_path):
-    result = CliRunner().invoke(cli, ["augment", "preview", "dilbench/configs/quickstart.yaml", "--out", str(tmp_path / "g.png")])
+    result = CliRunner().invoke(cli, ["augment", "preview", "configs/quickstart.yaml", "--out", str(tmp_path / "g.png")])
     assert result.exit_code == 2 and result.output == "Error: quickstart: augmentation.ops is empty; there is nothing to preview\n"
 
 
 TINY = [
     "data.dataset=mnist_bundled", "data.train_subset=300", "data.test_subset=100",
     "model.channels=4", "model.hidden=[16]", "train.batch_size=64", "train.epochs=2",
-    "precision=float32", "deterministic=true", "seed=7", *AUG,
+    "precision=float32", "runtime.deterministic=true", "seed=7", *AUG,
 ]
 STEPS_PER_EPOCH = 10  # ceil(300 / 32): 32 originals + 32 augmented copies per batch; the last holds 12 + 12
 
 
 def train(runs: Path):
-    args = ["train", "dilbench/configs/quickstart.yaml", "--runs-dir", str(runs), "--name", "aug"]
+    args = ["train", "configs/quickstart.yaml", "--runs-dir", str(runs), "--name", "aug"]
     for item in TINY:
         args += ["--set", item]
     return CliRunner().invoke(cli, args, catch_exceptions=False)

@@ -16,7 +16,7 @@ TINY = ["--steps", "1", "--rounds", "1", "--set", "model.channels=2", "--set", "
 
 
 def bench(*extra: str) -> str:
-    result = CliRunner().invoke(cli, ["bench", "dilbench/configs/quickstart.yaml", *TINY, *extra], catch_exceptions=False)
+    result = CliRunner().invoke(cli, ["bench", "configs/quickstart.yaml", *TINY, *extra], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -85,7 +85,7 @@ def test_end_to_end_times_trainer_epochs_against_the_bare_step():
     from dilbench.config import load_config
     from dilbench.launch.bench_end_to_end import format_end_to_end, run_end_to_end
 
-    result = run_end_to_end(load_config("dilbench/configs/quickstart.yaml", TINY_END_TO_END), rounds=2)
+    result = run_end_to_end(load_config("configs/quickstart.yaml", TINY_END_TO_END), rounds=2)
     assert (result.steps, result.batch_size, len(result.rounds)) == (4, 32, 2)
     for r in result.rounds:
         assert all(math.isfinite(v) and v > 0 for v in vars(r).values()), r
@@ -113,7 +113,7 @@ def test_end_to_end_times_trainer_epochs_against_the_bare_step():
 
 
 def test_end_to_end_needs_the_data():
-    args = ["bench", "dilbench/configs/quickstart.yaml", "--end-to-end", "--set", "data.dataset=cifar10",
+    args = ["bench", "configs/quickstart.yaml", "--end-to-end", "--set", "data.dataset=cifar10",
             "--set", "data.root=/nonexistent/cifar"]
     result = CliRunner().invoke(cli, args, env={"DILBENCH_DATA": "/nonexistent", "KERAS_HOME": "/nonexistent"})
     assert result.exit_code == 1 and len(result.output.splitlines()) == 1, result.output

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from dilbench.report.budget import axis_values, best_until, value_at
-from dilbench.report.runs_index import read_run
+from dilbench.report.runs_index import RunRecord, read_run
 from tests.test_compare import PNG, config, invoke, write_run
 
 # run -> (schedule, eval_acc per epoch, cumulative train_flops, train seconds per epoch (None: old runs' `seconds` only))
@@ -45,6 +46,13 @@ def test_axes_and_interpolation(runs):
     assert value_at(ub, "flops", 25) == 0.6 and value_at(ub, "flops", 20) is None
     assert value_at(std, "epoch", 2.5, "eval_loss") == pytest.approx(0.35)
     assert best_until(std, "flops", 25) == pytest.approx(0.7) and best_until(std, "flops", 15) == pytest.approx(0.6)
+
+
+def test_at_an_epoch_the_value_is_that_epochs_exactly():
+    """So a claim at equal FLOPs between groups of the same cost compares exactly its equal-epochs values, and the
+    page counts that test once (0.1 + (0.45 - 0.1) x 1.0 is 0.44999999999999996)."""
+    run = RunRecord(Path("r"), metrics=[{"epoch": e, "eval_acc": a, "train_flops": 10.0 * e} for e, a in ((1, 0.1), (2, 0.45))])
+    assert value_at(run, "flops", 20.0) == 0.45 and value_at(run, "flops", 10.0) == 0.1
 
 
 def test_compare_at_flops_says_it_interpolates(runs):

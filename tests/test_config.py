@@ -10,6 +10,7 @@ import pytest
 from config_helpers import error_of, write
 
 from dilbench.config import Config, dump_config, load_config
+from dilbench.config.schema import RuntimeConfig
 from dilbench.optimizers import AdamConfig, SGDConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -101,20 +102,20 @@ def test_cross_field_check(tmp_path):
 
 
 def test_resolved_config_round_trips(tmp_path):
-    cfg = load_config(REPO / "dilbench" / "configs" / "quickstart.yaml", ["optimizer.lr=3.16e-4", "data.validation=0.1"])
+    cfg = load_config(REPO / "configs" / "quickstart.yaml", ["optimizer.lr=3.16e-4", "data.validation=0.1"])
     saved = tmp_path / "resolved.yaml"
     saved.write_text(dump_config(cfg))
     assert load_config(saved) == cfg
     assert "dilations: [1, 1, 2, 4, 8, 16, 1]" in saved.read_text()
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "dilbench" / "configs").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_configs_are_valid(path):
     load_config(path)
 
 
 def test_config_loading_does_not_import_tensorflow():
-    code = ("import sys; from dilbench.config import load_config; load_config('dilbench/configs/quickstart.yaml'); "
+    code = ("import sys; from dilbench.config import load_config; load_config('configs/quickstart.yaml'); "
             "print('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -141,28 +142,29 @@ def test_every_problem_of_a_file_is_reported_one_line_each_in_file_order(tmp_pat
         precision: bfloat
         """)
     assert error_of(path, ["train.xla=maybe"]).splitlines() == [
-        f"{path}:1: seedd: unknown key (did you mean 'seed'?); valid keys: name, seed, deterministic, precision, data, "
-        "model, schedule, optimizer, augmentation, train",
+        f"{path}:1: seedd: unknown key (did you mean 'seed'?); valid keys: name, seed, precision, data, model, "
+        "schedule, optimizer, augmentation, train, runtime",
         f"{path}:4: model.chanels: unknown key (did you mean 'channels'?); valid keys: name, variant, channels, dilations, "
         "init, init_stddev, head, hidden",
         f"{path}:5: model.dilations[1]: expected int, got 'x'",
         f"{path}:5: model.dilations[3]: expected int, got 'y'",
         f"{path}:8: optimizer.lr: expected float, got 'fast'",
+        f"{path}:10: train.epochs: must be > 0, got -1",  # train's own checks run: its fields are right
+        f"{path}:11: train.batch_size: must be > 0, got 0",
         f"{path}:14: augmentation.ops[0].fliplr.p: must be in [0, 1], got 2.0",
         f"{path}:15: augmentation.ops[1].flipup: unknown operation 'flipup' (did you mean 'flipud'?); choose one of "
         "fliplr, flipud, affine, crop, pad, crop_and_pad, gaussian_blur, additive_gaussian_noise, dropout, linear_contrast, "
         "multiply, cutout, grayscale, sometimes, one_of, some_of, sequence",
         f"{path}:16: precision: expected one of float32, bfloat16, float16, got 'bfloat' (did you mean 'bfloat16'?)",
-        "--set train.xla: expected bool, got 'maybe'",
+        "--set runtime.xla: expected bool, got 'maybe'",
     ]
 
 
 def test_value_checks_of_one_section_report_every_key(tmp_path):
-    path = write(tmp_path, "train:\n  epochs: -1\n  batch_size: 0\n  eval_batch_size: 0\n")
+    path = write(tmp_path, "train:\n  epochs: -1\n  batch_size: 0\n  lr_schedule: cosine\n")
     assert error_of(path).splitlines() == [
         f"{path}:2: train.epochs: must be > 0, got -1",
         f"{path}:3: train.batch_size: must be > 0, got 0",
-        f"{path}:4: train.eval_batch_size: must be > 0, got 0",
     ]
 
 
@@ -229,8 +231,8 @@ def test_aliases_and_merge_keys_are_not_duplicates(tmp_path):
         """)
     assert error_of(path).splitlines() == [
         f"{path}:1: data.dataset: duplicate key (first at line 1); keep one of them",
-        f"{path}:5: train.dataset: unknown key; valid keys: epochs, batch_size, eval, eval_batch_size, lr_schedule, xla, "
-        "distribute, devices, batch_size_is",
+        f"{path}:5: train.dataset: unknown key; valid keys: epochs, batch_size, eval, lr_schedule, "
+        "batch_size_is",
     ]
     path = write(tmp_path, "train: &t {epochs: 2}\noptimizer:\n  <<: {name: adam, lr: 0.1}\n  lr: 0.01\n")
     cfg = load_config(path)
@@ -290,3 +292,35 @@ def test_values_python_cannot_make_are_one_line_not_a_traceback(tmp_path):
     path.write_bytes(b"name: a\nseed: 1\x00\n")  # UTF-8, but a control character YAML refuses
     assert error_of(path) == (f"{path}:2: invalid YAML: unacceptable character #x0000: special characters are not allowed; "
                               "fix the syntax (indentation, colons, quotes)")
+
+
+# ---- runtime: how a run executes, apart from what it computes ------------------------------------------
+def test_configs_of_the_old_form_load_with_a_note_of_each_new_place(tmp_path, caplog):
+    path = write(tmp_path, "deterministic: true\ntrain:\n  epochs: 2\n  distribute: mirrored\n  devices: [CPU:0, CPU:1]\n"
+                           "  eval_batch_size: 50\n  xla: false\n")
+    with caplog.at_level("WARNING", logger="dilbench"):
+        config = load_config(path)
+    assert config.runtime == RuntimeConfig(distribute="mirrored", devices=("CPU:0", "CPU:1"), xla=False,
+                                           eval_batch_size=50, deterministic=True)
+    assert config.train.epochs == 2
+    notes = [record.getMessage() for record in caplog.records]
+    assert notes == [f"note: {path}:{line}: {old} is now runtime.{new} (how a run executes, not what it computes; "
+                     "--resume may change it)"
+                     for line, old, new in [(1, "deterministic", "deterministic"), (4, "train.distribute", "distribute"),
+                                            (5, "train.devices", "devices"), (7, "train.xla", "xla"),
+                                            (6, "train.eval_batch_size", "eval_batch_size")]]
+    assert "runtime:\n  distribute: mirrored\n" in dump_config(config) and "deterministic" not in dump_config(config).split("runtime:")[0]
+    assert load_config(path, ["train.devices=[CPU:1]"]).runtime.devices == ("CPU:1",)  # an old --set, too
+
+
+def test_a_key_in_both_places_is_refused_and_bad_old_values_keep_their_line(tmp_path):
+    path = write(tmp_path, "train:\n  xla: true\nruntime:\n  xla: false\n")
+    assert error_of(path) == f"{path}:2: train.xla: is now runtime.xla, which this file sets too; keep only runtime.xla"
+    path = write(tmp_path, "train:\n  epochs: 2\n  eval_batch_size: 0\n")
+    assert error_of(path) == f"{path}:3: runtime.eval_batch_size: must be > 0, got 0"
+
+
+def test_the_experiment_is_the_config_without_its_runtime(tmp_path):
+    one = load_config(write(tmp_path, "runtime: {distribute: mirrored, devices: [CPU:0, CPU:1], eval_batch_size: 9}\n"))
+    assert one != Config() and one.experiment() == Config().experiment() == Config()
+    assert load_config(write(tmp_path, "seed: 1\n")).experiment() != Config()

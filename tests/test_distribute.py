@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 
 def train(runs: Path, *extra: str, env: dict[str, str] | None = None, wait: bool = True):
-    args = [sys.executable, "-m", "dilbench", "train", "dilbench/configs/quickstart.yaml", "--runs-dir", str(runs)]
+    args = [sys.executable, "-m", "dilbench", "train", "configs/quickstart.yaml", "--runs-dir", str(runs)]
     for item in (*TINY, *extra):
         args += ["--set", item]
     process = subprocess.Popen(args, cwd=REPO, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
@@ -55,8 +55,8 @@ def test_mirrored_on_two_cpus_equals_one_device(tmp_path, schedule):
     two_epochs = ["data.train_subset=48", "data.test_subset=200", "train.epochs=2"]
     _, err, code = train(tmp_path / "one", f"schedule={schedule}", *two_epochs)
     assert code == 0, err
-    _, err, code = train(tmp_path / "two", f"schedule={schedule}", *two_epochs, "train.distribute=mirrored",
-                         "train.devices=[CPU:0, CPU:1]")
+    _, err, code = train(tmp_path / "two", f"schedule={schedule}", *two_epochs, "runtime.distribute=mirrored",
+                         "runtime.devices=[CPU:0, CPU:1]")
     assert code == 0, err
     one, two = only_run(tmp_path / "one"), only_run(tmp_path / "two")
     meta = json.loads((two / "meta.json").read_text())
@@ -110,6 +110,52 @@ def test_replicas_with_batch_norm_make_the_updates_of_one_device(schedule):
         assert len(kernels) == 14 and all(v["change"] > 1e-5 for v in kernels)  # 13 convs and the logits: all updated
 
 
+def test_a_mirrored_run_killed_mid_run_resumes_on_one_device(tmp_path):
+    """The runtime is not the experiment: a run started on two replicas, killed (-9) in epoch 2, resumes on one
+    device from its epoch-1 checkpoint and completes; it ends where a run trained on one device throughout does,
+    at the rounding level (no batch norm here: rounding is not amplified), and meta.json names both segments'
+    runtimes. A per-replica batch that would change the global batch on other devices is refused."""
+    mirrored = ["train.epochs=2", "runtime.distribute=mirrored", "runtime.devices=[CPU:0, CPU:1]"]
+    args = [sys.executable, "tests/faults/inject.py", "kill@step=2.3", "--", "train", "configs/quickstart.yaml",
+            "--runs-dir", str(tmp_path / "two")]
+    for item in (*TINY, *mirrored):
+        args += ["--set", item]
+    killed = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -9, killed.stderr
+    run = only_run(tmp_path / "two")
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
+    resumed = subprocess.run([sys.executable, "-m", "dilbench", "train", "--resume", str(run), "--set", "runtime.distribute=none",
+                              "--set", "runtime.devices=[]"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    _, err, code = train(tmp_path / "one", "train.epochs=2")
+    assert code == 0, err
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["status"] == "completed" and meta["epochs_done"] == 2
+    assert meta["runtime"]["distribute"] == "mirrored" and meta["runtime"]["devices"] == ["CPU:0", "CPU:1"]
+    (segment,) = meta["resumes"]
+    assert segment["runtime"]["distribute"] == "none" and segment["runtime"]["devices"] == []
+    assert meta["distribute"]["replicas"] == 1 and meta["distribute"]["global_batch_size"] == 16
+    single, resumed_weights = weights(only_run(tmp_path / "one")), weights(run)
+    assert single.keys() == resumed_weights.keys()
+    for key in single:
+        np.testing.assert_allclose(resumed_weights[key], single[key], rtol=0, atol=1e-5, err_msg=key)
+    records = [[json.loads(line) for line in (p / "metrics.jsonl").read_text().splitlines()] for p in (run, only_run(tmp_path / "one"))]
+    assert [r["updates_total"] for r in records[0]] == [r["updates_total"] for r in records[1]]
+    for a, b in zip(*records):
+        assert abs(a["eval_loss"] - b["eval_loss"]) < 1e-5 and a["eval_acc"] == b["eval_acc"]
+
+    _, err, code = train(tmp_path / "per_replica", "train.batch_size=8", "train.batch_size_is=per_replica", "train.lr_schedule=constant",
+                         *mirrored[1:])
+    assert code == 0, err
+    per_replica = only_run(tmp_path / "per_replica")
+    refused = subprocess.run([sys.executable, "-m", "dilbench", "train", "--resume", str(per_replica), "--set", "train.epochs=2",
+                              "--set", "runtime.distribute=none", "--set", "runtime.devices=[]"],
+                             cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 1
+    assert (f"Error: {per_replica} trained with a global batch of 16, but on 1 replica(s) it would be 8 "
+            "(train.batch_size_is: per_replica); resume it on 2 replica(s)") in refused.stderr
+
+
 # ---- whole runs with batch norm: ResNet v2 on CIFAR-10 through the Trainer (tests/replica_runs.py) ----------------------
 #
 # Float32 training of a ReLU network with batch norm is only reproducible to the rounding of its sums over the
@@ -124,7 +170,7 @@ def test_replicas_with_batch_norm_make_the_updates_of_one_device(schedule):
 # what one device computes; these tests check whole runs that way, and the ReLU run against one device's own
 # reordering.
 
-RESNET = "dilbench/experiments/resnet_v2_cifar/base.yaml"
+RESNET = "experiments/resnet_v2_cifar/base.yaml"
 SHARED_DATA = REPO.parent / "shared" / "data"
 # ResNet v2 depth 11 (3 groups of one bottleneck unit, 10 BN layers), SGD with momentum and cosine decay, BN
 # momentum 0.9 so the moving statistics follow the run's batches: 2 epochs of 3 batches of 16 CIFAR-10 images.
@@ -132,11 +178,11 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 # gradient up to rounding (every batch norm downstream cancels a constant shift), and Adam's m/sqrt(v) turns that
 # rounding noise into steps of the full learning rate in either direction (5e-4 apart after 6 steps, on one
 # device reordered alike). Adam's slots and per-group counts are checked on the quickstart above.
-RESNET_RUN = ["precision=float32", "deterministic=true", "model.depth=11", "model.bn_momentum=0.9",
+RESNET_RUN = ["precision=float32", "runtime.deterministic=true", "model.depth=11", "model.bn_momentum=0.9",
               "optimizer={name: sgd, lr: 0.05, momentum: 0.9}", "train.batch_size=16", "data.train_subset=48",
               "data.test_subset=200", "train.epochs=2"]
 # The issue's run: the base config (depth 20), SGD 0.01 constant, batches of 20 of 40 images, 1 epoch = 2 steps.
-ISSUE_RUN = ["precision=float32", "deterministic=true", "optimizer={name: sgd, lr: 0.01}", "train.lr_schedule=constant",
+ISSUE_RUN = ["precision=float32", "runtime.deterministic=true", "optimizer={name: sgd, lr: 0.01}", "train.lr_schedule=constant",
              "train.batch_size=20", "data.train_subset=40", "data.test_subset=1000", "train.epochs=1"]
 
 
@@ -238,7 +284,7 @@ def free_ports(count: int) -> list[int]:
 def test_multi_worker_on_localhost(tmp_path):
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
     workers = [
-        train(tmp_path / "runs", "train.distribute=multi_worker", "schedule=unfair_back", wait=False,
+        train(tmp_path / "runs", "runtime.distribute=multi_worker", "schedule=unfair_back", wait=False,
               env={"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})})
         for i in range(2)
     ]

@@ -22,7 +22,7 @@ def trainer_after_some_steps(*overrides: str, epochs: int = 1):
     would hide differences)."""
     from dilbench.training.trainer import Trainer
 
-    config = load_config("dilbench/configs/quickstart.yaml",
+    config = load_config("configs/quickstart.yaml",
                          ["data.dataset=mnist_bundled", "data.train_subset=256", "train.lr_schedule=constant", *overrides])
     config = replace(config, train=replace(config.train, epochs=epochs))
     trainer = Trainer(config, load_data(config.data, config.seed))
@@ -34,7 +34,7 @@ def trainer_after_some_steps(*overrides: str, epochs: int = 1):
 
 def whole_batches(trainer) -> tuple[float, float]:
     """What evaluation computed before it ran in pieces: each batch of eval_batch_size in one call."""
-    split, size = trainer.eval_split, trainer.config.train.eval_batch_size
+    split, size = trainer.eval_split, trainer.config.runtime.eval_batch_size
     loss_sum, correct = 0.0, 0
     for start in range(0, len(split.y), size):
         loss, hits = trainer.step.evaluate(tf.constant(split.x[start:start + size]), tf.constant(split.y[start:start + size]))
@@ -54,7 +54,7 @@ def test_evaluation_in_pieces_is_bit_equal_to_whole_batches(precision, monkeypat
 
     monkeypatch.setattr(trainer_module, "EVAL_PIECE", 64)
     trainer = trainer_after_some_steps(f"precision={precision}", "data.test_subset=1001")
-    assert trainer.config.train.eval_batch_size == 500
+    assert trainer.config.runtime.eval_batch_size == 500
     shapes = [[[int(x.shape[0]) for x in call] for call in batch.calls] for batch in trainer.eval_batches]
     assert shapes == [[[62, 63]] * 4] * 2 + [[[1]]]
     loss, accuracy = trainer.evaluate()
@@ -66,7 +66,7 @@ def test_eval_functions_are_traced_once_for_the_whole_run():
     """Three epochs of 650 test images in batches of 300: pieces of 100 (a call of two pieces and one of one)
     twice, then a batch of 50 in one piece; every compiled evaluation function is traced once, at its first
     use, and never again."""
-    trainer = trainer_after_some_steps(*SMALL, "data.test_subset=650", "train.eval_batch_size=300", epochs=3)
+    trainer = trainer_after_some_steps(*SMALL, "data.test_subset=650", "runtime.eval_batch_size=300", epochs=3)
     step = trainer.step
     assert len(trainer.train()) == 3
     assert set(step.feature_variants) == {1, 2}
@@ -88,7 +88,7 @@ def test_evaluation_pieces_split_a_batch_evenly():
 def test_batches_gathered_in_the_loop_are_the_pipelines():
     """Without augmentation on one replica the Trainer gathers batches itself (batches.py): the same images
     and labels in the same order as the tf.data pipeline's, from any step of the epoch on."""
-    data = load_data(load_config("dilbench/configs/quickstart.yaml", ["data.train_subset=300"]).data, 0)
+    data = load_data(load_config("configs/quickstart.yaml", ["data.train_subset=300"]).data, 0)
     order = epoch_order(3, 1, len(data.y_train))
     for start_step in (0, 2):
         piped = list(epoch_batches(data.x_train, data.y_train, order, 64, start_step))
@@ -109,7 +109,7 @@ def test_every_model_family_evaluates_bit_equal_in_pieces(model):
     from dilbench.training.step import TrainingStep
 
     shape = (28, 28, 1) if "context" in model else (32, 32, 3)
-    config = load_config("dilbench/configs/quickstart.yaml", [f"model={model}", "precision=bfloat16"])
+    config = load_config("configs/quickstart.yaml", [f"model={model}", "precision=bfloat16"])
     step = TrainingStep.build(config, shape, 10)
     rng = np.random.default_rng(0)
     x, y = rng.integers(0, 256, (300, *shape), dtype=np.uint8), rng.integers(0, 10, 300)

@@ -4,6 +4,7 @@ directly, records the extension, and refuses every change that would rewrite the
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,11 +12,11 @@ from click.testing import CliRunner
 from config_helpers import train_tiny
 
 from dilbench.cli import cli
-from dilbench.config import dump_config, load_config
+from dilbench.config import dump_config, load_config, loader
 
 TINY = [
     "data.dataset=mnist_bundled", "data.train_subset=128", "data.test_subset=50", "model.channels=4",
-    "model.hidden=[16]", "train.batch_size=64", "precision=float32", "deterministic=true", "seed=3",
+    "model.hidden=[16]", "train.batch_size=64", "precision=float32", "runtime.deterministic=true", "seed=3",
     "train.lr_schedule=constant",
 ]
 
@@ -72,7 +73,7 @@ def finished(tmp_path) -> Path:
     """A completed two-epoch run directory as the Trainer leaves it, without training (the checks come first)."""
     run = tmp_path / "tiny-20260101-000000-abcd"
     run.mkdir()
-    (run / "config.yaml").write_text(dump_config(load_config("dilbench/configs/quickstart.yaml", [*TINY, "train.epochs=2"])))
+    (run / "config.yaml").write_text(dump_config(load_config("configs/quickstart.yaml", [*TINY, "train.epochs=2"])))
     (run / "meta.json").write_text(json.dumps({"status": "completed", "epochs_done": 2}))
     (run / "metrics.jsonl").write_text('{"epoch": 1}\n{"epoch": 2}\n')
     return run
@@ -87,13 +88,15 @@ def refused(run: Path, *overrides: str) -> str:
     return result.output
 
 
-def test_only_train_epochs_may_change(finished):
+def test_only_train_epochs_and_the_runtime_may_change(finished):
     assert refused(finished, "optimizer.lr=0.1") == (
         f"Error: --set optimizer.lr: cannot change when resuming {finished}, it would change the epochs already "
-        f"trained; only train.epochs can. Start a new run: dilbench train {finished / 'config.yaml'} --set optimizer.lr=...\n"
+        f"trained; only train.epochs and runtime.* can. Start a new run: dilbench train {finished / 'config.yaml'} "
+        "--set optimizer.lr=...\n"
     )
-    assert "--set train.eval_batch_size: cannot change" in refused(finished, "train.epochs=3", "train.eval_batch_size=10")
+    assert "--set precision: cannot change" in refused(finished, "runtime.eval_batch_size=10", "precision=bfloat16")
     assert "--set train: cannot change" in refused(finished, "train={epochs: 3}")
+    assert "--set runtime.distribute=multi_worker: " in refused(finished, "runtime.distribute=multi_worker")
 
 
 def test_an_extension_must_add_epochs(finished):
@@ -124,3 +127,23 @@ def test_a_freezeout_run_cannot_be_extended(finished):
 def test_a_running_run_cannot_be_extended(finished):
     (finished / "meta.json").write_text(json.dumps({"status": "running"}))
     assert "says it is running" in refused(finished, "train.epochs=4")
+
+
+def test_resume_may_change_the_runtime_and_records_each_segment(tmp_path, monkeypatch, caplog):
+    """A run resumes with other runtime settings (here evaluation batches, op determinism off): config.yaml then holds
+    the new runtime and meta.json the runtime of every segment; the experiment stays as it was."""
+    run = train_tiny(tmp_path / "runs", [*TINY, "train.epochs=1"])
+    before = load_config(run / "config.yaml")
+    monkeypatch.setattr(loader, "_noted", set())  # notes are said once a process: this test must see its own
+    result = resume(run, "train.epochs=2", "runtime.eval_batch_size=7", "train.xla=false")  # an old-form key, noted
+    assert result.exit_code == 0, result.output
+    assert "note: --set train.xla is now runtime.xla (how a run executes, not what it computes; --resume may change it)" in [
+        record.getMessage() for record in caplog.records]
+    after = load_config(run / "config.yaml")
+    assert after.runtime.eval_batch_size == 7 and after.train.epochs == 2
+    assert replace(after, train=before.train).experiment() == before.experiment()  # nothing else of the experiment changed
+    meta = read(run / "meta.json")
+    assert meta["status"] == "completed" and meta["epochs_done"] == 2
+    assert meta["runtime"]["eval_batch_size"] == 500
+    (segment,) = meta["resumes"]
+    assert segment["runtime"]["eval_batch_size"] == 7 and segment["runtime_changed"] == {"eval_batch_size": {"from": 500, "to": 7}}

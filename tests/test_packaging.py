@@ -86,9 +86,13 @@ def test_wheel_carries_examples_data_and_licence(tmp_path):
                    check=True, capture_output=True)
     (wheel,) = tmp_path.glob("dilbench-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for config in (REPO / "dilbench" / "configs").glob("*.yaml"):
-        assert f"dilbench/configs/{config.name}" in names
-    for experiment in (REPO / "dilbench" / "experiments").glob("*/experiment.yaml"):
-        assert f"dilbench/experiments/{experiment.parent.name}/experiment.yaml" in names
+    # every tracked example file, mapped from the top level into the package; never a sweep's runs or smoke pages
+    tracked = subprocess.run(["git", "ls-files", "configs", "experiments"], cwd=REPO, capture_output=True, text=True,
+                             check=True).stdout.split()
+    assert any(path.endswith("configs/quickstart.yaml") for path in tracked)
+    assert any(path.endswith("unfair_backprop/results/compute/RESULTS.md") for path in tracked)
+    bundled = {name.removeprefix("dilbench/bundled/") for name in names if name.startswith("dilbench/bundled/")}
+    assert set(tracked) <= bundled
+    assert not [name for name in bundled if {"runs", "smoke"} & set(name.split("/"))]
     assert "dilbench/data/bundled/mnist_t10k.npz" in names
     assert any(name.endswith("/LICENSE") for name in names)

@@ -14,8 +14,9 @@ from dilbench.augment.pipeline import build_augmenter
 from dilbench.config import load_config
 from dilbench.data import Dataset
 from dilbench.report.compare import compare
-from dilbench.report.curves import table_figure
+from dilbench.report.curves import Arm, ClaimPanel, claims_figure, flops_label, table_figure
 from dilbench.report.plots import curves_figure, weight_bins, weights_figure
+from dilbench.report.runs_index import RunRecord
 
 
 def assert_readable(fig: Figure) -> None:
@@ -96,7 +97,7 @@ def test_weight_histogram_without_reference_has_no_legend():
 def test_context_module_groups_are_named_by_layer():
     from dilbench.models import build_model
 
-    config = load_config("dilbench/configs/quickstart.yaml", ["model.channels=2", "model.hidden=[4]"])
+    config = load_config("configs/quickstart.yaml", ["model.channels=2", "model.hidden=[4]"])
     model = build_model(config.model, (28, 28, 1), 10, "float32", 0)
     assert model.group_names == ["layer1_d1", "layer2_d1", "layer3_d2", "layer4_d4", "layer5_d8", "layer6_d16",
                                  "layer7_d1", "layer8_1x1"]
@@ -141,11 +142,63 @@ def test_compare_plot_of_many_epochs(tmp_path):
     assert integer_ticks(fig.axes[0])[-1] <= 12 and fig.axes[0].collections  # a band, not bars
 
 
+# ---- a sweep page's curves_flops.png: one panel per claim -------------------------------------------------
+def flops_run(cost: float, accs: list[float]) -> RunRecord:
+    return RunRecord(Path("r"), status="completed",
+                     metrics=[{**record(e, a), "train_flops": e * cost} for e, a in enumerate(accs, start=1)])
+
+
+def test_claims_figure_has_a_log_flops_panel_per_claim_with_its_two_arms_and_the_budget():
+    cheap = [flops_run(1e12, [0.2, 0.3, 0.4]), flops_run(1e12, [0.2, 0.32, 0.42])]  # final epoch at 3e12
+    dear = [flops_run(8e12, [0.3, 0.5, 0.6]), flops_run(8e12, [0.35, 0.5, 0.65])]  # 8e12 to 2.4e13: no value at 3e12
+    middle = [flops_run(2e12, [0.25, 0.45, 0.5])]  # 2e12, 4e12, 6e12: 0.35 at 3e12
+    panels = [ClaimPanel("c > a: unfair_back beats standard", (Arm("c: schedule=unfair_back", middle), Arm("a: standard", cheap)),
+                         3e12, "a", "supports (adj. p 0.0021)"),
+              ClaimPanel("e > a: unfair_front beats standard", (Arm("e", dear), Arm("a", cheap)), 3e12, "a", "cannot decide (no test)"),
+              ClaimPanel("x > y: no flops", (Arm("x", []), Arm("y", [])), None, "", "cannot decide (no test)"),
+              ClaimPanel("z > a: another", (Arm("z", middle), Arm("a", cheap)), 3e12, "a", "cannot decide (adj. p 1.0)")]
+    fig = claims_figure(panels)
+    assert_readable(fig)
+    axes = [ax for ax in fig.axes if ax.axison]
+    assert len(fig.axes) == 6 and len(axes) == 4  # 2 rows of 3; the two left over are blank
+    first = axes[0]
+    assert first.get_xscale() == "log" and first.get_xlabel() == "training FLOPs (log scale)"
+    assert first.get_title() == "c > a: unfair_back beats standard\nat equal FLOPs: supports (adj. p 0.0021)"
+    assert [t.get_text() for t in first.get_legend().get_texts()] == ["c: schedule=unfair_back (n=1)", "a: standard (n=2)"]
+    lines = first.get_lines()
+    means = [line for line in lines if line.get_linestyle() == "-" and len(line.get_xdata()) > 1]
+    assert [list(line.get_xdata()) for line in means] == [[2e12, 4e12, 6e12], [1e12, 2e12, 3e12]]  # the two arms only
+    assert list(means[1].get_ydata()) == pytest.approx([0.2, 0.31, 0.41])
+    budget = [line for line in lines if line.get_linestyle() == "--"]
+    assert len(budget) == 1 and list(budget[0].get_xdata()) == [3e12, 3e12]
+    dots = [line for line in lines if line.get_linestyle() == "None"]  # each run's value at the budget
+    assert [list(d.get_ydata()) for d in dots] == [pytest.approx([0.35]), pytest.approx([0.4, 0.42])]
+    assert any(t.get_text() == "budget 3e12 (a's final epoch)" for t in first.texts)
+    dear_dots = [line for line in axes[1].get_lines() if line.get_linestyle() == "None"]
+    assert [len(d.get_ydata()) for d in dear_dots] == [0, 2]  # unfair_front's runs never were at 3e12
+    assert [t.get_text() for t in axes[2].texts] == ["no runs with train_flops"]
+    ticks = [flops_label(t) for t in first.get_xticks() if first.get_xlim()[0] <= t <= first.get_xlim()[1]]
+    assert ticks == ["1e12", "2e12", "5e12"]
+
+
+def test_flops_labels():
+    assert [flops_label(v) for v in (2.72e13, 1e13, 7e13, 2.31e14, 500.0)] == ["2.7e13", "1e13", "7e13", "2.3e14", "5e2"]
+
+
+def test_compare_plot_can_put_flops_on_a_log_axis(tmp_path):
+    fake_run(tmp_path, "a", 1e-3, 0, [0.5, 0.6])
+    for path in tmp_path.glob("*/metrics.jsonl"):
+        path.write_text("".join(json.dumps({**json.loads(line), "train_flops": 1e12 * (i + 1)}) + "\n"
+                                for i, line in enumerate(path.read_text().splitlines())))
+    fig = table_figure(compare([str(tmp_path)]), "flops", log_x=True)
+    assert all(ax.get_xscale() == "log" and ax.get_xlabel().endswith("log scale") for ax in fig.axes)
+
+
 # ---- plots/augmentation.png and `dilbench augment preview` ------------------------------------------
 def test_augmentation_preview_names_rows_and_columns():
     from dilbench.report.augmentation import preview_figure
 
-    config = load_config("dilbench/configs/unfair_back_aug.yaml")
+    config = load_config("configs/unfair_back_aug.yaml")
     rng = np.random.default_rng(0)
     data = Dataset("toy", rng.integers(0, 255, (6, 8, 8, 3), dtype=np.uint8), np.arange(6) % 2,
                    np.zeros((1, 8, 8, 3), np.uint8), np.zeros(1, np.int64), ("cat", "dog"), "test")

@@ -27,7 +27,8 @@ data: {dataset: toy_random}
 model: {name: toy_mlp, units: 4}
 schedule: toy_top_twice
 optimizer: {name: sgd, lr: 0.01}
-train: {epochs: 1, batch_size: 8, eval_batch_size: 16}
+train: {epochs: 1, batch_size: 8}
+runtime: {eval_batch_size: 16}
 """
 
 

@@ -20,7 +20,7 @@ from dilbench.config.json_schema import run_config_schema, schema_text
 from dilbench.config.yamlfile import parse_yaml
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = REPO / "dilbench" / "configs"
+CONFIGS = REPO / "configs"
 SHIPPED = CONFIGS / "dilbench.schema.json"
 SCHEMA_LINE = "# yaml-language-server: $schema=dilbench.schema.json\n"
 
@@ -39,8 +39,8 @@ def validator() -> jsonschema.Draft202012Validator:
 
 def test_shipped_schema_is_the_generated_one():
     assert SHIPPED.read_text() == schema_text(), (
-        "dilbench/configs/dilbench.schema.json is stale: the config dataclasses changed. Regenerate it with\n"
-        "    python -m dilbench schema > dilbench/configs/dilbench.schema.json"
+        "configs/dilbench.schema.json is stale: the config dataclasses changed. Regenerate it with\n"
+        "    python -m dilbench schema > configs/dilbench.schema.json"
     )
 
 
@@ -50,8 +50,8 @@ def test_schema_command_prints_draft_2020_12_json():
     schema = json.loads(result.stdout)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["additionalProperties"] is False
-    assert list(schema["properties"]) == ["name", "seed", "deterministic", "precision", "data", "model", "schedule",
-                                          "optimizer", "augmentation", "train"]
+    assert list(schema["properties"]) == ["name", "seed", "precision", "data", "model", "schedule",
+                                          "optimizer", "augmentation", "train", "runtime"]
 
 
 def _objects(schema: dict) -> list[tuple[str, dict]]:
@@ -73,7 +73,8 @@ def test_defaults_and_allowed_values_come_from_the_dataclasses():
     schema = run_config_schema()
     train = schema["$defs"]["TrainConfig"]["properties"]
     assert train["epochs"] == {"description": "epochs to train", "type": "integer", "default": 10}
-    assert train["distribute"]["enum"] == ["none", "mirrored", "multi_worker"] and train["distribute"]["default"] == "none"
+    runtime = schema["$defs"]["RuntimeConfig"]["properties"]
+    assert runtime["distribute"]["enum"] == ["none", "mirrored", "multi_worker"] and runtime["distribute"]["default"] == "none"
     assert schema["$defs"]["DataConfig"]["properties"]["root"]["type"] == ["string", "null"]
     assert schema["$defs"]["AdamConfig"]["properties"]["lr"]["default"] == 0.001
     assert schema["$defs"]["Crop"]["properties"]["percent"]["default"] == [0.0, 0.1]
@@ -98,7 +99,7 @@ CASES = [
     ("model: {name: resnet_v2, blocks: [{depth: 64, bottleneck: 16, units: 3, stride: 2}]}\n", True),
     ("augmentation: {mode: replace, ops: [fliplr, {flipud: null}, {affine: {rotate: [-25, 25]}},"
      " {sometimes: {p: 0.1, ops: [{crop: {percent: 0.1}}]}}]}\n", True),
-    ("data: {root: null, validation: 0.1}\ntrain: {eval: validation, devices: [CPU:0]}\n", True),
+    ("data: {root: null, validation: 0.1}\ntrain: {eval: validation}\nruntime: {devices: [CPU:0]}\n", True),
     ("seedd: 1\n", False),  # unknown key
     ("model: {name: context_module, chanels: 16}\n", False),  # unknown key in a registry section
     ("model: {name: allconv9, channels: 16}\n", False),  # another family's key

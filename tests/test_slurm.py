@@ -23,7 +23,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER = REPO / ".ci" / "slurm"
-BASE = REPO / "dilbench" / "configs" / "quickstart.yaml"
+BASE = REPO / "configs" / "quickstart.yaml"
 DEADLINE = 600  # seconds for any one wait: generous, as a requeued job waits out the cluster's cred_expire
 pytestmark = pytest.mark.slurm
 
@@ -229,7 +229,7 @@ def test_the_time_limit_warning_checkpoints_requeues_and_resumes_with_each_epoch
 def test_two_workers_of_a_multi_worker_run_under_srun_agree(tmp_path, slurm):
     runs = tmp_path / "runs"
     settings = ["data.train_subset=96", "data.test_subset=50", "model.channels=2", "model.hidden=[8]", "train.batch_size=16",
-                "train.epochs=1", "precision=float32", "seed=3", "schedule=unfair_back", "train.distribute=multi_worker"]
+                "train.epochs=1", "precision=float32", "seed=3", "schedule=unfair_back", "runtime.distribute=multi_worker"]
     command = ["srun", "--nodes=1", "--ntasks=2", "--cpus-per-task=1", sys.executable, "-m", "dilbench", "train", str(BASE),
                "--runs-dir", str(runs), *(arg for item in settings for arg in ("--set", item))]
     environment = {key: value for key, value in env().items() if key != "TF_CONFIG"}  # the cluster comes from Slurm alone

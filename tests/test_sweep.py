@@ -29,10 +29,9 @@ from dilbench.runs.rundir import RunDir
 from dilbench.sweep.existing import decide, lock_path
 from dilbench.sweep.experiment import load_experiment
 from dilbench.sweep.plan import make_plan
-from dilbench.sweep.verdict import CONTRADICTS, SUPPORTS, UNDECIDED, judge
 
 REPO = Path(__file__).resolve().parents[1]
-BASE = REPO / "dilbench" / "configs" / "quickstart.yaml"
+BASE = REPO / "configs" / "quickstart.yaml"
 PNG = b"\x89PNG\r\n\x1a\n"
 
 EXPERIMENT = f"""\
@@ -352,6 +351,11 @@ def test_a_failing_run_is_reported_while_the_others_complete(experiment, fake, m
     assert lines[-2:] == ["1 of 4 run(s) did not complete:",
                           f"  a-seed1: failed: NaN loss at epoch 1, step 3 (log: {runs_dir / 'logs' / 'a-seed1.log'})"]
     assert "Error: NaN loss" in (runs_dir / "logs" / "a-seed1.log").read_text()
+    page = squeeze((experiment.parent / "results" / "quick" / "RESULTS.md").read_text())  # a has one run: no test at all
+    assert ("**This page's family**: m = 0 tests: 0 of the 2 claims at equal epochs and 0 at equal FLOPs. Not tested: "
+            "\"unfair_back beats standard\" (at equal epochs: fewer than 2 runs in a group, at equal FLOPs: fewer than 2 runs "
+            "in a group); \"standard beats unfair_back\"") in page
+    assert "| +0.1050 (no test: fewer than 2 runs in a group) | - | - | **cannot decide** | - |" in page
 
     monkeypatch.delenv("FAKE_FAIL")  # re-running resumes the failed run only
     result = sweep(experiment)
@@ -378,15 +382,20 @@ def test_results_page(experiment, fake):
             "| 0.4550 ± 0.0071 [0.4500, 0.4600] | 0.5050 ± 0.0071 [0.5000, 0.5100] | 4.0000 ± 0.0000 [4.0000, 4.0000] "
             "| 100.0 ± 0.0 [100.0, 100.0] | 200.0 ± 0.0 [200.0, 200.0] | after 10 epochs |") in page
     assert "| c | schedule=unfair_back, optimizer.lr=0.0003 | 2 | 2 completed | name, seed | 2.0 ± 0.0 [2, 2] | 0.5550 ± 0.0071" in page
+    # Welch: d = 0.1, SE = 0.01/sqrt(2) = 0.0071, t = 14.1 at df 2 (p 0.0050); the CI is d +- t(0.975, 2) SE = +-4.303 SE.
+    # The family holds the 4 tests (2 claims x equal epochs and FLOPs): Holm multiplies the two smallest (tied) p by 4.
     assert ("| unfair_back beats standard | c > a | final_eval_acc | 0.83 vs 0.777 | 0.5550 ± 0.0071 (n=2) vs "
-            "0.4550 ± 0.0071 (n=2) | +0.1000 ± 0.0071 | **supports** |") in page
-    assert "| standard beats unfair_back | a > c | final_eval_acc | 0.777 vs 0.83 |" in page and "**contradicts** |" in page
+            "0.4550 ± 0.0071 (n=2) | +0.1000 [+0.0696, +0.1304] | 0.0050 | 0.020 | **supports** | 3 |") in page
+    assert ("| standard beats unfair_back | a > c | final_eval_acc | 0.777 vs 0.83 | 0.4550 ± 0.0071 (n=2) vs 0.5550 ± 0.0071 (n=2) "
+            "| -0.1000 [-0.1304, -0.0696] | 0.0050 | 0.020 | **contradicts** | 3 |") in page
     assert "- **supports** (1 of 2): unfair_back beats standard" in page
+    assert "**This page's family**: m = 4 tests: 2 of the 2 claims at equal epochs and 2 at equal FLOPs." in page
+    assert "Holm compares the smallest raw p with 0.05/4 = 0.0125" in page and "Welch's t-test" in page
     # equal compute: at a's final 200 FLOPs, c (150, 300 FLOPs per epoch 1, 2) is a third of the way from
     # epoch 1 (acc - 0.1) to epoch 2 (acc - 0.05): 0.6 + 0.01 seed - 0.1 + 0.05/3 vs a's final 0.45 + 0.01 seed
-    assert "| unfair_back beats standard | c > a | **supports** | **supports** |" in page
+    assert "| unfair_back beats standard | c > a | **supports** (adj. p 0.020) | **supports** (adj. p 0.022) |" in page
     assert ("| unfair_back beats standard | c > a | final_eval_acc | 200 (a's final epoch) | 0.5217 ± 0.0071 (n=2) vs "
-            "0.4550 ± 0.0071 (n=2) | +0.0667 ± 0.0071 | **supports** |") in page
+            "0.4550 ± 0.0071 (n=2) | +0.0667 [+0.0362, +0.0971] | 0.011 | 0.022 | **supports** | 3 |") in page
     assert "**At equal compute**: at a training budget, the FLOPs of the final epoch of the claim's cheaper group" in page
     assert (results / "curves_flops.png").read_bytes()[:8] == PNG and "![curves against training FLOPs](curves_flops.png)" in page
     assert "**Profile `quick` is early training on this machine, not the base setup.** It trains with `train.epochs: 2`" in page
@@ -458,20 +467,25 @@ def test_real_tiny_sweep_on_the_bundled_mnist_sample(tmp_path):
     assert (tmp_path / "results" / "smoke" / "curves.png").read_bytes()[:8] == PNG
 
 
-# ---- the verdict rule ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("higher, lower, verdict", [
-    ([0.60, 0.61, 0.62], [0.50, 0.51, 0.52], SUPPORTS),  # d = 0.1, SE = 0.0082
-    ([0.50, 0.51, 0.52], [0.60, 0.61, 0.62], CONTRADICTS),
-    ([0.50, 0.60, 0.55], [0.52, 0.50, 0.54], UNDECIDED),  # d = 0.03, SE = 0.031
-    ([0.9, 0.9], [0.5], UNDECIDED),  # one run: no noise estimate
-    ([0.6, 0.6], [0.5, 0.5], SUPPORTS),  # no spread at all
-])
-def test_judge(higher, lower, verdict):
-    assert judge(higher, lower).verdict == verdict
-
-
 def test_shipped_experiments_are_valid():
-    for path in sorted((REPO / "dilbench" / "experiments").glob("*/experiment.yaml")):
+    for path in sorted((REPO / "experiments").glob("*/experiment.yaml")):
         experiment = load_experiment(path)
         for profile in experiment.spec.profiles:
             assert make_plan(experiment, profile).runs
+
+
+def test_a_claim_whose_dear_arm_never_reaches_the_budget_says_so():
+    from dilbench.report.runs_index import RunRecord
+    from dilbench.sweep.experiment import Claim
+    from dilbench.sweep.report import _at_flops
+
+    def run(cost: float, accs: list[float]) -> RunRecord:
+        return RunRecord(Path("r"), status="completed", metrics=[{"epoch": e, "eval_acc": a, "train_flops": e * cost}
+                                                                 for e, a in enumerate(accs, start=1)])
+
+    members = {"a": [run(100, [0.3, 0.4]), run(100, [0.3, 0.42])], "c": [run(300, [0.5, 0.6]), run(150, [0.45, 0.6])]}
+    comparison = _at_flops(Claim("c", "a", "c beats a"), members)  # budget 200: only the second c run has a value there
+    assert comparison.budget == 200 and comparison.cheaper == "a"
+    assert comparison.values == ([pytest.approx(0.5)], [0.4, 0.42]) and comparison.runs == (2, 2)
+    assert comparison.problem == "fewer than 2 runs of c reach the budget"
+    assert _at_flops(Claim("c", "b", "c beats b"), members).problem == "no completed runs of b"

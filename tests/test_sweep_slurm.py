@@ -28,7 +28,7 @@ from dilbench.sweep.slurm_task import run_task
 from dilbench.training import cluster
 
 REPO = Path(__file__).resolve().parents[1]
-BASE = REPO / "dilbench" / "configs" / "quickstart.yaml"
+BASE = REPO / "configs" / "quickstart.yaml"
 EXPERIMENT = f"""\
 name: demo
 base: {BASE}

@@ -32,7 +32,7 @@ DEADLINE = 120  # seconds for TensorBoard to start and load both runs
 def sweep(tmp_path_factory) -> Path:
     runs = tmp_path_factory.mktemp("sweep")
     for seed, (name, lr) in enumerate(LRS.items()):
-        args = ["train", "dilbench/configs/quickstart.yaml", "--runs-dir", str(runs), "--name", name,
+        args = ["train", "configs/quickstart.yaml", "--runs-dir", str(runs), "--name", name,
                 "--set", f"optimizer.lr={lr}", "--set", f"seed={seed}"]
         for item in TINY:
             args += ["--set", item]

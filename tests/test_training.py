@@ -20,13 +20,13 @@ from dilbench.training import progress
 TINY = [
     "data.dataset=mnist_bundled", "data.train_subset=300", "data.test_subset=100",
     "model.channels=4", "model.hidden=[16]", "train.batch_size=64", "train.epochs=2",
-    "precision=float32", "deterministic=true", "seed=7",
+    "precision=float32", "runtime.deterministic=true", "seed=7",
 ]
 STEPS_PER_EPOCH = math.ceil(300 / 64)  # 5, the last batch holds 44 images
 
 
 def train(runs: Path, *extra: str, name: str = "tiny"):
-    args = ["train", "dilbench/configs/quickstart.yaml", "--runs-dir", str(runs), "--name", name]
+    args = ["train", "configs/quickstart.yaml", "--runs-dir", str(runs), "--name", name]
     for item in (*TINY, *extra):
         args += ["--set", item]
     return CliRunner().invoke(cli, args, catch_exceptions=False)
@@ -97,7 +97,7 @@ def test_pipeline_runs_without_tfdata_autotuning():
 
 def test_saved_config_reproduces_the_run(completed, tmp_path):
     config = load_config(completed / "config.yaml")
-    assert config.name == "tiny" and config.model.channels == 4 and config.deterministic
+    assert config.name == "tiny" and config.model.channels == 4 and config.runtime.deterministic
     rerun = CliRunner().invoke(cli, ["train", str(completed / "config.yaml"), "--runs-dir", str(tmp_path)], catch_exceptions=False)
     assert rerun.exit_code == 0, rerun.output
     again = run_dir(tmp_path, "tiny")
@@ -187,7 +187,7 @@ def model_flops() -> list[int]:
     """Forward FLOPs per example of each group of the TINY model (8 groups), from the model summary."""
     from dilbench.models.summary import group_flops
 
-    return group_flops(load_config("dilbench/configs/quickstart.yaml", TINY).model, (28, 28, 1))
+    return group_flops(load_config("configs/quickstart.yaml", TINY).model, (28, 28, 1))
 
 
 def test_training_flops_and_totals(completed):
@@ -203,7 +203,7 @@ def test_training_flops_and_totals(completed):
 
 def test_a_yaml_schedule_trains_with_exact_updates_and_flops(tmp_path):
     config = tmp_path / "custom.yaml"
-    config.write_text(yaml.safe_dump(yaml.safe_load(Path("dilbench/configs/quickstart.yaml").read_text())
+    config.write_text(yaml.safe_dump(yaml.safe_load(Path("configs/quickstart.yaml").read_text())
                                      | {"schedule": {"substeps": [[-1], [-2, -1], "all"]}}))
     args = ["train", str(config), "--runs-dir", str(tmp_path), "--name", "custom"] + [a for item in TINY for a in ("--set", item)]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)

@@ -33,7 +33,7 @@ def in_tmp(tmp_path, monkeypatch) -> Path:
 
 
 def test_configs_lists_every_bundled_config_and_experiment_once():
-    assert len(CONFIG_NAMES) == 8 and len(EXPERIMENT_NAMES) == 3
+    assert len(CONFIG_NAMES) == 10 and len(EXPERIMENT_NAMES) == 3
     result = invoke("configs")
     assert result.exit_code == 0, result.output
     names = [line.split()[0] for line in result.output.splitlines() if line.startswith("  ")]
@@ -155,6 +155,28 @@ def test_sweep_checks_data_once_before_starting_any_run(in_tmp):
     assert len(errors) == 1 and f"mnist data root {missing} does not exist" in errors[0]
     assert "no run started; 2 run(s) need it" in errors[0]
     assert not list((in_tmp / "runs").glob("*/*"))  # no run directory was created
+
+
+def test_a_checkout_runs_the_cards_commands_from_its_top_level(monkeypatch):
+    """DESIGN.md 12: configs/ and experiments/ at the top are the one copy, and the card's paths work as written."""
+    repo = Path(__file__).resolve().parents[1]
+    assert repo / "configs" == CONFIGS and repo / "experiments" == EXPERIMENTS
+    assert not (repo / "dilbench" / "configs").exists() and not (repo / "dilbench" / "experiments").exists()
+    monkeypatch.chdir(repo)
+    result = invoke("train", "configs/unfair_back.yaml", "--dry-run", "--set", "train.epochs=1")
+    assert result.exit_code == 0, result.output
+    assert "name: allconv_unfair_back\n" in result.output and "schedule:\n  name: unfair_back\n" in result.output
+    result = invoke("sweep", "experiments/unfair_backprop", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "30 runs in experiments/unfair_backprop/runs/quick" in result.output
+
+
+def test_every_model_family_has_a_bundled_config():
+    from dilbench.config import load_config
+    from dilbench.models import MODELS
+
+    families = {load_config(example.path).model.name for example in bundled_configs()}
+    assert families == set(MODELS) and len(families) == 4
 
 
 def test_bundled_example_lists_match_the_package():

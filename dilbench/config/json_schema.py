@@ -1,6 +1,6 @@
 """The JSON Schema (draft 2020-12) of a run config, generated from the config dataclasses.
 
-`dilbench schema` prints it, and dilbench/configs/dilbench.schema.json is its committed copy (a test
+`dilbench schema` prints it, and configs/dilbench.schema.json is its committed copy (a test
 keeps the two equal), which the shipped configs name in their first line so that editors with a YAML
 language server complete and check keys. Nothing is written by hand: types, defaults and allowed
 values come from the fields' annotations, descriptions from `typed.fields.key` (and, for a registry
@@ -35,7 +35,7 @@ def run_config_schema() -> dict[str, Any]:
 
 
 def schema_text() -> str:
-    """What `dilbench schema` prints and dilbench/configs/dilbench.schema.json holds."""
+    """What `dilbench schema` prints and configs/dilbench.schema.json holds."""
     return json.dumps(run_config_schema(), indent=2) + "\n"
 
 

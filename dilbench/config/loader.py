@@ -7,6 +7,7 @@ a config sees them all at once.
 from __future__ import annotations
 
 import copy
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,12 @@ import yaml
 from dilbench.config.schema import Config
 from dilbench.config.yamlfile import ConfigError, InvalidYaml, parse_yaml, read_yaml
 from dilbench.typed.validate import FieldError, build, to_plain
+
+log = logging.getLogger("dilbench")
+# keys that moved to `runtime:` (how a run executes, not what it computes): configs written before still load
+MOVED = {"deterministic": "runtime.deterministic", "train.distribute": "runtime.distribute",
+         "train.devices": "runtime.devices", "train.xla": "runtime.xla", "train.eval_batch_size": "runtime.eval_batch_size"}
+_noted: set[str] = set()  # each note once per process: a sweep loads the same files many times
 
 
 def parse_value(text: str, source: str = "value") -> Any:
@@ -83,10 +90,11 @@ def load_config(path: str | Path, overrides: Sequence[str | Override] = ()) -> C
     raw = {} if document.data is None else document.data
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}:1: the config must be a mapping of sections (name, data, model, ...)")
-    applied = [item if isinstance(item, Override) else Override.parse(item) for item in overrides]
+    problems = [((0, line), text) for line, text in document.duplicate_problems()]
+    problems += _move_to_runtime(raw, path, document.lines)
+    applied = [moved(item if isinstance(item, Override) else Override.parse(item)) for item in overrides]
     for item in applied:
         item.apply(raw)
-    problems = [((0, line), text) for line, text in document.duplicate_problems()]
     try:
         config = build(Config, raw)
     except FieldError as err:
@@ -94,6 +102,44 @@ def load_config(path: str | Path, overrides: Sequence[str | Override] = ()) -> C
     if problems:
         raise report(problems)
     return config
+
+
+def _move_to_runtime(raw: dict, path: Path, lines: dict[str, int]) -> list[tuple[tuple[int, int], str]]:
+    """Move the keys of a config written before `runtime:` existed to their new place (noting each once);
+    a key written in both places is a problem, since one of the two would be ignored."""
+    problems = []
+    for old, new in MOVED.items():
+        *parents, leaf = old.split(".")
+        section = raw.get(parents[0]) if parents else raw
+        if not isinstance(section, dict) or leaf not in section:
+            continue
+        runtime = raw.setdefault("runtime", {})
+        if not isinstance(runtime, dict):
+            continue  # validation reports that runtime is not a mapping
+        line = lines.get(old, 1)
+        value = section.pop(leaf)
+        if new.split(".")[1] in runtime:
+            problems.append(((0, line), f"{path}:{line}: {old}: is now {new}, which this file sets too; keep only {new}"))
+            continue
+        runtime[new.split(".")[1]] = value
+        lines.setdefault(new, line)  # a bad value is still reported at the line that wrote it
+        _note(f"{path}:{line}: {old} is now {new} (how a run executes, not what it computes; --resume may change it)")
+    return problems
+
+
+def moved(item: Override) -> Override:
+    """A `--set` of a key that moved to `runtime:`, set at its new place (noted once)."""
+    new = MOVED.get(item.key)
+    if new is None:
+        return item
+    _note(f"{item.located(item.key)} is now {new} (how a run executes, not what it computes; --resume may change it)")
+    return Override(new, item.value, item.where)
+
+
+def _note(text: str) -> None:
+    if text not in _noted:
+        _noted.add(text)
+        log.warning("note: %s", text)
 
 
 def report(problems: Iterable[tuple[tuple[int, int], str]]) -> ConfigError:

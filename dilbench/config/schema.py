@@ -6,6 +6,7 @@ model family also registers its keys. `dilbench schema` turns these dataclasses 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal, Union
 
@@ -21,27 +22,39 @@ from dilbench.typed.validate import FieldError
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How long and how a run trains (README: Training, Distribution)."""
+    """How long and on what batches a run trains (README: Training)."""
 
     epochs: int = key(10, "epochs to train")
     batch_size: int = key(64, "training batch size: the global batch unless batch_size_is: per_replica")
     eval: Literal["test", "validation"] = key(
         "test", "split evaluated after every epoch: test, or validation (needs data.validation)")
-    eval_batch_size: int = key(500, "evaluation batch size")
     lr_schedule: Literal["constant", "cosine"] = key(
         "constant", "constant, or cosine: the learning rate decays to 0 over all batches of the run")
-    xla: bool = key(False, "compile the training and evaluation steps with XLA (one device only)")
-    distribute: Literal["none", "mirrored", "multi_worker"] = key(
-        "none", "none: one device (a GPU if TensorFlow sees one); mirrored: MirroredStrategy over devices "
-                "(default: every local GPU); multi_worker: MultiWorkerMirroredStrategy from $TF_CONFIG")
-    devices: tuple[str, ...] = key((), "devices for mirrored (default: every local GPU), or the one device for none, "
-                                       "e.g. [GPU:0, GPU:1]; [CPU:0, CPU:1] splits the CPU into logical devices")
     batch_size_is: Literal["global", "per_replica"] = key(
         "global", "global: batch_size is split evenly across replicas; per_replica: each replica's, "
-                  "so the global batch is batch_size x replicas")
+                  "so the global batch is batch_size x replicas (a resume must keep the global batch)")
 
     def __post_init__(self) -> None:
-        positive(self, "epochs", "batch_size", "eval_batch_size")
+        positive(self, "epochs", "batch_size")
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """How a run executes, not what it computes: devices, distribution, compilation, evaluation batches and
+    op determinism change at most the rounding, so `dilbench train --resume RUN --set runtime.KEY=...` may
+    change them (README: Runtime)."""
+
+    distribute: Literal["none", "mirrored", "multi_worker"] = key(
+        "none", "none: one device (a GPU if TensorFlow sees one); mirrored: MirroredStrategy over devices "
+                "(default: every local GPU); multi_worker: MultiWorkerMirroredStrategy from $TF_CONFIG or the Slurm step")
+    devices: tuple[str, ...] = key((), "devices for mirrored (default: every local GPU), or the one device for none, "
+                                       "e.g. [GPU:0, GPU:1]; [CPU:0, CPU:1] splits the CPU into logical devices")
+    xla: bool = key(False, "compile the training and evaluation steps with XLA (one device only)")
+    eval_batch_size: int = key(500, "evaluation batch size")
+    deterministic: bool = key(False, "TensorFlow op determinism: bit-equal reruns and resumes on the same devices (slower)")
+
+    def __post_init__(self) -> None:
+        positive(self, "eval_batch_size")
         for i, device in enumerate(self.devices):
             kind, _, index = device.upper().partition(":")
             if kind not in ("CPU", "GPU") or not index.isdigit():
@@ -58,7 +71,6 @@ class Config:
 
     name: str = key("run", "run name, the prefix of the run directory (no slashes or spaces)")
     seed: int = key(0, "seeds Python, NumPy, TensorFlow, weight init, the per-epoch shuffle and augmentation (>= 0)")
-    deterministic: bool = key(False, "TensorFlow op determinism: bit-equal reruns and resumes (slower)")
     precision: Literal["float32", "bfloat16", "float16"] = key(
         "float32", "float32, or bfloat16 or float16 mixed precision (float16 with dynamic loss scaling)")
     data: DataConfig = key(help="the data set and which part of it to use", factory=DataConfig)
@@ -73,7 +85,14 @@ class Config:
         help="adam, adam_published or sgd and its parameters; every layer group has its own optimizer state and step count",
         factory=AdamConfig)
     augmentation: AugmentationConfig = key(help="imgaug augmentation of the training images", factory=AugmentationConfig)
-    train: TrainConfig = key(help="epochs, batches, evaluation, learning-rate schedule and devices", factory=TrainConfig)
+    train: TrainConfig = key(help="epochs, batches, evaluated split and learning-rate schedule", factory=TrainConfig)
+    runtime: RuntimeConfig = key(help="how the run executes (devices, distribution, XLA, evaluation batches, op "
+                                      "determinism), not what it computes: --resume may change it", factory=RuntimeConfig)
+
+    def experiment(self) -> Config:
+        """This config with the default runtime: what defines the run's result (two runs of equal experiments
+        compute the same thing, on whatever devices)."""
+        return dataclasses.replace(self, runtime=RuntimeConfig())
 
     def __post_init__(self) -> None:
         non_negative(self, "seed")

@@ -20,11 +20,12 @@ from dilbench import __version__
 from dilbench.config import Config, dump_config, load_config
 from dilbench.data import Dataset, load_data
 from dilbench.errors import DilbenchError
-from dilbench.runs.extend import extend_run
+from dilbench.runs.extend import amend_run
 from dilbench.runs.rundir import RunDir, utc_now, write_atomic
 from dilbench.runs.writer import RunWriter, explain
 from dilbench.tfquiet import import_tensorflow
 from dilbench.training.cluster import is_chief_task, worker_task
+from dilbench.typed.validate import to_plain
 
 log = logging.getLogger("dilbench")
 
@@ -42,7 +43,8 @@ def start_run(config: Config, runs_dir: str | Path, command: list[str]) -> RunDi
         meta = {
             "status": "running", "name": config.name, "seed": config.seed, "created": utc_now(), "started": utc_now(),
             "command": command, "git": _git_state(), "versions": _versions(), "host": platform.node(),
-            "python": platform.python_version(), "platform": platform.platform(), "resumes": [], "owner": writer.owner,
+            "python": platform.python_version(), "platform": platform.platform(), "runtime": to_plain(config.runtime),
+            "resumes": [], "owner": writer.owner,
         }
         try:
             write_atomic(run.config, dump_config(config))
@@ -57,7 +59,7 @@ def start_run(config: Config, runs_dir: str | Path, command: list[str]) -> RunDi
 
 def multi_worker_task(config: Config) -> tuple[str, int] | None:
     """(task type, index) of this process in a multi-worker run ($TF_CONFIG or the Slurm step), else None."""
-    if config.train.distribute != "multi_worker":
+    if config.runtime.distribute != "multi_worker":
         return None
     return worker_task()
 
@@ -80,14 +82,15 @@ def _worker_dir(config: Config, runs_dir: str | Path):
 
 def resume_run(path: str | Path, command: list[str], restart: bool = False, overrides: Sequence[str] = ()) -> RunDir:
     """Continue an interrupted, failed or crashed run from its latest checkpoint up to the configured
-    epochs (extended first by `overrides`, see extend.py); with `restart`, start it over, its old
-    records set aside. Refused while another process writes the run, and when its checkpoints are gone
-    but metrics.jsonl has epochs (resuming would silently start over)."""
+    epochs, after `overrides` extended it or changed its runtime (extend.py); with `restart`, start it
+    over, its old records set aside. Refused while another process writes the run, and when its
+    checkpoints are gone but metrics.jsonl has epochs (resuming would silently start over)."""
     run = RunDir.open(path)
     config = load_config(run.config)
     if not is_chief(config):  # read the chief's checkpoint, write only to a temporary directory
         if overrides:
-            extend_run(str(run.path), overrides)  # refuses: a multi-worker run is not extended
+            raise DilbenchError(f"{run.path}: a multi-worker run's workers resume it as it is; change it (--set) "
+                                "only when resuming it on one process")
         data = load_data(config.data, config.seed)
         with _worker_dir(config, "") as where, RunWriter.create(where, config.name) as writer:
             write_atomic(writer.run.config, dump_config(config))
@@ -96,8 +99,10 @@ def resume_run(path: str | Path, command: list[str], restart: bool = False, over
         return run
     with RunWriter.claim(run) as writer:
         meta = _read_meta(run)
-        if overrides and (extension := extend_run(str(run.path), overrides)):  # under the lock: it rewrites config.yaml
-            meta = writer.record(extensions=meta.get("extensions", []) + [extension])
+        amendment = amend_run(str(run.path), overrides) if overrides else None  # under the lock: it rewrites config.yaml
+        if amendment and amendment.extension:
+            meta = writer.record(extensions=meta.get("extensions", []) + [amendment.extension])
+        if amendment and (amendment.extension or amendment.runtime):
             config = load_config(run.config)
         if meta.get("status") == "completed" and len(run.read_metrics()) >= config.train.epochs:  # else extended
             raise DilbenchError(f"{run.path} already completed all {config.train.epochs} epochs; "
@@ -111,7 +116,9 @@ def resume_run(path: str | Path, command: list[str], restart: bool = False, over
                 f"metrics.jsonl.old-<time>: dilbench train --resume {run.path} --restart"
             )
         data = load_data(config.data, config.seed)
-        resume = {"at": utc_now(), "command": command, **({"restart": True} if restart else {})}
+        resume = {"at": utc_now(), "command": command, "runtime": to_plain(config.runtime),
+                  **({"runtime_changed": amendment.runtime} if amendment and amendment.runtime else {}),
+                  **({"restart": True} if restart else {})}
         try:
             writer.record(status="running", owner=writer.owner, resumes=meta.get("resumes", []) + [resume])
         except OSError as err:
@@ -154,7 +161,7 @@ def _train(writer: RunWriter, config: Config, data: Dataset, resume_from: RunDir
         def strategy_first():  # the strategy (and any logical CPU split) must precede device use
             from dilbench.training.runtime import make_strategy
 
-            return make_strategy(config.train)
+            return make_strategy(config.runtime)
 
         strategy = import_tensorflow(strategy_first)
         from dilbench.report.run_plots import RunPlots
@@ -168,6 +175,8 @@ def _train(writer: RunWriter, config: Config, data: Dataset, resume_from: RunDir
         trainer = Trainer(config, data, strategy, where=str(run.path))
         checkpoints = RunCheckpoints(trainer, run)
         trainer.listeners += [MetricsWriter(run), checkpoints, RunEvents(run, config), RunPlots(run.plots, config.name)]
+        if resume_from:
+            _check_global_batch(trainer.distribute_info, resume_from)
         writer.record(distribute=trainer.distribute_info)
         if resume_from:
             checkpoints.restore(resume_from)
@@ -198,6 +207,17 @@ def _train(writer: RunWriter, config: Config, data: Dataset, resume_from: RunDir
     finally:
         log.removeHandler(handler)
         handler.close()
+
+
+def _check_global_batch(distribute: dict, run: RunDir) -> None:
+    """A resume on other devices must train on the same global batches (with `batch_size_is: per_replica` the
+    global batch is the per-replica batch times the replicas): else the run's past and future would differ."""
+    before = (_read_meta(run).get("distribute") or {}).get("global_batch_size")
+    if before is not None and before != distribute["global_batch_size"]:
+        raise DilbenchError(
+            f"{run.path} trained with a global batch of {before}, but on {distribute['replicas']} replica(s) it would be "
+            f"{distribute['global_batch_size']} (train.batch_size_is: per_replica); resume it on "
+            f"{before // max(1, distribute['global_batch_size'] // distribute['replicas'])} replica(s)")
 
 
 def _versions() -> dict[str, str]:

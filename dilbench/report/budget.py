@@ -52,8 +52,8 @@ def value_at(run: RunRecord, axis: str, budget: float, key: str = "eval_acc") ->
     """`key` at x = budget, interpolated linearly between the epochs around it; None outside the run."""
     points = series(run, axis, key)
     for (x0, y0), (x1, y1) in zip(points, points[1:]):
-        if x0 <= budget <= x1:
-            return y1 if x1 == x0 else y0 + (y1 - y0) * (budget - x0) / (x1 - x0)
+        if x0 <= budget <= x1:  # at an epoch, its own value exactly (y0 + (y1 - y0) x 1.0 may differ from y1 in the last bit)
+            return y1 if budget == x1 else y0 if budget == x0 else y0 + (y1 - y0) * (budget - x0) / (x1 - x0)
     if len(points) == 1 and points[0][0] == budget:
         return points[0][1]
     return None

@@ -1,7 +1,7 @@
 """`--where` filters and `--sort` order for compare, over any column name.
 
 Values on the command line are text; they are compared with the run's value by its type, so
-`optimizer.lr=1e-4` matches 0.0001, `deterministic=true` matches True and `model.hidden=[64]` a list.
+`optimizer.lr=1e-4` matches 0.0001, `runtime.deterministic=true` matches True and `model.hidden=[64]` a list.
 A condition that cannot mean anything (`seed==1`, `seed>`, `seed>abc` when the seeds are numbers, an
 unclosed `[64`) is a usage error showing the accepted forms, never a filter that silently keeps nothing.
 """
@@ -47,7 +47,7 @@ def parse_condition(text: str, catalog: Catalog, runs: list[RunRecord]) -> Condi
     """A --where condition over a column the runs offer; UsageError if it cannot match as written.
 
     `runs` are those the condition will filter: a value that cannot compare with their values of the
-    column (`seed>abc` where the seeds are numbers, `deterministic=maybe`) is refused.
+    column (`seed>abc` where the seeds are numbers, `runtime.deterministic=maybe`) is refused.
     """
     match = _CONDITION.match(text.strip())
     if not match:

@@ -4,7 +4,7 @@
     plan.py        cases x grid + profile -> named runs with validated configs
     existing.py    what earlier sweeps left: skip, resume, start, busy or changed (locks: dilbench/runs/lock.py)
     execute.py     the runs as `dilbench train` child processes, N at a time, Ctrl-C included
-    verdict.py     the rule that judges a published claim against the seed noise
+    verdict.py     the statistics that judge published claims against the seed noise: Welch + Holm
     report.py      RESULTS.md and curves.png from the run directories
     command.py     `dilbench sweep`: the above in order
 

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from dilbench.config import ConfigError, load_config
+from dilbench.config.loader import MOVED
 from dilbench.report.aggregate import canonical
 from dilbench.report.runs_index import flatten
 from dilbench.runs.lock import is_locked
@@ -82,15 +83,17 @@ def examine(path: Path, run: PlannedRun) -> Existing:
 
 
 def config_difference(config_file: Path, run: PlannedRun) -> str | None:
-    """None when the file holds the planned config, else a short account of what differs."""
+    """None when the file holds the planned experiment, else a short account of what differs (the runtime, how a
+    run executes, may differ: a run started on other devices is still this run)."""
     try:
-        if load_config(config_file) == run.config:
+        if load_config(config_file).experiment() == run.config.experiment():
             return None
     except ConfigError as err:
         return f"its config.yaml is no longer valid ({err})"
     theirs = flatten(RunDir(config_file.parent).read_config_data())
     ours = flatten(to_plain(run.config))
-    keys = [key for key in {**ours, **theirs} if canonical(ours.get(key)) != canonical(theirs.get(key))]
+    keys = [key for key in {**ours, **theirs} if canonical(ours.get(key)) != canonical(theirs.get(key))
+            and not key.startswith("runtime.") and key not in MOVED]
     shown = [f"{key}: {_short(theirs.get(key))} -> {_short(ours.get(key))}" for key in keys[:3]]
     return ", ".join(shown) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
 

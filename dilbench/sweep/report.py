@@ -9,11 +9,12 @@ hand, and it holds no measured numbers.
 
 from __future__ import annotations
 
+import math
 import platform
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -22,11 +23,16 @@ from dilbench.report.budget import best_until, series, value_at
 from dilbench.report.columns import BUILTINS
 from dilbench.report.compare import Table, compare
 from dilbench.report.formats import number, render
+from dilbench.report.runs_index import RunRecord
 from dilbench.runs.rundir import RunDir, utc_now, write_atomic
 from dilbench.runs.writer import update_meta_if_idle
+from dilbench.sweep.experiment import Claim, Published
 from dilbench.sweep.plan import Plan, PlannedRun
-from dilbench.sweep.verdict import RULE, UNDECIDED, VERDICTS, judge
+from dilbench.sweep.verdict import ALPHA, COLUMNS, MAX_SEEDS, RULE, VERDICTS, Family, Judgement, judge_family
 from dilbench.tables import markdown_table
+
+if TYPE_CHECKING:
+    from dilbench.report.curves import ClaimPanel  # matplotlib: imported only when a page is written
 
 GROUP_KEY = "meta.sweep.group"
 GROUP_COLUMNS = "epochs,final_eval_acc,best_eval_acc,final_train_acc,wall_time,images_per_s,train_flops"
@@ -72,20 +78,38 @@ def write_report(plan: Plan, chosen: dict[str, Path], command: str) -> Report:
     order = list(dict.fromkeys(run.group for run in plan.runs))
     grouped = _in_order(compare(paths, columns=GROUP_COLUMNS, group_by=GROUP_KEY), order, GROUP_KEY)
     runs = _in_order(compare(paths, columns=RUN_COLUMNS), [run.name for run in plan.runs], "name")
-    claims, verdicts = _claims(plan, grouped)
-    compute_claims, compute_verdicts = _claims_at_flops(plan, grouped)
+    epochs, flops, family = judge_page(plan, grouped)
+    members = _completed(grouped)
     _decorate(plan, grouped, runs)
     plan.results_dir.mkdir(parents=True, exist_ok=True)
     curves = plan.results_dir / "curves.png"
-    from dilbench.report.curves import plot_table  # matplotlib: only when a page is written
+    from dilbench.report.curves import plot_claims, plot_table  # matplotlib: only when a page is written
 
     plot_table(grouped, curves)
     with_flops = any(series(run, "flops", "eval_acc") for members in grouped.members for run in members)
-    if with_flops:
-        plot_table(grouped, plan.results_dir / "curves_flops.png", "flops")
+    if with_flops and flops:
+        plot_claims(_panels(grouped, members, flops, family.judgements[len(epochs):]), plan.results_dir / "curves_flops.png")
+    elif with_flops:  # no claims: every group on one log axis
+        plot_table(grouped, plan.results_dir / "curves_flops.png", "flops", log_x=True)
     markdown = plan.results_dir / "RESULTS.md"
-    write_atomic(markdown, _page(plan, grouped, runs, (claims, verdicts), (compute_claims, compute_verdicts), command, with_flops))
-    return Report(markdown, curves, verdicts, compute_verdicts)
+    write_atomic(markdown, _page(plan, grouped, runs, (epochs, flops, family), command, with_flops))
+    count = len(epochs)
+    return Report(markdown, curves, [j.verdict for j in family.judgements[:count]], [j.verdict for j in family.judgements[count:]])
+
+
+def _panels(grouped: Table, members: dict[str, list[RunRecord]], flops: list[Comparison],
+            judgements: list[Judgement]) -> list[ClaimPanel]:
+    """curves_flops.png's panels: each claim's two arms and its budget at equal FLOPs."""
+    from dilbench.report.curves import Arm, ClaimPanel
+
+    setups = {str(row["group"]): row["setup"] for row in grouped.rows}
+    panels = []
+    for comparison, judgement in zip(flops, judgements):
+        claim = comparison.claim
+        arms = tuple(Arm(f"{group}: {setups.get(group, '?')}", members.get(group, [])) for group in (claim.higher, claim.lower))
+        panels.append(ClaimPanel(f"{claim.higher} > {claim.lower}: {claim.says}", (arms[0], arms[1]), comparison.budget,
+                                 comparison.cheaper or "", _in_brief(judgement).replace("**", "")))
+    return panels
 
 
 def _in_order(table: Table, order: list[str], column: str) -> Table:
@@ -137,57 +161,144 @@ def _brief(value: Any) -> str:
     return "[...]" if isinstance(value, list) else str(value)
 
 
-def _claims(plan: Plan, grouped: Table) -> tuple[list[list[str]], list[str]]:
-    """One table row per claim and its computed verdict."""
-    members = {str(row[GROUP_KEY]): runs for row, runs in zip(grouped.rows, grouped.members)}
-    published = plan.experiment.spec.published
-    rows, verdicts = [], []
-    for claim in plan.experiment.spec.claims:
-        value = BUILTINS[claim.metric][1]
-        sides = [[value(r) for r in members.get(group, []) if r.status == "completed" and value(r) is not None]
-                 for group in (claim.higher, claim.lower)]
-        judgement = judge(*sides)
-        verdicts.append(judgement.verdict)
-        known = [getattr(published.get(group), claim.metric, None) for group in (claim.higher, claim.lower)]
-        rows.append([
-            claim.says, f"{claim.higher} > {claim.lower}", claim.metric,
-            " vs ".join(f"{v:g}" for v in known) if None not in known else "-",
-            " vs ".join(_measured(summarize(side), len(side)) for side in sides),
-            "-" if judgement.difference is None else
-            f"{judgement.difference:+.4f}" + ("" if judgement.se is None else f" ± {judgement.se:.4f}"),
-            f"**{judgement.verdict}**",
-        ])
-    return rows, verdicts
+@dataclass(frozen=True)
+class Comparison:
+    """One claim on one footing (equal epochs or equal FLOPs): the values each side has there."""
+
+    claim: Claim
+    values: tuple[list[float], list[float]]  # higher, lower: one per run that has a value
+    runs: tuple[int, int]  # completed runs per side (at equal FLOPs some may not reach the budget)
+    budget: float | None = None  # equal FLOPs: the training FLOPs compared at
+    cheaper: str | None = None  # equal FLOPs: the group whose final epoch sets the budget
+    problem: str = ""  # at equal FLOPs, why there are too few values for a test (no train_flops, ...)
+
+    def untested(self, judgement: Judgement) -> str:
+        """Why the comparison has no test: its own reason, or the verdict module's."""
+        return (self.problem or judgement.untested) if judgement.test is None else ""
 
 
-def _claims_at_flops(plan: Plan, grouped: Table) -> tuple[list[list[str]], list[str]]:
-    """One table row per claim and its verdict at equal training FLOPs (EQUAL_COMPUTE)."""
-    members = {str(row[GROUP_KEY]): runs for row, runs in zip(grouped.rows, grouped.members)}
-    rows, verdicts = [], []
-    for claim in plan.experiment.spec.claims:
-        groups = (claim.higher, claim.lower)
-        sides = [[r for r in members.get(group, []) if r.status == "completed"] for group in groups]
-        finals = [[points[-1][0] for r in side if (points := series(r, "flops", "eval_acc"))] for side in sides]
-        if not all(finals):
-            verdicts.append(UNDECIDED)
-            rows.append([claim.says, f"{claim.higher} > {claim.lower}", claim.metric, "- (no train_flops)", "-", "-",
-                         f"**{UNDECIDED}**"])
-            continue
-        means = [statistics.fmean(values) for values in finals]
-        cheaper = 0 if means[0] <= means[1] else 1
-        budget = means[cheaper]
-        measure = value_at if claim.metric == "final_eval_acc" else best_until
-        values = [[v for r in side if (v := measure(r, "flops", budget)) is not None] for side in sides]
-        judgement = judge(*values)
-        verdicts.append(judgement.verdict)
+def _completed(grouped: Table) -> dict[str, list[RunRecord]]:
+    return {str(row[GROUP_KEY]): [run for run in runs if run.status == "completed"]
+            for row, runs in zip(grouped.rows, grouped.members)}
+
+
+def _at_epochs(claim: Claim, members: dict[str, list[RunRecord]]) -> Comparison:
+    """The claim's metric of each completed run after its epochs."""
+    value = BUILTINS[claim.metric][1]
+    sides = [members.get(group, []) for group in (claim.higher, claim.lower)]
+    higher, lower = ([v for r in side if (v := value(r)) is not None] for side in sides)
+    return Comparison(claim, (higher, lower), (len(sides[0]), len(sides[1])))
+
+
+def _at_flops(claim: Claim, members: dict[str, list[RunRecord]]) -> Comparison:
+    """The claim's metric of each completed run at the budget (EQUAL_COMPUTE)."""
+    groups = (claim.higher, claim.lower)
+    sides = [members.get(group, []) for group in groups]
+    runs = (len(sides[0]), len(sides[1]))
+    finals = [[points[-1][0] for r in side if (points := series(r, "flops", "eval_acc"))] for side in sides]
+    if not all(sides):
+        return Comparison(claim, ([], []), runs, problem="no completed runs of " + " or ".join(g for g, s in zip(groups, sides) if not s))
+    if not all(finals):
+        return Comparison(claim, ([], []), runs, problem="no train_flops")
+    means = [statistics.fmean(values) for values in finals]
+    cheaper = 0 if means[0] <= means[1] else 1
+    measure = value_at if claim.metric == "final_eval_acc" else best_until
+    higher, lower = ([v for r in side if (v := measure(r, "flops", means[cheaper])) is not None] for side in sides)
+    short = [group for group, values, side in zip(groups, (higher, lower), sides) if len(values) < 2 <= len(side)]
+    problem = f"fewer than 2 runs of {' and '.join(short)} reach the budget" if short else ""
+    return Comparison(claim, (higher, lower), runs, means[cheaper], groups[cheaper], problem)
+
+
+def judge_page(plan: Plan, grouped: Table) -> tuple[list[Comparison], list[Comparison], Family]:
+    """Every claim at equal epochs and at equal FLOPs, judged as one family (verdict.py): the family's
+    judgements are the epochs' in claim order, then the FLOPs'."""
+    members = _completed(grouped)
+    claims = plan.experiment.spec.claims
+    epochs = [_at_epochs(claim, members) for claim in claims]
+    flops = [_at_flops(claim, members) for claim in claims]
+    return epochs, flops, judge_family([c.values for c in epochs + flops])
+
+
+def _claim_rows(comparisons: list[Comparison], judgements: list[Judgement], published: dict[str, Published],
+                at_flops: bool) -> list[list[str]]:
+    """One table row per claim: what was compared, the test and the verdict."""
+    rows = []
+    for comparison, judgement in zip(comparisons, judgements):
+        claim = comparison.claim
+        if at_flops:
+            reference = (f"{comparison.budget:.3g} ({comparison.cheaper}'s final epoch)" if comparison.budget is not None
+                         else f"- ({comparison.problem})")
+            measured = "-" if comparison.budget is None else " vs ".join(
+                _measured(summarize(v), len(v), of) for v, of in zip(comparison.values, comparison.runs))
+        else:
+            known = [getattr(published.get(group), claim.metric, None) for group in (claim.higher, claim.lower)]
+            reference = " vs ".join(f"{v:g}" for v in known) if None not in known else "-"
+            measured = " vs ".join(_measured(summarize(v), len(v)) for v in comparison.values)
+        test = judgement.test
         rows.append([
-            claim.says, f"{claim.higher} > {claim.lower}", claim.metric, f"{budget:.3g} ({groups[cheaper]}'s final epoch)",
-            " vs ".join(_measured(summarize(v), len(v), len(side)) for v, side in zip(values, sides)),
-            "-" if judgement.difference is None else
-            f"{judgement.difference:+.4f}" + ("" if judgement.se is None else f" ± {judgement.se:.4f}"),
-            f"**{judgement.verdict}**",
+            claim.says, f"{claim.higher} > {claim.lower}", claim.metric, reference, measured,
+            _difference(judgement, comparison.untested(judgement)),
+            "-" if test is None else p_value(test.p), "-" if judgement.adjusted_p is None else p_value(judgement.adjusted_p),
+            f"**{judgement.verdict}**", _seeds(judgement),
         ])
-    return rows, verdicts
+    return rows
+
+
+def _difference(judgement: Judgement, untested: str) -> str:
+    """`+0.0597 [+0.0190, +0.1004]`; without a test, the difference alone and why."""
+    test = judgement.test
+    if test is not None:
+        return f"{test.difference:+.4f} [{test.low:+.4f}, {test.high:+.4f}]"
+    if judgement.difference is None:
+        return f"- (no test: {untested})"
+    return f"{judgement.difference:+.4f} (no test: {untested})"
+
+
+def p_value(p: float) -> str:
+    """Two significant digits, without an exponent down to 0.001: 0.19, 0.019, 0.0052, 1.0, 2.3e-05."""
+    if p >= 0.001:
+        return f"{p:.{max(1, 1 - math.floor(math.log10(p)))}f}"
+    return f"{p:.1e}"
+
+
+def _seeds(judgement: Judgement) -> str:
+    if judgement.test is None:
+        return "-"
+    return f">{MAX_SEEDS}" if judgement.seeds_needed is None else str(judgement.seeds_needed)
+
+
+def _in_brief(judgement: Judgement) -> str:
+    """A verdict for the side-by-side table: `**supports** (adj. p 0.0021)`."""
+    if judgement.adjusted_p is None:
+        return f"**{judgement.verdict}** (no test)"
+    return f"**{judgement.verdict}** (adj. p {p_value(judgement.adjusted_p)})"
+
+
+def _family_text(epochs: list[Comparison], flops: list[Comparison], family: Family) -> str:
+    """This page's family: its size, the claims left out and why, the ones counted once, and Holm's thresholds."""
+    count, m = len(epochs), family.size
+    places = [("equal epochs", c) for c in epochs] + [("equal FLOPs", c) for c in flops]
+    made = [j.test is not None and j.repeats is None for j in family.judgements]
+    text = (f"**This page's family**: m = {m} test{'' if m == 1 else 's'}: {sum(made[:count])} of the {count} claims at "
+            f"equal epochs and {sum(made[count:])} at equal FLOPs.")
+    untested: dict[str, list[str]] = {}
+    for (where, comparison), judgement in zip(places, family.judgements):
+        if judgement.test is None:
+            untested.setdefault(comparison.claim.says, []).append(f"at {where}: {comparison.untested(judgement)}")
+    if untested:
+        text += " Not tested: " + "; ".join(f"\"{says}\" ({', '.join(wheres)})" for says, wheres in untested.items()) + "."
+    repeated = [f"\"{comparison.claim.says}\" at {where}" + ("" if places[j.repeats][1].claim == comparison.claim else
+                                                              f" (as \"{places[j.repeats][1].claim.says}\")")
+                + f" compares the values it compares at {places[j.repeats][0]}"
+                for (where, comparison), j in zip(places, family.judgements) if j.repeats is not None and j.test is not None]
+    if repeated:
+        text += (" Counted once, being the same test on the same values (at equal FLOPs, groups that cost the same per "
+                 "epoch meet at both final epochs): " + "; ".join(repeated) + ".")
+    if m:
+        text += (f" Holm compares the smallest raw p with {ALPHA:g}/{m} = {ALPHA / m:.3g}, the next with {ALPHA:g}/{max(1, m - 1)}, "
+                 f"and so on, stopping at the first that is not below its threshold; seeds needed are for the level "
+                 f"{ALPHA:g}/{m} = {family.seeds_alpha:.3g}.")
+    return text
 
 
 def _measured(summary: Summary | None, n: int, of: int | None = None) -> str:
@@ -197,8 +308,8 @@ def _measured(summary: Summary | None, n: int, of: int | None = None) -> str:
     return f"{number(summary.mean)}{'' if summary.std is None else f' ± {number(summary.std, like=summary.mean)}'} ({count})"
 
 
-def _page(plan: Plan, grouped: Table, runs: Table, at_epochs: tuple[list[list[str]], list[str]],
-          at_flops: tuple[list[list[str]], list[str]], command: str, with_flops: bool) -> str:
+def _page(plan: Plan, grouped: Table, runs: Table, judged: tuple[list[Comparison], list[Comparison], Family], command: str,
+          with_flops: bool) -> str:
     experiment, spec = plan.experiment, plan.experiment.spec
     title = f"# {spec.name}" + (f": profile `{plan.profile}`" if plan.profile else "")
     reproduce = f"dilbench sweep {experiment.path}" + (f" --profile {plan.profile}" if plan.profile else "")
@@ -208,19 +319,26 @@ def _page(plan: Plan, grouped: Table, runs: Table, at_epochs: tuple[list[list[st
              _provenance(grouped, reproduce, command, plan), _profile_warning(plan, grouped)]
     parts += ["## Setup", _setup_section(plan)]
     if spec.claims:
-        (claims, verdicts), (compute_claims, compute_verdicts) = at_epochs, at_flops
-        header = ["claim", "groups", "metric", "published", "measured (mean ± std)", "difference ± SE", "verdict"]
-        side_by_side = [[claim.says, f"{claim.higher} > {claim.lower}", f"**{a}**", f"**{b}**"]
-                        for claim, a, b in zip(spec.claims, verdicts, compute_verdicts)]
-        parts += ["## Claims", RULE, EQUAL_COMPUTE,
+        epochs, flops, family = judged
+        count = len(epochs)
+        judgements = (family.judgements[:count], family.judgements[count:])
+        header = ["claim", "groups", "metric", "published", "measured (mean ± std)", "difference [95% CI]", "raw p", "adjusted p",
+                  "verdict", "seeds needed"]
+        side_by_side = [[claim.says, f"{claim.higher} > {claim.lower}", _in_brief(a), _in_brief(b)]
+                        for claim, a, b in zip(spec.claims, *judgements)]
+        parts += ["## Claims", EQUAL_COMPUTE, RULE, _family_text(epochs, flops, family), COLUMNS,
                   markdown_table(side_by_side, ["claim", "groups", "at equal epochs", "at equal FLOPs"]),
-                  "### At equal epochs", _tally(plan, verdicts), markdown_table(claims, header),
-                  "### At equal compute (training FLOPs)", _tally(plan, compute_verdicts),
-                  markdown_table(compute_claims, [*header[:3], "budget (FLOPs)", *header[4:]])]
+                  "### At equal epochs", _tally(plan, [j.verdict for j in judgements[0]]),
+                  markdown_table(_claim_rows(epochs, judgements[0], spec.published, at_flops=False), header),
+                  "### At equal compute (training FLOPs)", _tally(plan, [j.verdict for j in judgements[1]]),
+                  markdown_table(_claim_rows(flops, judgements[1], spec.published, at_flops=True),
+                                 [*header[:3], "budget (FLOPs)", *header[4:]])]
     parts += ["## Results, grouped over " + (", ".join(spec.averaged) or "nothing"), render(grouped, "markdown").rstrip(),
               f"The same table: `dilbench compare {plan.runs_dir} --group-by {GROUP_KEY} --columns {GROUP_COLUMNS} "
-              f"--format markdown`. Curves: mean over the group's runs, band from min to max"
-              + (", against epochs and against training FLOPs (`--x flops`)." if with_flops else "."),
+              f"--format markdown`. Curves: mean over the group's runs, band from min to max, against epochs."
+              + ("" if not with_flops else " Below them, training FLOPs on a log scale: " + (
+                  "one panel per claim with its two arms, the budget of its equal-FLOPs verdict (dashed) and each run's "
+                  "value there (dots)." if spec.claims else "every group (`--x flops`).")),
               "![curves](curves.png)" + ("\n\n![curves against training FLOPs](curves_flops.png)" if with_flops else ""),
               "## Runs", render(runs, "markdown").rstrip()]
     if spec.notes:

@@ -82,7 +82,7 @@ def _keras_fit(config: Config, image_shape: tuple[int, ...], num_classes: int, d
     if config.precision == "float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"], jit_compile=config.train.xla)
+                  metrics=["accuracy"], jit_compile=config.runtime.xla)
     data = data.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y))
 
     def run(steps: int) -> float:

@@ -1,4 +1,4 @@
-"""Who is who in a `train.distribute: multi_worker` run: from $TF_CONFIG, or from the Slurm step the
+"""Who is who in a `runtime.distribute: multi_worker` run: from $TF_CONFIG, or from the Slurm step the
 process runs in (`srun` sets SLURM_PROCID, SLURM_STEP_NUM_TASKS, SLURM_STEP_NODELIST, ...).
 
 $TF_CONFIG wins when set. Otherwise, inside an srun step, TensorFlow's SlurmClusterResolver builds the
@@ -28,7 +28,7 @@ def worker_task() -> tuple[str, int]:
             raise UsageError("$TF_CONFIG has no task {type, index}; see README 'Several hosts'") from None
     if in_slurm_step():
         return "worker", int(os.environ["SLURM_PROCID"])
-    raise UsageError("train.distribute is multi_worker but there is no cluster: start every worker with `srun` inside a "
+    raise UsageError("runtime.distribute is multi_worker but there is no cluster: start every worker with `srun` inside a "
                      "Slurm job, or set $TF_CONFIG on each host; see README 'Several hosts'")
 
 

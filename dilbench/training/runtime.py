@@ -7,7 +7,7 @@ import random
 import numpy as np
 import tensorflow as tf
 
-from dilbench.config.schema import TrainConfig
+from dilbench.config.schema import RuntimeConfig
 from dilbench.training.cluster import slurm_resolver
 
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
@@ -22,16 +22,16 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def make_strategy(train: TrainConfig) -> tf.distribute.Strategy:
-    """The tf.distribute strategy `train.distribute` asks for; call before anything touches a device."""
-    names = [d.upper() for d in train.devices]
+def make_strategy(runtime: RuntimeConfig) -> tf.distribute.Strategy:
+    """The tf.distribute strategy `runtime.distribute` asks for; call before anything touches a device."""
+    names = [d.upper() for d in runtime.devices]
     cpus = [int(d.split(":")[1]) for d in names if d.startswith("CPU:")]
     if cpus and max(cpus) > 0:  # several CPU "devices": split the host CPU into logical devices
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * (max(cpus) + 1))
-    if train.distribute == "mirrored":
+    if runtime.distribute == "mirrored":
         return tf.distribute.MirroredStrategy([f"/{d}" for d in names] or None)
-    if train.distribute == "multi_worker":  # the cluster: $TF_CONFIG, else the Slurm step (checked by the launcher)
+    if runtime.distribute == "multi_worker":  # the cluster: $TF_CONFIG, else the Slurm step (checked by the launcher)
         return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=slurm_resolver())
     if names:  # distribute: none with one named device (the config allows no more)
         return tf.distribute.OneDeviceStrategy(f"/{names[0]}")

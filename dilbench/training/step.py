@@ -98,7 +98,7 @@ class TrainingStep:
                 """x, y: a batch, or per-replica parts of the global batch -> global (mean loss, correct, images)."""
                 return tuple(strategy.reduce("sum", value, axis=None) for value in strategy.run(replica_step, args=(x, y)))
 
-            return tf.function(train, input_signature=train_specs, jit_compile=config.train.xla or None, reduce_retracing=True)
+            return tf.function(train, input_signature=train_specs, jit_compile=config.runtime.xla or None, reduce_retracing=True)
 
         def scored(y, logits):  # (summed loss, num correct) of a batch
             return cross_entropy(y, logits) * tf.cast(tf.shape(y)[0], tf.float32), num_correct(y, logits)
@@ -124,7 +124,7 @@ class TrainingStep:
         last = groups_forward(tf.zeros([1, *image_shape]))  # the shape and dtype of what the head takes
         return cls(
             config, model, optimizers, loss_scale, rates, group_flops(model, tuple(image_shape)),
-            evaluate=tf.function(evaluate, input_signature=specs, jit_compile=config.train.xla or None),
+            evaluate=tf.function(evaluate, input_signature=specs, jit_compile=config.runtime.xla or None),
             compile_features=compile_features,
             evaluate_features=tf.function(evaluate_features, input_signature=[
                 tf.TensorSpec([None, *last.shape[1:]], last.dtype), specs[1]]),

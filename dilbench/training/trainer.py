@@ -57,7 +57,7 @@ class EvalSplit:
 
 @dataclass
 class EvalBatch:
-    """One batch of `train.eval_batch_size` evaluation images: its labels, and its images as the calls that
+    """One batch of `runtime.eval_batch_size` evaluation images: its labels, and its images as the calls that
     run its layer groups, each on one piece or two side by side (Trainer._eval_batches)."""
 
     calls: list[tuple[tf.Tensor, ...]]
@@ -87,7 +87,7 @@ class Trainer:
         self.listeners = list(listeners)
         self.where = where
         self.stop_requested = False
-        seed_everything(config.seed, config.deterministic)
+        seed_everything(config.seed, config.runtime.deterministic)
         self.eval_split = (
             EvalSplit("validation", self.data.x_val, self.data.y_val)
             if config.train.eval == "validation" else EvalSplit("test", self.data.x_test, self.data.y_test)
@@ -103,7 +103,7 @@ class Trainer:
             raise DilbenchError(f"a global batch of {self.global_batch} cannot feed {replicas} replicas; "
                                 "raise train.batch_size or set train.batch_size_is: per_replica")
         self.distribute_info = {  # for meta.json
-            "strategy": config.train.distribute, "replicas": replicas, "global_batch_size": self.global_batch,
+            "strategy": config.runtime.distribute, "replicas": replicas, "global_batch_size": self.global_batch,
             "per_replica_batch_size": self.global_batch / replicas,
         }
         self.model, self.optimizers = self.step.model, self.step.optimizers
@@ -264,7 +264,7 @@ class Trainer:
 
     def evaluate(self) -> tuple[float, float]:
         """Mean loss and accuracy on the evaluation split (BN in inference mode), batch by batch of
-        `train.eval_batch_size`: each batch's loss and hits as evaluating it in one piece gives them."""
+        `runtime.eval_batch_size`: each batch's loss and hits as evaluating it in one piece gives them."""
         loss_sum, correct = 0.0, 0
         for batch in self.eval_batches:
             if len(batch.calls) == 1 and len(batch.calls[0]) == 1:
@@ -295,8 +295,8 @@ class Trainer:
         to 1e-3 in pieces of 62-63), so the head, and the loss mean, still see the whole batch (tests
         check losses and hits are bit-equal). On a GPU, or compiled with XLA, a batch stays one piece.
         """
-        split, size = self.eval_split, self.config.train.eval_batch_size
-        whole = self.config.train.xla or "GPU" in self.model.variables[0].value.device.upper()
+        split, size = self.eval_split, self.config.runtime.eval_batch_size
+        whole = self.config.runtime.xla or "GPU" in self.model.variables[0].value.device.upper()
         piece = size if whole else EVAL_PIECE
         batches = []
         for start in range(0, len(split.y), size):

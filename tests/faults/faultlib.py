@@ -15,7 +15,7 @@ EPOCHS = 3
 STEPS = 4  # 128 images / batch 32
 TINY = [
     "data.dataset=mnist_bundled", "data.train_subset=128", "data.test_subset=64", "model.channels=2", "model.hidden=[8]",
-    "train.batch_size=32", f"train.epochs={EPOCHS}", "precision=float32", "deterministic=true", "seed=3",
+    "train.batch_size=32", f"train.epochs={EPOCHS}", "precision=float32", "runtime.deterministic=true", "seed=3",
 ]
 RISING = "acc=0.5,0.6,0.7"  # every epoch improves: saves go best, latest per epoch (2 per epoch)
 
@@ -42,7 +42,7 @@ def spawn(*args: str, specs: tuple[str, ...] = (), env: dict[str, str] | None = 
 
 
 def train_args(runs: Path, *extra: str) -> list[str]:
-    args = ["train", "dilbench/configs/quickstart.yaml", "--runs-dir", str(runs), "--name", "tiny"]
+    args = ["train", "configs/quickstart.yaml", "--runs-dir", str(runs), "--name", "tiny"]
     for item in (*TINY, *extra):
         args += ["--set", item]
     return args
