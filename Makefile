@@ -3,7 +3,7 @@ PYTHON ?= python3
 # Real data for tests and examples: ../shared/data beside the checkout, unless already set.
 export DILBENCH_DATA ?= $(abspath $(CURDIR)/../shared/data)
 
-.PHONY: install test test-slow test-faults test-slurm lint quickstart bench wheel-check clean
+.PHONY: install test test-slow test-faults test-slurm lint docs docs-check quickstart bench wheel-check clean
 
 install:
 	$(PYTHON) -m pip install -e '.[dev]'
@@ -26,6 +26,17 @@ lint:
 	$(PYTHON) -m ruff check dilbench tests benchmarks
 	$(PYTHON) -m mypy dilbench
 
+# The manual (mkdocs.yml, docs/): regenerate the reference pages and the JSON Schema from the code, then build
+# the site into site/ with warnings as errors. `mkdocs serve` shows it while you edit.
+docs:
+	$(PYTHON) -m dilbench.docs
+	$(PYTHON) -m mkdocs build --strict
+
+# What CI runs: the generated pages are current, and the site builds without a warning.
+docs-check:
+	$(PYTHON) -m dilbench.docs --check
+	site=$$(mktemp -d) && $(PYTHON) -m mkdocs build --strict --site-dir "$$site"; status=$$?; rm -rf "$$site"; exit $$status
+
 quickstart:
 	$(PYTHON) -m dilbench train quickstart
 
@@ -38,4 +49,4 @@ wheel-check:
 	bash .ci/wheel-check $(PYTHON)
 
 clean:
-	rm -rf build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf build dist site *.egg-info .pytest_cache .ruff_cache

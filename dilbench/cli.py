@@ -46,6 +46,15 @@ class DilbenchGroup(click.Group):
         except Exception as err:
             _fail(ctx, f"{type(err).__name__}: {err} (run with --debug for the traceback)", 1)
 
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra) -> click.Context:
+        """Keep the command line as given (the root group sees all of it), for meta.json and results pages."""
+        given = list(args)
+        ctx = super().make_context(info_name, args, parent=parent, **extra)
+        if parent is None:
+            ctx.meta["dilbench.command_line"] = ["dilbench", *given]
+        return ctx
+
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         """Every command also takes --debug and --quiet after its name: `dilbench train X --quiet`."""
         if not isinstance(cmd, click.Group):
@@ -75,6 +84,11 @@ def _debug_option(cmd: click.Command) -> click.Option:
 def _quiet_option(cmd: click.Command) -> click.Option:
     return click.Option(["--quiet", "-q"], is_flag=True, expose_value=False, callback=_set_global_flag,
                         help="Only warnings and errors on the console (log.txt keeps everything).")
+
+
+def command_line() -> list[str]:
+    """The command line this command was called with, as Click parsed it (`dilbench train ...`)."""
+    return list(click.get_current_context().meta.get("dilbench.command_line", ["dilbench"]))
 
 
 def echo_error(message: str) -> None:
@@ -162,7 +176,7 @@ def train(config: Path | None, overrides: tuple[str, ...], runs_dir: str, name: 
     One process at a time writes a run: a second `train` on the same run directory is refused (exit
     code 1). A run directory whose checkpoints are gone is resumed only with --restart.
     """
-    command = [Path(sys.argv[0]).name, *sys.argv[1:]]
+    command = command_line()
     if restart and not resume_dir:
         raise click.UsageError("--restart goes with --resume RUN_DIR")
     if resume_dir:
@@ -257,9 +271,28 @@ def models(keys: bool) -> None:
 
     rows = []
     for name, entry in MODELS.items():
-        rows.append([name, entry.description])
+        origin = MODELS.origin(name)
+        rows.append([name, entry.description + ("" if origin == "built in" else f" [{origin}]")])
         rows += [["", f"  {key}: {json.dumps(default)}"] for key, default in (model_keys(name).items() if keys else ())]
     click.echo(text_table(rows))
+
+
+@cli.command("plugins")
+def list_plugins() -> None:
+    """List the installed plugins (entry points of the group `dilbench.plugins`) and what each registered,
+    or why it was skipped (docs/guides/plugins.md)."""
+    from dilbench.registry import DISABLE, GROUP, load_plugins
+
+    if os.environ.get(DISABLE, "") not in ("", "0"):
+        click.echo(f"plugins are off: ${DISABLE} is set")
+        return
+    plugins = load_plugins()
+    if not plugins:
+        click.echo(f"no plugins installed (no distribution has an entry point in the group {GROUP})")
+        return
+    rows = [[plugin.name, plugin.dist, f"skipped: {plugin.problem}" if plugin.problem else ", ".join(plugin.entries) or "nothing"]
+            for plugin in plugins]
+    click.echo(text_table(rows, ["plugin", "distribution", "registered"]))
 
 
 @cli.group()
@@ -462,7 +495,7 @@ def _bench_end_to_end(resolved, rounds: int) -> None:
 
 @cli.group()
 def augment() -> None:
-    """Look at a config's augmentation pipeline (README: Augmentation)."""
+    """Look at a config's augmentation pipeline (docs/guides/augmentation.md)."""
 
 
 @augment.command("preview")
@@ -490,7 +523,7 @@ def augment_preview(config: Path, overrides: tuple[str, ...], out: str, images: 
 @click.option("--report-only", is_flag=True, help="Rewrite the results page from the existing runs; run nothing.")
 @click.option("--status", "show_status", is_flag=True, help="Show each run's state (run directory and Slurm job); run nothing.")
 @click.option("--launcher", type=click.Choice(["local", "slurm"]), default="local", show_default=True,
-              help="Run here, or submit the runs as a Slurm job array (one task per run; see README: Sweeps on a Slurm cluster).")
+              help="Run here, or submit the runs as a Slurm job array (one task per run; see docs/guides/sweeps.md).")
 @click.option("--no-wait", is_flag=True, help="Slurm: submit and return; the last run to complete writes the results page.")
 @click.option("--partition", help="Slurm: partition (default: the experiment file's `slurm:`, else the cluster's).")
 @click.option("--time", "time_limit", metavar="TIME", help="Slurm: time limit per run, e.g. 30, 2:00:00 or 1-12:00:00.")
@@ -509,7 +542,7 @@ def sweep(experiment: str, profile: str | None, jobs: int | None, dry_run: bool,
     Runs go to the experiment's runs directory (<dir>/runs/<profile>/); re-running skips completed
     runs, resumes interrupted or failed ones and starts missing ones. A failing run does not stop
     the others (exit code 1 at the end). The page is <dir>/results/<profile>/RESULTS.md + curves.png.
-    See README: Experiments and sweeps.
+    See docs/guides/sweeps.md.
     """
     from dilbench.sweep.command import status
     from dilbench.sweep.command import sweep as run_sweep
@@ -523,8 +556,7 @@ def sweep(experiment: str, profile: str | None, jobs: int | None, dry_run: bool,
             raise UsageError(f"{', '.join(given + (['--no-wait'] if no_wait else []))}: only for --launcher slurm")
     if show_status and (dry_run or report_only):
         raise UsageError("--status only shows the runs; leave out --dry-run and --report-only")
-    invoked = Path(sys.argv[0]).name in ("dilbench", "__main__.py")  # else in-process (tests): argv is not ours
-    command = shlex.join(["dilbench", *sys.argv[1:]]) if invoked else f"dilbench sweep {experiment}"
+    command = shlex.join(command_line())
     path, output_directory = resolve_experiment(experiment)
     if show_status:
         status(path, profile, click.echo, output_directory)

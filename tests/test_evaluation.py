@@ -37,7 +37,7 @@ def whole_batches(trainer) -> tuple[float, float]:
     split, size = trainer.eval_split, trainer.config.runtime.eval_batch_size
     loss_sum, correct = 0.0, 0
     for start in range(0, len(split.y), size):
-        loss, hits = trainer.step.evaluate(tf.constant(split.x[start:start + size]), tf.constant(split.y[start:start + size]))
+        loss, hits = trainer.step.evaluate([(tf.constant(split.x[start:start + size]),)], tf.constant(split.y[start:start + size]))
         loss_sum += float(loss)
         correct += int(hits)
     return loss_sum / len(split.y), correct / len(split.y)
@@ -64,13 +64,12 @@ def test_evaluation_in_pieces_is_bit_equal_to_whole_batches(precision, monkeypat
 
 def test_eval_functions_are_traced_once_for_the_whole_run():
     """Three epochs of 650 test images in batches of 300: pieces of 100 (a call of two pieces and one of one)
-    twice, then a batch of 50 in one piece; every compiled evaluation function is traced once, at its first
-    use, and never again."""
+    twice, then a batch of 50 in one piece; every compiled function (the train step, the groups on one and on
+    two pieces, the head) is traced once, at its first use, and never again."""
     trainer = trainer_after_some_steps(*SMALL, "data.test_subset=650", "runtime.eval_batch_size=300", epochs=3)
     step = trainer.step
     assert len(trainer.train()) == 3
-    assert set(step.feature_variants) == {1, 2}
-    functions = [step.evaluate, step.evaluate_features, *step.feature_variants.values()]
+    functions = step.compiled_functions()
     assert [f.experimental_get_tracing_count() for f in functions] == [1] * 4
 
 
@@ -115,7 +114,10 @@ def test_every_model_family_evaluates_bit_equal_in_pieces(model):
     x, y = rng.integers(0, 256, (300, *shape), dtype=np.uint8), rng.integers(0, 10, 300)
     step.train(tf.constant(x[:64]), tf.constant(y[:64]))  # away from the initialisation (and batch-norm statistics)
     pieces = [tf.constant(x[a:b]) for a, b in eval_pieces(0, 300, 40)]
-    features = tf.concat([step.features(*pieces[i:i + 2]) for i in range(0, len(pieces), 2)], 0)
-    loss, hits = step.evaluate_features(features, tf.constant(y))
-    whole_loss, whole_hits = step.evaluate(tf.constant(x), tf.constant(y))
+    loss, hits = step.evaluate([tuple(pieces[i:i + 2]) for i in range(0, len(pieces), 2)], tf.constant(y))
+    whole_loss, whole_hits = step.evaluate([(tf.constant(x),)], tf.constant(y))
+    logits = step.model(tf.cast(x, tf.float32) / 255.0, training=False)  # the model called whole, outside any step
+    reference = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=tf.cast(logits, tf.float32))
+    assert int(whole_hits) == int(np.sum(np.argmax(logits.numpy(), -1) == y))
+    assert abs(float(whole_loss) - float(tf.reduce_mean(reference)) * 300) < 1e-3 * 300
     assert float(loss) == float(whole_loss) and int(hits) == int(whole_hits)

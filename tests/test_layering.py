@@ -1,4 +1,4 @@
-"""The layering of README's Architecture section, enforced: no import cycle, and no module imports a
+"""The layering of CONTRIBUTING.md, enforced: no import cycle, and no module imports a
 layer above its own. Function-level imports and `importlib` strings count, since they hide a
 dependency from Python, not from a reader."""
 
@@ -11,16 +11,16 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dilbench"
 
 # bottom to top; a module may import its own layer's modules (without cycles) and any layer below
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "signals", "tfquiet", "typed", "tables", "dilation"),
+    ("errors", "signals", "tfquiet", "typed", "registry", "tables", "dilation"),
     ("data", "models", "augment"),
-    ("schedules", "optimizers"),
+    ("schedules", "optimizers", "plugins"),
     ("config",),
     ("training", "checks"),
     ("runs",),
     ("report",),
     ("launch",),
     ("sweep",),
-    ("examples", "cli", "__main__", "__init__"),
+    ("examples", "cli", "docs", "__main__", "__init__"),
 ]
 LAYER_OF = {part: i for i, parts in enumerate(LAYERS) for part in parts}
 
@@ -68,7 +68,7 @@ GRAPH = {name: _imports(path) - {name} for name, path in MODULES.items()}
 def _layer(module: str) -> int:
     parts = module.split(".")
     key = parts[1] if len(parts) > 1 else "__init__"
-    assert key in LAYER_OF, f"{module}: not in any layer; add it to LAYERS and README's Architecture section"
+    assert key in LAYER_OF, f"{module}: not in any layer; add it to LAYERS and CONTRIBUTING.md's layering"
     return LAYER_OF[key]
 
 

@@ -69,7 +69,10 @@ def test_meta(completed):
     assert meta["status"] == "completed" and meta["error"] is None
     assert meta["seed"] == 7 and meta["epochs_done"] == 2
     assert set(meta["versions"]) >= {"dilbench", "tensorflow", "numpy"}
-    assert meta["devices"] and meta["host"] and meta["command"][0] in ("dilbench", "pytest", "__main__.py")
+    assert meta["devices"] and meta["host"]
+    # the command line as Click parsed it, also in process (pytest's own argv is not the command's)
+    assert meta["command"][:5] == ["dilbench", "train", "configs/quickstart.yaml", "--runs-dir", meta["command"][4]]
+    assert meta["command"][5:8] == ["--name", "tiny", "--set"] and meta["command"][-1] == TINY[-1]
     assert "commit" in meta["git"] and isinstance(meta["git"]["dirty"], bool)
 
 

@@ -1,4 +1,4 @@
-"""The `augmentation:` section of a run config: a mode and a list of imgaug operations (README: Augmentation)."""
+"""The `augmentation:` section of a run config: a mode and a list of imgaug operations (docs/guides/augmentation.md)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dilbench.typed.validate import FieldError
 
 @dataclass(frozen=True)
 class AugmentationConfig:
-    """imgaug operations applied to training batches (README: Augmentation; ops in dilbench/augment/ops.py)."""
+    """imgaug operations applied to training batches (docs/guides/augmentation.md; ops in dilbench/augment/ops.py)."""
 
     mode: Literal["none", "replace", "paired"] = key(
         "none", "none; replace: every training image is augmented in place; paired: each batch is half originals "

@@ -7,6 +7,7 @@ model family also registers its keys. `dilbench schema` turns these dataclasses 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Literal, Union
 
@@ -22,7 +23,7 @@ from dilbench.typed.validate import FieldError
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How long and on what batches a run trains (README: Training)."""
+    """How long and on what batches a run trains (docs/guides/training.md)."""
 
     epochs: int = key(10, "epochs to train")
     batch_size: int = key(64, "training batch size: the global batch unless batch_size_is: per_replica")
@@ -38,11 +39,29 @@ class TrainConfig:
         positive(self, "epochs", "batch_size")
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|min|m|h)\s*$")
+_SECONDS = {"s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600}
+
+
+def checkpoint_interval(every: int | str | None) -> tuple[int | None, float | None]:
+    """`runtime.checkpoint_every` as (batches, seconds), one of them set, or neither (null)."""
+    if every is None:
+        return None, None
+    if isinstance(every, int):
+        if every <= 0:
+            raise FieldError("checkpoint_every", f"must be a positive number of batches, got {every}")
+        return every, None
+    match = _DURATION.match(every)
+    if not match or float(match.group(1)) <= 0:
+        raise FieldError("checkpoint_every", f"expected a number of batches or a duration like 30s, 15min or 2h, got {every!r}")
+    return None, float(match.group(1)) * _SECONDS[match.group(2)]
+
+
 @dataclass(frozen=True)
 class RuntimeConfig:
     """How a run executes, not what it computes: devices, distribution, compilation, evaluation batches and
     op determinism change at most the rounding, so `dilbench train --resume RUN --set runtime.KEY=...` may
-    change them (README: Runtime)."""
+    change them (docs/guides/configs.md)."""
 
     distribute: Literal["none", "mirrored", "multi_worker"] = key(
         "none", "none: one device (a GPU if TensorFlow sees one); mirrored: MirroredStrategy over devices "
@@ -52,9 +71,13 @@ class RuntimeConfig:
     xla: bool = key(False, "compile the training and evaluation steps with XLA (one device only)")
     eval_batch_size: int = key(500, "evaluation batch size")
     deterministic: bool = key(False, "TensorFlow op determinism: bit-equal reruns and resumes on the same devices (slower)")
+    checkpoint_every: Union[int, str, None] = key(
+        "15min", "also save checkpoints/latest inside an epoch: every N batches (a number), or every so long "
+                 "('30s', '15min', '2h'); null: only at epoch ends. A killed run resumes from the last one")
 
     def __post_init__(self) -> None:
         positive(self, "eval_batch_size")
+        checkpoint_interval(self.checkpoint_every)
         for i, device in enumerate(self.devices):
             kind, _, index = device.upper().partition(":")
             if kind not in ("CPU", "GPU") or not index.isdigit():
@@ -67,7 +90,7 @@ class RuntimeConfig:
 
 @dataclass(frozen=True)
 class Config:
-    """A dilbench run config: every key is optional and defaults as shown (README: Config)."""
+    """A dilbench run config: every key is optional and defaults as shown (docs/guides/configs.md)."""
 
     name: str = key("run", "run name, the prefix of the run directory (no slashes or spaces)")
     seed: int = key(0, "seeds Python, NumPy, TensorFlow, weight init, the per-epoch shuffle and augmentation (>= 0)")

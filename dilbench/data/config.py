@@ -13,7 +13,7 @@ from dilbench.typed.validate import FieldError
 
 @dataclass(frozen=True)
 class DataConfig:
-    """The data set and which part of it a run uses (README: Data)."""
+    """The data set and which part of it a run uses (docs/guides/data.md)."""
 
     # Annotations are evaluated when validation reads them (typing.get_type_hints), not at import: the
     # choices are the registry's at that time, so a data set registered later validates too.

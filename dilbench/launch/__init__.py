@@ -167,14 +167,15 @@ def _train(writer: RunWriter, config: Config, data: Dataset, resume_from: RunDir
         from dilbench.report.run_plots import RunPlots
         from dilbench.runs.events import RunEvents
         from dilbench.runs.metrics import MetricsWriter
-        from dilbench.training.checkpoints import RunCheckpoints
+        from dilbench.training.checkpoints import PeriodicCheckpoint, RunCheckpoints
         from dilbench.training.runtime import devices
         from dilbench.training.trainer import Trainer
 
         writer.record(devices=devices())
         trainer = Trainer(config, data, strategy, where=str(run.path))
         checkpoints = RunCheckpoints(trainer, run)
-        trainer.listeners += [MetricsWriter(run), checkpoints, RunEvents(run, config), RunPlots(run.plots, config.name)]
+        trainer.listeners += [MetricsWriter(run), checkpoints, PeriodicCheckpoint(checkpoints, config.runtime.checkpoint_every),
+                              RunEvents(run, config), RunPlots(run.plots, config.name)]
         if resume_from:
             _check_global_batch(trainer.distribute_info, resume_from)
         writer.record(distribute=trainer.distribute_info)

@@ -12,6 +12,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from dilbench.errors import DilbenchError
+
 
 def layer_seeds(seed: int) -> Iterator[int]:
     """Distinct initializer seeds, one per layer: a Keras initializer given the same seed twice
@@ -217,8 +219,8 @@ def layer_flops(layer: keras.Layer, input_shape: tuple[int, ...]) -> tuple[int, 
     Convention: a multiply-add is 2 FLOPs; only convolutions (2*H_out*W_out*k*k*C_in*C_out) and dense
     layers (2*in*out) count. Bias additions, batch norm, activations, pooling and residual additions are
     left out: they are a few FLOPs per activation against hundreds per output for the matmuls.
-    Composite layers either are Sequential or define `flops(input_shape)`; any other layer type is a
-    TypeError, so a new layer is counted on purpose rather than silently as 0.
+    Composite layers either are Sequential or define `flops(input_shape)`; any other layer type is an
+    UncountedLayerError (a TypeError), so a new layer is counted on purpose rather than silently as 0.
     """
     input_shape = tuple(int(d) for d in input_shape)
     if hasattr(layer, "flops"):
@@ -237,8 +239,14 @@ def layer_flops(layer: keras.Layer, input_shape: tuple[int, ...]) -> tuple[int, 
         return 2 * math.prod(input_shape) * shape[-1], shape
     if isinstance(layer, UNCOUNTED):
         return 0, shape
-    raise TypeError(f"layer_flops does not know layer type {type(layer).__name__} (layer {layer.name!r}); count it in "
-                    f"dilbench/models/layers.py (UNCOUNTED if it has no matmul) or give it a flops(input_shape) method")
+    raise UncountedLayerError(
+        f"the FLOP count does not know layer type {type(layer).__name__} (layer {layer.name!r}); give it a method "
+        f"flops(input_shape) returning (forward FLOPs per example, output shape), both without the batch axis, or wrap "
+        f"it in a layer that has one (dilbench's own layers: list it in dilbench/models/layers.py's UNCOUNTED if it has no matmul)")
+
+
+class UncountedLayerError(DilbenchError, TypeError):
+    """A layer type the FLOP count does not know; a plugin's model declares its layers' FLOPs with a `flops` method."""
 
 
 # Layers whose FLOPs the convention leaves out (elementwise, pooling, shape-only, normalisation).

@@ -39,7 +39,7 @@ class AdamConfig:
 @dataclass(frozen=True)
 class AdamPublishedConfig(AdamConfig):
     """The published unfair-backprop scripts' hand-written Adam, as a control: a constant bias correction
-    (m/(1-beta1), v/(1-beta2) at every step) and epsilon added after it (README: Schedules)."""
+    (m/(1-beta1), v/(1-beta2) at every step) and epsilon added after it (docs/guides/schedules.md)."""
 
     name: Literal["adam_published"] = "adam_published"  # type: ignore[assignment]
 

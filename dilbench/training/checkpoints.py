@@ -1,5 +1,5 @@
-"""A run's checkpoints: latest/ (every epoch end and interruption), best/ (the best evaluated epoch) and,
-until latest/ has one, start/ (the untrained state).
+"""A run's checkpoints: latest/ (every epoch end, interruption and `runtime.checkpoint_every` inside an
+epoch), best/ (the best evaluated epoch) and, until latest/ has one, start/ (the untrained state).
 
 What the rest of the code may rely on:
 - Once an epoch is in metrics.jsonl, a checkpoint exists. The record is written before the epoch's
@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
 import tensorflow as tf
 
+from dilbench.config.schema import checkpoint_interval
 from dilbench.errors import DilbenchError
-from dilbench.training.listeners import Trainer, TrainingListener
+from dilbench.training.listeners import BatchEnd, Trainer, TrainingListener
 
 log = logging.getLogger("dilbench")
 CHECKPOINT_SETS = ("latest", "best", "start")  # checked in this order on resume
@@ -157,6 +159,30 @@ class RunCheckpoints(TrainingListener):
             except (tf.errors.OpError, ValueError):
                 continue
         return -1.0
+
+
+class PeriodicCheckpoint(TrainingListener):
+    """Saves latest/ inside an epoch every `runtime.checkpoint_every` batches (counted over the run, so where
+    they fall does not depend on resumes) or seconds, so a killed run loses at most that much. The epoch's
+    last batch is left to the epoch end's save."""
+
+    def __init__(self, checkpoints: RunCheckpoints, every: int | str | None):
+        self.checkpoints = checkpoints
+        self.batches, self.seconds = checkpoint_interval(every)
+        self.last_save = time.monotonic()
+
+    def epoch_started(self, trainer: Trainer, epoch: int, steps: int, step: int) -> None:
+        self.last_save = time.monotonic()  # the epoch end (or the start) just saved
+
+    def batch_ended(self, trainer: Trainer, batch: BatchEnd) -> None:
+        if batch.last_of_epoch:
+            return
+        due = (self.batches and (batch.epoch * batch.steps + batch.step) % self.batches == 0
+               or self.seconds and time.monotonic() - self.last_save >= self.seconds)
+        if due:
+            trainer.save_position(f"epoch {batch.epoch + 1}, step {batch.step}")
+            self.checkpoints.save_latest()
+            self.last_save = time.monotonic()
 
 
 def _short(prefix: Path, run: RunFiles) -> str:

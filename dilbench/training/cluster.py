@@ -25,11 +25,11 @@ def worker_task() -> tuple[str, int]:
             task = json.loads(os.environ["TF_CONFIG"])["task"]
             return str(task["type"]), int(task["index"])
         except (KeyError, ValueError, TypeError):
-            raise UsageError("$TF_CONFIG has no task {type, index}; see README 'Several hosts'") from None
+            raise UsageError("$TF_CONFIG has no task {type, index}; see docs/guides/distribution.md, 'Several hosts'") from None
     if in_slurm_step():
         return "worker", int(os.environ["SLURM_PROCID"])
     raise UsageError("runtime.distribute is multi_worker but there is no cluster: start every worker with `srun` inside a "
-                     "Slurm job, or set $TF_CONFIG on each host; see README 'Several hosts'")
+                     "Slurm job, or set $TF_CONFIG on each host; see docs/guides/distribution.md, 'Several hosts'")
 
 
 def is_chief_task(task: tuple[str, int]) -> bool:

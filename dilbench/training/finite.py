@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
+
+from dilbench.training.listeners import BatchEnd, Trainer, TrainingListener
 
 
 def state_variables(model: Any, optimizers: list[Any]) -> list[tuple[str, tf.Variable]]:
@@ -30,3 +33,12 @@ class FiniteCheck:
         if bool(self._all_finite()):
             return None
         return next((name for name, v in self.named if not np.all(np.isfinite(v.numpy()))), "a variable")
+
+
+class NonFiniteLoss(TrainingListener):
+    """The policy for a NaN or infinite training loss: fail the run at that batch (nothing of it is recorded
+    or saved; the epochs before it and their checkpoints stay)."""
+
+    def batch_ended(self, trainer: Trainer, batch: BatchEnd) -> None:
+        if not math.isfinite(batch.loss):
+            raise trainer.failed(batch.epoch, f"loss became {batch.loss} at epoch {batch.epoch + 1}, step {batch.step}")

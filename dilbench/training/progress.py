@@ -1,4 +1,4 @@
-"""Per-epoch progress: a tqdm bar on a terminal, a few plain lines otherwise (logs, CI)."""
+"""Per-epoch progress, a listener: a tqdm bar on a terminal, a few plain lines otherwise (logs, CI)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import logging
 import sys
 
 from tqdm import tqdm
+
+from dilbench.training.listeners import BatchEnd, Trainer, TrainingListener
 
 log = logging.getLogger("dilbench")
 
@@ -38,3 +40,32 @@ class Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class ProgressDisplay(TrainingListener):
+    """Shows each epoch's batches as they train: one Progress per epoch."""
+
+    def __init__(self) -> None:
+        self.progress: Progress | None = None
+
+    def epoch_started(self, trainer: Trainer, epoch: int, steps: int, step: int) -> None:
+        self.progress = Progress(f"epoch {epoch + 1}/{trainer.config.train.epochs}", steps, initial=step)
+
+    def batch_ended(self, trainer: Trainer, batch: BatchEnd) -> None:
+        if self.progress:
+            self.progress.update(loss=batch.mean_loss, acc=batch.accuracy, img_s=batch.images_per_s)
+
+    def evaluation_started(self, trainer: Trainer, split: str) -> None:
+        if self.progress:
+            self.progress.status(f"evaluating on the {split} split")
+
+    def epoch_ended(self, trainer: Trainer, records: list) -> None:
+        self._close()
+
+    def run_stopped(self, trainer: Trainer, error: BaseException) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self.progress:
+            self.progress.close()
+            self.progress = None

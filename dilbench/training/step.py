@@ -1,20 +1,20 @@
-"""The compiled pieces of training one model: model, per-group optimizers, loss scale, train step.
+"""The compiled pieces of training one model: model, per-group optimizers, loss scale, train step, evaluation.
 
 Shared by the Trainer and `dilbench bench`, so the benchmark times exactly the step a run executes.
 Everything is created under the distribution strategy's scope. Under FreezeOut the step is compiled
 once per set of frozen groups (a frozen group is left out of the traced backward pass, so its gradient
 work is really skipped); `set_progress` picks the variant for the batch.
 
-Evaluation comes in two forms: `evaluate` runs a whole batch, and `features` (the layer groups on pieces
-of a batch, side by side) then `evaluate_features` (the head on the whole batch) split the same work so
-that the convolutions run on small pieces; trainer.py's `_eval_batches` says when and why.
+Evaluation has one path: the layer groups run on one or more pieces of a batch (side by side, so that on a
+CPU small convolutions keep both cores busy), then the head on the whole batch; a batch in one piece is
+the same path with one piece. trainer.py's `_eval_batches` says how a batch is cut and why the numbers
+do not depend on it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import Any
 
 import tensorflow as tf
 
@@ -32,12 +32,14 @@ from dilbench.training.rates import Rates
 from dilbench.training.runtime import POLICIES
 from dilbench.typed.validate import FieldError
 
+Function = Any  # a tf.function (tf.types.experimental.GenericFunction, untyped for mypy)
+
 
 class _VariantTracing(logging.Filter):
     """Each set of frozen groups is traced once, by design; TensorFlow would warn that one function retraces."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "compile_variant" not in record.getMessage()
+        return "train_step" not in record.getMessage()
 
 
 tf.get_logger().addFilter(_VariantTracing())
@@ -48,89 +50,95 @@ def to_float(images: tf.Tensor) -> tf.Tensor:
     return tf.cast(images, tf.float32) / 255.0
 
 
-@dataclass
 class TrainingStep:
-    config: Config
-    model: GroupedModel
-    optimizers: list[GroupOptimizer]
-    loss_scale: LossScale
-    rates: Rates  # each batch's learning-rate factors and frozen groups
-    group_flops: list[int]  # forward FLOPs per example of each group (the cost model's input)
-    evaluate: tf.types.experimental.GenericFunction  # (uint8 images, int64 labels) -> (summed loss, num correct)
-    # pieces -> (uint8 images of each piece) -> the last group's outputs of all pieces, in order
-    compile_features: Callable[[int], tf.types.experimental.GenericFunction]
-    evaluate_features: tf.types.experimental.GenericFunction  # (last group's outputs, labels) -> as `evaluate`
-    # frozen groups -> the compiled step: (uint8 images, int64 labels) -> (mean loss, num correct, images)
-    compile_variant: Callable[[int], tf.types.experimental.GenericFunction]
-    frozen: int = 0  # frozen groups of the current batch (FreezeOut)
-    variants: dict[int, tf.types.experimental.GenericFunction] = field(default_factory=dict)
-    feature_variants: dict[int, tf.types.experimental.GenericFunction] = field(default_factory=dict)
-    scales: tuple[float, ...] | None = None  # the learning-rate factors last assigned
+    """One model with its optimizers and compiled functions: `train(x, y)` one batch, `evaluate(pieces, y)`.
+
+    Built in order by the methods below (model, optimizers, then the functions compiled on first use),
+    each under the strategy's scope; `config` and `image_shape` say what to build.
+    """
+
+    def __init__(self, config: Config, image_shape: tuple[int, ...], num_classes: int,
+                 strategy: tf.distribute.Strategy | None = None):
+        self.config = config
+        self.image_shape = tuple(image_shape)
+        self.strategy = strategy or tf.distribute.get_strategy()
+        with self.strategy.scope():
+            self.model = self.build_model(num_classes)
+            self.rates = Rates(config, self.model.num_groups)  # each batch's learning-rate factors and frozen groups
+            self.optimizers = self.build_optimizers()
+            self.loss_scale = LossScale(config.precision == "float16")
+        self.group_flops = group_flops(self.model, self.image_shape)  # forward FLOPs per example of each group
+        self.frozen = 0  # frozen groups of the current batch (FreezeOut)
+        self.scales: tuple[float, ...] | None = None  # the learning-rate factors last assigned
+        self._train_steps: dict[int, Function] = {}  # frozen groups -> compiled step
+        self._feature_functions: dict[int, Function] = {}  # pieces -> compiled group forward passes
+        self._head: Function | None = None
 
     @classmethod
     def build(cls, config: Config, image_shape: tuple[int, ...], num_classes: int,
               strategy: tf.distribute.Strategy | None = None) -> TrainingStep:
-        strategy = strategy or tf.distribute.get_strategy()
-        with strategy.scope():
-            model = build_model(config.model, tuple(image_shape), num_classes, POLICIES[config.precision], config.seed)
-            rates = Rates(config, model.num_groups)
-            groups = [[v.value for v in model.group_variables(i)] for i in range(model.num_groups)]
-            lr_scales = ([tf.Variable(1.0, trainable=False, name=f"lr_scale{i + 1}") for i in range(model.num_groups)]
-                         if rates.per_group else None)
-            try:
-                batch_plan(config.schedule, model.num_groups)  # the schedule fits this model's groups
-                optimizers = make_group_optimizers(config.optimizer, groups, lr_scales)
-            except FieldError as err:
-                raise ConfigError(f"{err.path}: {err.message}") from None
-            loss_scale = LossScale(config.precision == "float16")
-        specs = [tf.TensorSpec([None, *image_shape], tf.uint8), tf.TensorSpec([None], tf.int64)]
-        train_specs = specs if strategy.num_replicas_in_sync == 1 else None  # else per-replica values
-        context = StepContext(model, optimizers, loss_scale)
+        return cls(config, image_shape, num_classes, strategy)
 
-        def compile_variant(frozen: int):
-            step = make_step(config.schedule, context, frozen)
+    # ---- what is built, in order --------------------------------------------------------------------------
+    def build_model(self, num_classes: int) -> GroupedModel:
+        return build_model(self.config.model, self.image_shape, num_classes, POLICIES[self.config.precision], self.config.seed)
 
-            def replica_step(x, y):
-                loss, correct = step(to_float(x), y)
-                return loss, correct, tf.shape(y)[0]
+    def build_optimizers(self) -> list[GroupOptimizer]:
+        """One optimizer per layer group, with a learning-rate factor variable per group under FreezeOut."""
+        groups = [[v.value for v in self.model.group_variables(i)] for i in range(self.model.num_groups)]
+        lr_scales = ([tf.Variable(1.0, trainable=False, name=f"lr_scale{i + 1}") for i in range(self.model.num_groups)]
+                     if self.rates.per_group else None)
+        try:
+            batch_plan(self.config.schedule, self.model.num_groups)  # the schedule fits this model's groups
+            return make_group_optimizers(self.config.optimizer, groups, lr_scales)
+        except FieldError as err:
+            raise ConfigError(f"{err.path}: {err.message}") from None
 
-            def train(x, y):
-                """x, y: a batch, or per-replica parts of the global batch -> global (mean loss, correct, images)."""
-                return tuple(strategy.reduce("sum", value, axis=None) for value in strategy.run(replica_step, args=(x, y)))
+    def train_step(self, frozen: int) -> Function:
+        """The compiled step with the lowest `frozen` groups frozen: (uint8 images, int64 labels), or per-replica
+        parts of the global batch -> global (mean loss, num correct, images)."""
+        step = make_step(self.config.schedule, StepContext(self.model, self.optimizers, self.loss_scale), frozen)
+        strategy = self.strategy
 
-            return tf.function(train, input_signature=train_specs, jit_compile=config.runtime.xla or None, reduce_retracing=True)
+        def replica_step(x, y):
+            loss, correct = step(to_float(x), y)
+            return loss, correct, tf.shape(y)[0]
 
-        def scored(y, logits):  # (summed loss, num correct) of a batch
+        def train(x, y):
+            return tuple(strategy.reduce("sum", value, axis=None) for value in strategy.run(replica_step, args=(x, y)))
+
+        specs = self._specs() if strategy.num_replicas_in_sync == 1 else None  # else per-replica values
+        return tf.function(train, input_signature=specs, jit_compile=self.config.runtime.xla or None, reduce_retracing=True)
+
+    def feature_function(self, pieces: int) -> Function:
+        """The layer groups on `pieces` pieces of images, computed side by side (they depend on nothing of
+        each other, so TensorFlow's executor runs them at once) -> the last group's outputs, in order."""
+        def features(*images):
+            outputs = []
+            for x in images:
+                h = to_float(x)
+                for group in self.model.groups:
+                    h = group(h, training=False)
+                outputs.append(h)
+            return tf.concat(outputs, 0)
+
+        return tf.function(features, input_signature=self._specs()[:1] * pieces, jit_compile=self.config.runtime.xla or None)
+
+    def head_function(self) -> Function:
+        """The head on a whole batch's features -> (summed loss, num correct)."""
+        last = self.feature_function(1)(tf.zeros([1, *self.image_shape], tf.uint8))  # what the head takes
+
+        def head(h, y):
+            logits = self.model.logits(h, training=False)
             return cross_entropy(y, logits) * tf.cast(tf.shape(y)[0], tf.float32), num_correct(y, logits)
 
-        def evaluate(x, y):
-            return scored(y, model(to_float(x), training=False))
+        return tf.function(head, input_signature=[tf.TensorSpec([None, *last.shape[1:]], last.dtype), self._specs()[1]],
+                           jit_compile=self.config.runtime.xla or None)
 
-        def groups_forward(h):
-            for group in model.groups:
-                h = group(h, training=False)
-            return h
+    def _specs(self) -> list[tf.TensorSpec]:
+        return [tf.TensorSpec([None, *self.image_shape], tf.uint8), tf.TensorSpec([None], tf.int64)]
 
-        def evaluate_features(h, y):
-            return scored(y, model.logits(h, training=False))
-
-        def compile_features(pieces: int):
-            def features(*images):
-                """Pieces that depend on nothing of each other, so TensorFlow's executor runs them side by side."""
-                return tf.concat([groups_forward(to_float(x)) for x in images], 0)
-
-            return tf.function(features, input_signature=specs[:1] * pieces)
-
-        last = groups_forward(tf.zeros([1, *image_shape]))  # the shape and dtype of what the head takes
-        return cls(
-            config, model, optimizers, loss_scale, rates, group_flops(model, tuple(image_shape)),
-            evaluate=tf.function(evaluate, input_signature=specs, jit_compile=config.runtime.xla or None),
-            compile_features=compile_features,
-            evaluate_features=tf.function(evaluate_features, input_signature=[
-                tf.TensorSpec([None, *last.shape[1:]], last.dtype), specs[1]]),
-            compile_variant=compile_variant,
-        )
-
+    # ---- use ----------------------------------------------------------------------------------------------
     def set_progress(self, t: float) -> None:
         """Set the learning-rate factors and frozen groups of the batch at training fraction t."""
         rates = self.rates.at(t)
@@ -142,16 +150,26 @@ class TrainingStep:
 
     def train(self, x, y):
         """One batch with the step of the current frozen groups (compiled on first use)."""
-        if self.frozen not in self.variants:
-            self.variants[self.frozen] = self.compile_variant(self.frozen)
-        return self.variants[self.frozen](x, y)
+        if self.frozen not in self._train_steps:
+            self._train_steps[self.frozen] = self.train_step(self.frozen)
+        return self._train_steps[self.frozen](x, y)
 
-    def features(self, *images: tf.Tensor) -> tf.Tensor:
-        """The last layer group's outputs of one or more pieces of images, computed side by side (compiled on
-        first use for each number of pieces)."""
-        if len(images) not in self.feature_variants:
-            self.feature_variants[len(images)] = self.compile_features(len(images))
-        return self.feature_variants[len(images)](*images)
+    def evaluate(self, calls: list[tuple[tf.Tensor, ...]], y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """(summed loss, num correct) of one evaluation batch: its images as calls of one or more pieces each
+        (each call's pieces side by side), then the head on the whole batch."""
+        features = [self._features(len(call))(*call) for call in calls]
+        if self._head is None:
+            self._head = self.head_function()
+        return self._head(features[0] if len(features) == 1 else tf.concat(features, 0), y)
+
+    def _features(self, pieces: int) -> Function:
+        if pieces not in self._feature_functions:
+            self._feature_functions[pieces] = self.feature_function(pieces)
+        return self._feature_functions[pieces]
+
+    def compiled_functions(self) -> list[Function]:
+        """Every function compiled so far (tests inspect their traces)."""
+        return [*self._train_steps.values(), *self._feature_functions.values(), *([self._head] if self._head else [])]
 
     def flops_per_example(self, frozen: int = 0) -> float:
         """Training FLOPs per example of one batch with the lowest `frozen` groups frozen (the cost model)."""

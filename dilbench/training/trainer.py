@@ -1,4 +1,5 @@
-"""The Trainer: trains one run and emits its events; it writes no file (listeners.py).
+"""The Trainer: trains one run and emits its events, per batch and per epoch; it writes no file and shows
+nothing itself (listeners.py: the progress display, the non-finite policy, checkpoints and every writer).
 
 Built under a tf.distribute strategy scope (the default strategy on one device) so other strategies are
 a config switch. The epoch's batch order is a pure function of (seed, epoch), and checkpoints hold the
@@ -27,9 +28,9 @@ from dilbench.errors import DilbenchError
 from dilbench.signals import handled
 from dilbench.training.batches import epoch_batches, epoch_order, eval_pieces, memory_batches, steps_per_epoch
 from dilbench.training.distributed import ReplicaCheck, distribute_batches
-from dilbench.training.finite import FiniteCheck, state_variables
-from dilbench.training.listeners import Record, TrainingListener
-from dilbench.training.progress import Progress
+from dilbench.training.finite import FiniteCheck, NonFiniteLoss, state_variables
+from dilbench.training.listeners import BatchEnd, Record, RunFailed, RunInterrupted, TrainingListener
+from dilbench.training.progress import ProgressDisplay
 from dilbench.training.runtime import seed_everything
 from dilbench.training.step import TrainingStep
 
@@ -38,21 +39,26 @@ EVAL_PIECE = 128  # at most this many images of an evaluation batch in one piece
 EVAL_SIDE_BY_SIDE = 2  # pieces per call
 
 
-class RunFailed(DilbenchError):
-    """Training cannot go on (e.g. a NaN loss); finished epochs and checkpoints are kept."""
-
-
-class RunInterrupted(DilbenchError):
-    """Ctrl-C or SIGTERM: a checkpoint was saved; `dilbench train --resume RUN_DIR` continues."""
-
-    exit_code = 130
-
-
 @dataclass
 class EvalSplit:
     name: str
     x: np.ndarray
     y: np.ndarray
+
+
+@dataclass
+class _Position:
+    """Where the current epoch stands, in Python during its batches (Trainer.save_position writes it to `state`)."""
+
+    loss_sum: float
+    correct: int
+    seen: int
+    done: int  # batches done
+    seconds_before: float  # training seconds of this epoch in earlier sessions (a resumed run)
+    started: float  # perf_counter when this session's part of the epoch began
+
+    def seconds(self) -> float:
+        return self.seconds_before + time.perf_counter() - self.started
 
 
 @dataclass
@@ -81,12 +87,14 @@ class RunState(tf.Module):
 class Trainer:
     def __init__(self, config: Config, data: Dataset, strategy: tf.distribute.Strategy | None = None,
                  listeners: Sequence[TrainingListener] = (), where: str = "the run directory"):
-        """`listeners` write the run's outputs (in order); `where` names the run in messages."""
+        """`listeners` write the run's outputs (in order, after the progress display and the non-finite policy,
+        which every run has); `where` names the run in messages."""
         self.config = config
         self.data = data
-        self.listeners = list(listeners)
+        self.listeners: list[TrainingListener] = [ProgressDisplay(), NonFiniteLoss(), *listeners]
         self.where = where
         self.stop_requested = False
+        self.position = _Position(0.0, 0, 0, 0, 0.0, time.perf_counter())  # of the current epoch (_train_epoch)
         seed_everything(config.seed, config.runtime.deterministic)
         self.eval_split = (
             EvalSplit("validation", self.data.x_val, self.data.y_val)
@@ -122,27 +130,35 @@ class Trainer:
         state first: checkpoints.py); returns every epoch's record."""
         records = list(recorded)[: int(self.state.epoch)]
         fresh = int(self.state.epoch) == 0 and int(self.state.step) == 0
-        for listener in self.listeners:
-            listener.run_started(self, fresh)
+        self._emit("run_started", fresh)
         with handled({signal.SIGINT: self._on_signal, signal.SIGTERM: self._on_signal}):
-            for epoch in range(int(self.state.epoch), self.config.train.epochs):
-                record = self._train_epoch(epoch, records[-1]["updates_total"] if records else [0] * len(self.optimizers))
-                records.append(record)
-                self.state.epoch.assign(epoch + 1)
-                self.state.step.assign(0)
-                for listener in self.listeners:
-                    listener.epoch_ended(self, records)
-                log.info(
-                    "epoch %d/%d  train loss %.4f acc %.4f  %s loss %.4f acc %.4f  %.1fs (train %.1fs, eval %.1fs)  %.0f img/s",
-                    epoch + 1, self.config.train.epochs, record["train_loss"], record["train_acc"],
-                    self.eval_split.name, record["eval_loss"], record["eval_acc"], record["seconds"],
-                    record["train_seconds"], record["eval_seconds"], record["images_per_s"],
-                )
-                if self.stop_requested and epoch + 1 < self.config.train.epochs:
-                    raise self._interrupted(f"the end of epoch {epoch + 1}")
-        for listener in self.listeners:
-            listener.run_ended(self, records)
+            try:
+                for epoch in range(int(self.state.epoch), self.config.train.epochs):
+                    self._train_and_record_epoch(epoch, records)
+            except BaseException as err:
+                self._emit("run_stopped", err)
+                raise
+        self._emit("run_ended", records)
         return records
+
+    def _train_and_record_epoch(self, epoch: int, records: list[Record]) -> None:
+        record = self._train_epoch(epoch, records[-1]["updates_total"] if records else [0] * len(self.optimizers))
+        records.append(record)
+        self.state.epoch.assign(epoch + 1)
+        self.state.step.assign(0)
+        self._emit("epoch_ended", records)
+        log.info(
+            "epoch %d/%d  train loss %.4f acc %.4f  %s loss %.4f acc %.4f  %.1fs (train %.1fs, eval %.1fs)  %.0f img/s",
+            epoch + 1, self.config.train.epochs, record["train_loss"], record["train_acc"],
+            self.eval_split.name, record["eval_loss"], record["eval_acc"], record["seconds"],
+            record["train_seconds"], record["eval_seconds"], record["images_per_s"],
+        )
+        if self.stop_requested and epoch + 1 < self.config.train.epochs:
+            raise self._interrupted(f"the end of epoch {epoch + 1}")
+
+    def _emit(self, event: str, *args: Any) -> None:
+        for listener in self.listeners:
+            getattr(listener, event)(self, *args)
 
     def request_stop(self) -> None:
         """Stop after the current batch with a checkpoint (what Ctrl-C and SIGTERM do)."""
@@ -170,18 +186,12 @@ class Trainer:
             for var, value in ((p.loss_sum, 0.0), (p.correct, 0), (p.seen, 0), (p.seconds, 0.0)):
                 var.assign(value)
         num_steps = steps_per_epoch(n, self.global_batch, cfg.augmentation.mode)
-        bar = Progress(f"epoch {epoch + 1}/{cfg.train.epochs}", num_steps, initial=start_step)
-        started = time.perf_counter()
-        seconds_before = float(p.seconds)
         # the epoch's sums and position, kept in Python during the batches (variable ops for them cost 0.2 ms of CPU a
-        # batch, 0.5% of a quickstart step) and written to `state` at the epoch's end and at an interruption, for
-        # the checkpoint to save (the same float64 additions as assign_add made, so the same values)
-        loss_sum, correct, seen, done = float(p.loss_sum), int(p.correct), int(p.seen), start_step
-
-        def record_position() -> None:
-            for var, value in ((p.loss_sum, loss_sum), (p.correct, correct), (p.seen, seen), (p.step, done)):
-                var.assign(value)
-
+        # batch, 0.5% of a quickstart step) and written to `state` by save_position, at the epoch's end and before any
+        # checkpoint inside it (the same float64 additions as assign_add made, so the same values)
+        self.position = _Position(float(p.loss_sum), int(p.correct), int(p.seen), start_step, float(p.seconds), time.perf_counter())
+        position = self.position
+        self._emit("epoch_started", epoch, num_steps, start_step)
         batches = None
         try:
             batches = iter(self._epoch_batches(order, start_step, epoch))
@@ -189,34 +199,26 @@ class Trainer:
                 self.step.set_progress((epoch * num_steps + step) / (cfg.train.epochs * num_steps))
                 loss, batch_correct, batch = self.step.train(x, y)
                 loss, batch = float(loss), int(batch)
-                if not math.isfinite(loss):
-                    raise self._failed(epoch, f"loss became {loss} at epoch {epoch + 1}, step {step + 1}")
-                loss_sum += loss * batch
-                correct += int(batch_correct)
-                seen += batch
-                done = step + 1
-                bar.update(loss=loss_sum / seen, acc=correct / seen,
-                           img_s=seen / max(1e-9, seconds_before + time.perf_counter() - started))
+                position.loss_sum += loss * batch
+                position.correct += int(batch_correct)
+                position.seen += batch
+                position.done = step + 1
+                self._emit("batch_ended", BatchEnd(epoch, step + 1, num_steps, loss, position.loss_sum / position.seen,
+                                                   position.correct / position.seen, position.seen / max(1e-9, position.seconds())))
                 if self.stop_requested and step + 1 < num_steps:
-                    record_position()
-                    p.seconds.assign(seconds_before + time.perf_counter() - started)
-                    self._check_state(epoch, f"epoch {epoch + 1}, step {step + 1}")
-                    for listener in self.listeners:
-                        listener.interrupted(self)
+                    self.save_position(f"epoch {epoch + 1}, step {step + 1}")
+                    self._emit("interrupted")
                     raise self._interrupted(f"epoch {epoch + 1}, step {step + 1}")
-            record_position()
             batches = None  # the pipeline's shutdown is part of training time (prompt: see batches.py)
-            p.seconds.assign(seconds_before + time.perf_counter() - started)
-            self._check_state(epoch, f"epoch {epoch + 1}")
-            bar.status(f"evaluating on the {self.eval_split.name} split")
+            self.save_position(f"epoch {epoch + 1}")
+            self._emit("evaluation_started", self.eval_split.name)
             eval_started = time.perf_counter()
             eval_loss, eval_acc = self.evaluate()
             eval_seconds = time.perf_counter() - eval_started
         finally:
             batches = None  # stop tf.data's Python workers now: kept alive by a traceback, they hang interpreter exit
-            bar.close()
         if not math.isfinite(eval_loss):
-            raise self._failed(epoch, f"the {self.eval_split.name} loss became {eval_loss} after epoch {epoch + 1} (weights finite)")
+            raise self.failed(epoch, f"the {self.eval_split.name} loss became {eval_loss} after epoch {epoch + 1} (weights finite)")
         train_seconds = float(p.seconds)  # this epoch's batches, summed over the sessions of a resumed run
         return {
             "epoch": epoch + 1,
@@ -243,19 +245,25 @@ class Trainer:
         return distribute_batches(self.strategy, epoch_batches(
             data.x_train, data.y_train, order, self.global_batch, start_step, self.augmenter, epoch))
 
-    def _check_state(self, epoch: int, where: str) -> None:
-        """Fail (before anything of this epoch is recorded or saved) if a weight or optimizer slot is NaN or inf, or
-        if the replicas' copies of a variable differ (distributed.ReplicaCheck)."""
+    def save_position(self, where: str) -> None:
+        """Write the epoch's position and sums into `state`, for a checkpoint to save, after checking that weights
+        and optimizer slots are finite and that the replicas' copies of every variable agree
+        (distributed.ReplicaCheck): nothing non-finite or diverged is recorded or saved; `where` names the moment."""
+        p, position = self.state, self.position
+        for var, value in ((p.loss_sum, position.loss_sum), (p.correct, position.correct), (p.seen, position.seen),
+                           (p.step, position.done), (p.seconds, position.seconds())):
+            var.assign(value)
         bad = self.finite.non_finite()
         if bad:
-            raise self._failed(epoch, f"weights became non-finite during {where} ({bad}) while the loss stayed finite")
+            raise self.failed(int(p.epoch), f"weights became non-finite during {where} ({bad}) while the loss stayed finite")
         differing = self.replicas.differing()
         if differing:
             raise RunFailed(f"the replicas' copies of {differing} differ after {where}: a layer updated it with values of "
                             "its own replica's part of the batch (e.g. an unsynchronized BatchNormalization; build batch norm "
-                            f"with dilbench.models.layers.batch_norm, which synchronizes it); {self._kept(epoch)}")
+                            f"with dilbench.models.layers.batch_norm, which synchronizes it); {self._kept(int(p.epoch))}")
 
-    def _failed(self, epoch: int, what: str) -> RunFailed:
+    def failed(self, epoch: int, what: str) -> RunFailed:
+        """The failure of the run in `epoch` (0-based: the epochs before it are kept), saying what to change."""
         return RunFailed(f"{what}; lower optimizer.lr" + (" or use precision: float32" if self.config.precision != "float32" else "")
                          + f"; {self._kept(epoch)}")
 
@@ -267,11 +275,7 @@ class Trainer:
         `runtime.eval_batch_size`: each batch's loss and hits as evaluating it in one piece gives them."""
         loss_sum, correct = 0.0, 0
         for batch in self.eval_batches:
-            if len(batch.calls) == 1 and len(batch.calls[0]) == 1:
-                batch_loss, batch_correct = self.step.evaluate(batch.calls[0][0], batch.y)
-            else:
-                features = tf.concat([self.step.features(*call) for call in batch.calls], 0)
-                batch_loss, batch_correct = self.step.evaluate_features(features, batch.y)
+            batch_loss, batch_correct = self.step.evaluate(batch.calls, batch.y)
             loss_sum += float(batch_loss)
             correct += int(batch_correct)
         return loss_sum / len(self.eval_split.y), correct / len(self.eval_split.y)
