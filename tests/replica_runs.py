@@ -1,6 +1,6 @@
 """Child process of tests/test_distribute.py: whole short runs through the Trainer, one device against 2 replicas.
 
-    python tests/replica_runs.py SPEC    # SPEC: JSON {case: {"config", "set", "runs", "smooth"}}; prints one JSON object
+    python tests/replica_runs.py SPEC    # SPEC: JSON {case: {"config", "set", "runs", "smooth", "keras_bn"}}; prints one JSON object
 
 Splits the CPU into 2 logical devices (possible only before TensorFlow touches a device, hence a process
 of its own), then for each case loads its data and trains its config from scratch once per entry of
@@ -15,11 +15,14 @@ the weights are bit-equal to those of `dilbench train` processes):
 - `unsynchronized`: `mirrored` with every batch norm unsynchronized (each replica normalises its own
   slice and updates the moving statistics with its slice's): what the test must catch.
 
-With `smooth`, every ReLU layer computes softplus instead (test_distribute.py says why). Reports per case
-and run: the per-epoch metrics, or the error that stopped the run; for every run but `one`, per model
-variable (weights and batch-norm moving statistics), the largest difference from `one`'s final value, the
-largest value and the largest change training made; and the largest difference between the per-replica
-copies of any variable (weights, moving statistics, optimizer slots and counters).
+With `smooth`, every ReLU layer computes softplus instead (test_distribute.py says why). With `keras_bn`, the
+models are built with Keras's own BatchNormalization instead of dilbench's (float32 batch moments, by one
+formula on one device and another synchronized: test_distribute.py says what that does), the control that
+shows what dilbench's changes. Reports per case and run: the per-epoch metrics, or the error that stopped the
+run; for every run but `one`, per model variable (weights and batch-norm moving statistics), the largest
+difference from `one`'s final value, the largest value and the largest change training made; and the largest
+difference between the per-replica copies of any variable (weights, moving statistics, optimizer slots and
+counters).
 """
 
 from __future__ import annotations
@@ -40,17 +43,20 @@ def main(spec: dict) -> dict:
 
     from dilbench.config import load_config
     from dilbench.data import load_data
+    from dilbench.models import layers
     from dilbench.training.finite import state_variables
     from dilbench.training.trainer import RunFailed, Trainer
 
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    relu = keras.layers.ReLU.call
+    relu, ours = keras.layers.ReLU.call, layers.BatchNormalization
     report: dict = {}
     for case, job in spec.items():
         config = load_config(job["config"], job["set"])
         data = load_data(config.data, config.seed)
         # the step and evaluation are traced during training, so the patch holds from here to the case's end
         keras.layers.ReLU.call = (lambda self, inputs: tf.nn.softplus(inputs)) if job.get("smooth") else relu
+        # batch_norm() looks the class up when a model is built, which each Trainer does
+        layers.BatchNormalization = keras.layers.BatchNormalization if job.get("keras_bn") else ours  # type: ignore[misc]
         reference: list[np.ndarray] = []
         report[case] = {}
         for run in job["runs"]:
@@ -82,7 +88,7 @@ def main(spec: dict) -> dict:
                     for v, a, b, s in zip(variables, final, reference, start)
                 ]
             report[case][run] = result
-    keras.layers.ReLU.call = relu
+    keras.layers.ReLU.call, layers.BatchNormalization = relu, ours  # type: ignore[misc]
     return report
 
 

@@ -161,14 +161,15 @@ def test_a_mirrored_run_killed_mid_run_resumes_on_one_device(tmp_path):
 # Float32 training of a ReLU network with batch norm is only reproducible to the rounding of its sums over the
 # batch, and the rounding grows: a pre-activation within rounding of 0 lands on either side of the ReLU's kink and
 # flips its gradient, and with batch norm (every channel's gradient a small difference of sums over the batch) a
-# handful of flips among millions of activations moves the gradient by about 1%. The issue's 2-step ResNet v2 run
-# (below) ends 2.4e-4 from one device on 2 replicas, but one device alone, given each batch's images in reverse
-# order (the same arithmetic summed in another order), ends 3.2e-4 from itself. With every ReLU computing softplus
-# (no kink; nothing else changes: synchronized batch norm, the schedules' passes, optimizers and moving statistics
-# all run as before) the same runs agree within 2.4e-7, and a batch's float32 gradient agrees with float64's to
-# 3e-6 (median over the variables; with ReLU 1%, and 1% from one device's reordered). So the replicas compute
-# what one device computes; these tests check whole runs that way, and the ReLU run against one device's own
-# reordering.
+# handful of flips among millions of activations moves the gradient by about 1%. With Keras's BatchNormalization
+# (float32 batch moments, by one formula on one device and another synchronized) the issue's 2-step ResNet v2 run
+# (below) ends 2.4e-4 from one device on 2 replicas, and one device alone, given each batch's images in reverse
+# order, 3.2e-4 from itself. dilbench's BatchNormalization (models/layers.py) takes the moments from float64 sums,
+# bit-equal whatever the order or split, and the same runs end 1.2e-7 apart both ways (an ulp): the batch moments
+# were what the kinks amplified in that run. The gradients' own float32 sums (a kernel's gradient summed over each
+# replica's images, then across replicas) still differ by an ulp, which a later step's kinks can amplify in other
+# runs: with softplus for ReLU (no kink; nothing else changes) whole runs of every schedule agree at the rounding
+# level, which the schedule tests check; the issue's run is checked with ReLU, against 1e-5 as the issue asks.
 
 RESNET = "experiments/resnet_v2_cifar/base.yaml"
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -235,40 +236,39 @@ def test_replicas_that_diverge_fail_the_run(resnet_runs):
 
 @pytest.fixture(scope="module")
 def issue_runs() -> dict:
-    """The issue's 2-step run: one device, 2 replicas and one device with each batch reversed; and one device and
-    2 replicas with softplus for ReLU. About 110 s (one process)."""
+    """The issue's 2-step run with ReLU: one device, 2 replicas and one device with each batch reversed; and one
+    device and 2 replicas with Keras's BatchNormalization instead of dilbench's. About 200 s (one process)."""
     return replica_runs({"relu": {"config": RESNET, "set": ISSUE_RUN, "runs": ["one", "mirrored", "reordered"]},
-                         "smooth": {"config": RESNET, "set": ISSUE_RUN, "runs": ["one", "mirrored"], "smooth": True}})
+                         "keras_bn": {"config": RESNET, "set": ISSUE_RUN, "runs": ["one", "mirrored"], "keras_bn": True}})
 
 
-def test_issue_run_agrees_within_1e_5_with_a_smooth_kink(issue_runs):
-    """With softplus for ReLU, every variable (weights and moving statistics) of the issue's run ends within 1e-5
-    of one device's, the losses within 1e-5 (measured: 2.4e-7 and 2e-6 on an eval loss of 22)."""
-    runs = issue_runs["smooth"]
-    assert runs["mirrored"]["replica_spread"] == 0
-    assert_same_metrics(runs["mirrored"]["records"], runs["one"]["records"])
-    assert len(runs["mirrored"]["variables"]) == 110
-    for v in runs["mirrored"]["variables"]:
-        assert v["diff"] <= 1e-5, v
+def issue_gap(runs: dict, run: str) -> list[float]:
+    """How far `run` ends from one device: the largest difference of any variable, then of the training and eval loss."""
+    one, other = runs["one"]["records"][0], runs[run]["records"][0]
+    return [max(v["diff"] for v in runs[run]["variables"]), *(abs(other[key] - one[key]) for key in ("train_loss", "eval_loss"))]
 
 
-def test_issue_run_with_relu_is_as_far_from_one_device_as_one_device_from_itself(issue_runs):
-    """With ReLU the issue's run ends 2.4e-4 from one device (training loss 4.4e-6, eval loss 4.6e-3 apart), and one
-    device whose batches' images come in reverse order 3.2e-4 (2.0e-5, 5.6e-3): the replicas are within 3x of that
-    rounding level in the weights and both losses (3x: each is one draw of where the flipped ReLUs lead), the
-    update counts are one device's, and the replicas hold the same state."""
+def test_issue_run_on_two_replicas_agrees_with_one_device_within_1e_5(issue_runs):
+    """The issue's run (ResNet v2 depth 20, ReLU, SGD 0.01, 2 steps of 20 images): every variable of the 110 (weights
+    and moving statistics) ends within 1e-5 of one device's, and so does one device given each batch reversed; the
+    losses within 1e-5, accuracy and update counts equal, the replicas' copies equal. Measured: 1.2e-7 both ways
+    (an ulp of a moving variance of 1.02; weights 6e-8), training losses 1.2e-7 apart, eval losses equal."""
     runs = issue_runs["relu"]
-    one, mirrored, reordered = runs["one"], runs["mirrored"], runs["reordered"]
-    assert mirrored["replica_spread"] == 0
-    assert mirrored["records"][0]["updates"] == one["records"][0]["updates"] == [2, 2, 2]
+    assert runs["mirrored"]["replica_spread"] == 0
+    assert runs["one"]["records"][0]["updates"] == [2, 2, 2]
+    for run in ("mirrored", "reordered"):
+        assert len(runs[run]["variables"]) == 110
+        assert_same_metrics(runs[run]["records"], runs["one"]["records"])
+        for v in runs[run]["variables"]:
+            assert v["diff"] <= 1e-5, (run, v)
 
-    def apart(run: dict) -> list[float]:
-        return [max(v["diff"] for v in run["variables"]),
-                *(abs(run["records"][0][key] - one["records"][0][key]) for key in ("train_loss", "eval_loss"))]
 
-    level = apart(reordered)
-    assert level[0] > 1e-5 and level[2] > 1e-4  # one device misses the issue's 1e-5 from itself, by far
-    assert all(a <= 3 * b for a, b in zip(apart(mirrored), level)), (apart(mirrored), level)
+def test_issue_run_with_keras_batch_norm_misses_1e_5(issue_runs):
+    """The control: the same run with Keras's BatchNormalization (float32 moments) ends far beyond 1e-5 on 2
+    replicas (measured 2.4e-4 in the weights, eval losses 4.6e-3 apart), so the test above tests the layer."""
+    gap = issue_gap(issue_runs["keras_bn"], "mirrored")
+    assert gap[0] > 3e-5 and gap[2] > 1e-4, gap
+    assert issue_runs["keras_bn"]["mirrored"]["replica_spread"] == 0
 
 
 def free_ports(count: int) -> list[int]:
