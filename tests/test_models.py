@@ -377,6 +377,28 @@ def test_batch_norm_is_keras_batch_norm_to_float32_rounding(channels):
     np.testing.assert_allclose(mixed.moving_mean.numpy(), 0.01 * rounded.mean(axis=(0, 1, 2)), rtol=2 ** -22)
 
 
+def test_checkpoints_of_models_with_keras_batch_norm_load_into_dilbench_batch_norm(tmp_path, monkeypatch):
+    """Runs saved before dilbench had its own BatchNormalization resume: the Trainer checkpoints `weights` as the
+    model's variable list, and a ResNet v2 built with Keras's layer has the same variables, in the same order,
+    with the same names and shapes; its checkpoint restores every one of them bit-equal, moving statistics too."""
+    from dilbench.models import layers
+
+    ours_bn = layers.BatchNormalization
+    ours = build_model(model_cfg("resnet_v2", depth=11), (8, 8, 3), 10, "float32", 0)
+    monkeypatch.setattr(layers, "BatchNormalization", keras.layers.BatchNormalization)
+    plain = build_model(model_cfg("resnet_v2", depth=11), (8, 8, 3), 10, "float32", 1)  # another seed: other values
+    assert sum(type(layer) is keras.layers.BatchNormalization for layer in plain._flatten_layers()) == 10
+    assert sum(type(layer) is ours_bn for layer in ours._flatten_layers()) == 10
+    strip = lambda model: [(v.path.split("/", 1)[1], tuple(v.shape)) for v in model.variables]  # noqa: E731
+    assert strip(ours) == strip(plain)
+    for v in plain.variables:
+        if "moving_" in v.path:
+            v.assign(v + 0.5)
+    path = tf.train.Checkpoint(weights=[v.value for v in plain.variables]).write(str(tmp_path / "ckpt"))
+    tf.train.Checkpoint(weights=[v.value for v in ours.variables]).read(path).assert_consumed()
+    assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(ours.variables, plain.variables))
+
+
 def test_dropout_on_one_replica_is_keras_dropout():
     """dilbench's Dropout differs from Keras's only on several replicas (tests/replica_check.py): on one device
     it drops exactly what Keras's drops, call after call."""
