@@ -788,7 +788,7 @@ def sweep(experiment: str, profile: str | None, jobs: int | None, dry_run: bool,
     the others (exit code 1 at the end). The page is <dir>/results/<profile>/RESULTS.md + curves.png.
     See docs/guides/sweeps.md.
     """
-    from dilbench.sweep.command import status
+    from dilbench.sweep.command import SweepOptions, status
     from dilbench.sweep.command import sweep as run_sweep
     from dilbench.sweep.slurm_submit import SlurmLaunch
 
@@ -806,7 +806,9 @@ def sweep(experiment: str, profile: str | None, jobs: int | None, dry_run: bool,
         status(path, profile, click.echo, output_directory)
         return
     slurm = SlurmLaunch(overrides, wait=not no_wait) if launcher == "slurm" else None
-    code = run_sweep(path, profile, jobs, dry_run, rerun_changed, report_only, command, click.echo, output_directory, slurm)
+    options = SweepOptions(profile=profile, jobs=jobs, dry_run=dry_run, rerun_changed=rerun_changed, report_only=report_only,
+                           command=command, output_directory=output_directory, slurm=slurm)
+    code = run_sweep(path, options, click.echo)
     if code:
         sys.exit(code)
 

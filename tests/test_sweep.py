@@ -594,3 +594,17 @@ def test_a_claim_whose_dear_arm_never_reaches_the_budget_says_so():
     assert comparison.values == ([pytest.approx(0.5)], [0.4, 0.42]) and comparison.runs == (2, 2)
     assert comparison.problem == "fewer than 2 runs of c reach the budget"
     assert _at_flops(Claim("c", "b", "c beats b"), members).problem == "no completed runs of b"
+
+
+def test_the_library_sweep_takes_keyword_options_and_prints_through_echo(experiment):
+    from dilbench.sweep.command import SweepOptions
+    from dilbench.sweep.command import sweep as run_sweep
+
+    with pytest.raises(TypeError):
+        SweepOptions("quick")  # type: ignore[misc]  # keyword fields only: a call says what each value is
+    lines: list[str] = []
+    assert run_sweep(experiment, SweepOptions(dry_run=True, jobs=2), lines.append) == 0
+    plan = make_plan(load_experiment(experiment))
+    assert lines[0].splitlines()[0] == f"{plan.heading(len(plan.runs))}".splitlines()[0]
+    assert [line.split()[:2] for line in lines[0].splitlines()[1:1 + len(plan.runs)]] == [["start", r.name] for r in plan.runs]
+    assert not plan.runs_dir.exists() or not any(plan.runs_dir.iterdir())  # a dry run makes nothing

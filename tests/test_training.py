@@ -309,3 +309,21 @@ def test_freezeout_freezes_groups_at_their_points(tmp_path):
     frozen = [sum(1 for t in points if b / 10 >= t) for b in range(10)]
     cost = [sum(f) + sum(f[k:]) + sum(f[k + 1:]) for k in frozen]  # forward, weight grads k.., input grads k+1..
     assert records[1]["train_flops"] == sum(c * n for c, n in zip(cost, images))
+
+
+def test_replica_check_names_a_variable_whose_copies_differ():
+    import tensorflow as tf
+
+    from dilbench.training.distributed import ReplicaCheck
+
+    class Copies:  # what ReplicaCheck reads of a distributed variable: its per-replica copies
+        def __init__(self, *values):
+            self.values = tuple(tf.Variable(v) for v in values)
+
+    same, differ = Copies([1.0, 2.0], [1.0, 2.0]), Copies([1.0, 2.0], [1.0, 2.5])
+    assert ReplicaCheck([("plain", tf.Variable(1.0))])._agree is None  # one replica: nothing to compare
+    assert ReplicaCheck([("plain", tf.Variable(1.0)), ("same", same)]).differing() is None
+    check = ReplicaCheck([("same", same), ("differ", differ)])
+    assert check.differing() == "differ"
+    differ.values[1].assign([1.0, 2.0])
+    assert check.differing() is None

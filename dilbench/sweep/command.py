@@ -27,12 +27,28 @@ from dilbench.tables import text_table
 ORDER = ("start", "resume", "skip", "busy", "changed")
 
 
-def sweep(path: str | Path, profile: str | None, jobs: int | None, dry_run: bool, rerun_changed: bool, report_only: bool,
-          command: str, echo: Callable[[str], None], output_directory: Path | None = None, slurm: SlurmLaunch | None = None) -> int:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SweepOptions:
+    """How to run a sweep: what `dilbench sweep`'s options say, as keyword fields with the CLI's defaults."""
+
+    profile: str | None = None  # the experiment's profile (None: its base setup)
+    jobs: int | None = None  # runs at a time here; with `slurm`, the array's limit
+    dry_run: bool = False  # say what would run, run nothing
+    rerun_changed: bool = False  # start runs anew whose config the experiment file changed since
+    report_only: bool = False  # only write the results page from the runs there are
+    command: str = "dilbench sweep"  # the command line the results page gives to reproduce it
+    output_directory: Path | None = None  # runs and results here instead of beside the experiment (a bundled one)
+    slurm: SlurmLaunch | None = None  # submit to Slurm as job arrays instead of running here
+
+
+def sweep(path: str | Path, options: SweepOptions = SweepOptions(), echo: Callable[[str], None] = print) -> int:
     """Run one sweep; returns the exit code (1 if a run did not complete). Errors before any run raise UsageError.
 
-    Runs and results go beside the experiment file, or under `output_directory` (a bundled experiment).
-    `slurm` submits the runs as a Slurm job array instead of running them here (`jobs`: its limit)."""
+    Runs and results go beside the experiment file, or under `options.output_directory` (a bundled experiment).
+    `options.slurm` submits the runs as Slurm job arrays instead of running them here (`jobs`: their limit).
+    `echo` gets each line of progress (the CLI's click.echo)."""
+    profile, jobs, dry_run, rerun_changed = options.profile, options.jobs, options.dry_run, options.rerun_changed
+    report_only, command, output_directory, slurm = options.report_only, options.command, options.output_directory, options.slurm
     plan = make_plan(load_experiment(path, output_directory), profile)
     steps = decide(plan)
     resources = plan.experiment.spec.slurm.override(slurm.overrides) if slurm else None
