@@ -371,53 +371,110 @@ def test_temp_files_of_a_killed_writer_are_removed_once_old(runs):
 
 # ---- another small per-run file -------------------------------------------------------------------------
 def test_another_per_run_file_is_one_line_and_kept_fresh(runs, monkeypatch):
-    """A tags.json beside config.yaml, as another feature might add: one line in SOURCES, and the index
+    """A labels.json beside config.yaml, as another feature might add: one line in SOURCES, and the index
     stores it, notices it appear (its directory changed) and change, like the files compare reads today."""
-    monkeypatch.setitem(run_parts.SOURCES, "tags", run_parts.Source("tags.json", run_parts.read_json_part))
+    monkeypatch.setitem(run_parts.SOURCES, "labels", run_parts.Source("labels.json", run_parts.read_json_part))
     run = next(runs.glob("r4-*"))
 
-    def tags() -> tuple[dict, int]:
+    def labels() -> tuple[dict, int]:
         table = compare([str(runs)])
         record = next(record for (record,) in table.members if record.dirname == run.name)
-        found = record.part("tags").as_dict()
+        found = record.part("labels").as_dict()
         table.save_index()
-        return found, record.reader.parsed["tags.json"]
+        return found, record.reader.parsed["labels.json"]
 
-    assert tags() == ({}, 0)
-    (run / "tags.json").write_text(json.dumps({"tags": ["baseline"], "by": {"who": "ana"}}))
+    assert labels() == ({}, 0)
+    (run / "labels.json").write_text(json.dumps({"labels": ["baseline"], "by": {"who": "ana"}}))
+    age_file(run / "labels.json")
+    assert labels() == ({"labels": ["baseline"], "by.who": "ana"}, 1)
+    assert labels() == ({"labels": ["baseline"], "by.who": "ana"}, 0)  # from the index
+    (run / "labels.json").write_text(json.dumps({"labels": ["tuned"]}))
+    age_file(run / "labels.json")
+    assert labels() == ({"labels": ["tuned"]}, 1)
+
+
+# ---- tags.json and notes.md (dilbench tag, dilbench note) ---------------------------------------------------
+def annotated(runs: Path, run: Path) -> tuple[dict, dict[str, int]]:
+    """The run's tags, note and problems as compare shows them, and the files it parsed (then the index is saved)."""
+    table = compare([str(runs)], columns="run,tags,note,problems")
+    row = next(row for row in table.rows if row["run"] == run.name)
+    table.save_index()
+    return {key: row[key] for key in ("tags", "note", "problems")}, dict(table.reader.parsed)
+
+
+def test_tags_and_notes_are_read_through_the_index_and_never_stale(runs):
+    """`dilbench tag` and `note` replace their file: the next call shows it, the one after takes it from the index,
+    and removing a tag or the note shows at once too."""
+    run = next(runs.glob("r4-*"))
+    annotated(runs, run)  # builds the index
+    assert annotated(runs, run) == ({"tags": None, "note": None, "problems": None}, {})
+    assert invoke("tag", run, "+baseline", "+lr-high").exit_code == 0
     age_file(run / "tags.json")
-    assert tags() == ({"tags": ["baseline"], "by.who": "ana"}, 1)
-    assert tags() == ({"tags": ["baseline"], "by.who": "ana"}, 0)  # from the index
-    (run / "tags.json").write_text(json.dumps({"tags": ["tuned"]}))
+    assert annotated(runs, run) == ({"tags": "baseline,lr-high", "note": None, "problems": None}, {"tags.json": 1})
+    assert annotated(runs, run) == ({"tags": "baseline,lr-high", "note": None, "problems": None}, {})  # from the index
+    assert invoke("note", run, "lr too high?").exit_code == 0 and invoke("note", run, "-a", "yes").exit_code == 0
+    age_file(run / "notes.md")
+    assert annotated(runs, run) == ({"tags": "baseline,lr-high", "note": "lr too high? / yes", "problems": None},
+                                    {"notes.md": 1})
+    assert annotated(runs, run)[1] == {}
+    assert invoke("tag", run, "-lr-high").exit_code == 0 and invoke("note", run, "--clear").exit_code == 0
     age_file(run / "tags.json")
-    assert tags() == ({"tags": ["tuned"]}, 1)
+    assert annotated(runs, run) == ({"tags": "baseline", "note": None, "problems": None}, {"tags.json": 1})
+    where = as_rows("compare", runs, "--where", "tag=baseline", "--columns", "run,tags")
+    assert where == [{"run": run.name, "tags": "baseline"}]
+    shown = output("show", run)[0]
+    assert "\ntags    baseline\n" in shown and "\nnote " not in shown
 
 
-def test_a_notes_file_is_one_line_too(runs, monkeypatch):
-    """Free text beside the run (notes.md): read_text_part, one line in SOURCES; an unreadable one is a problem
-    of the run like a corrupt meta.json, in the table's problems column."""
-    monkeypatch.setitem(run_parts.SOURCES, "notes", run_parts.Source("notes.md", run_parts.read_text_part))
+def test_an_unreadable_tags_or_notes_file_is_a_problem_of_the_run(runs):
     run = next(runs.glob("r1-*"))
-
-    def notes() -> tuple[str | None, int, str | None]:
-        table = compare([str(runs)], columns="run,problems")
-        record = next(record for (record,) in table.members if record.dirname == run.name)
-        found = record.part("notes").get("text")
-        row = next(row for row in table.rows if row["run"] == run.name)
-        table.save_index()
-        return (None if found is run_parts.MISSING else found), record.reader.parsed["notes.md"], row["problems"]
-
-    assert notes() == (None, 0, None)
-    (run / "notes.md").write_text("lr too high?\n")
-    age_file(run / "notes.md")
-    assert notes() == ("lr too high?\n", 1, None)
-    assert notes() == ("lr too high?\n", 0, None)
+    annotated(runs, run)  # builds the index
+    (run / "tags.json").write_text("[not json")
     (run / "notes.md").write_bytes(b"\xff\xfe")
+    age_file(run / "tags.json")
     age_file(run / "notes.md")
-    text, read, problems = notes()
-    assert text is None and read == 1 and problems.startswith("notes.md unreadable")
+    found, read = annotated(runs, run)
+    assert found["tags"] is None and found["note"] is None and read == {"tags.json": 1, "notes.md": 1}
+    assert found["problems"].startswith("tags.json unreadable") and "; notes.md unreadable" in found["problems"]
+    assert annotated(runs, run) == (found, {})  # the problems are kept in the index too
+    (run / "tags.json").unlink()
     (run / "notes.md").unlink()
-    assert notes() == (None, 0, None)
+    assert annotated(runs, run) == ({"tags": None, "note": None, "problems": None}, {})
+
+
+def as_rows(*args: str, index: bool = True) -> list[dict]:
+    result = invoke(*args, "--format", "json", index=index)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_pruned_runs_provenance_tags_and_notes_are_identical_with_and_without_the_index(runs):
+    """Main's additions through the index: a search's pruned trial (one without metrics.jsonl is a problem, as a
+    completed run's), resource figures, provenance columns, tags and notes: the same answers either way."""
+    records = epoch_records([0.5, 0.52], [0.5, 0.6], [10.0, 10.0], [1])
+    for record, peak, util in zip(records, (1.5 * 2**30, 2 * 2**30), (0.5, 0.7)):
+        record.update(peak_rss_bytes=int(peak), cpu_seconds=5.0, cpu_util=util)
+    search = {"study": "s", "study_id": "abc", "trial": 3, "params": {"optimizer.lr": 0.01}, "role": "tune"}
+    meta = {"status": "pruned", "name": "t3", "seed": 0, "pruned": "worse than the median at epoch 2", "search": search,
+            "provenance": {"source": {"commit": "abc123", "dirty": True}, "data": {"sha256": "f" * 64}}}
+    write_run(runs, "t3-20260101-000000-00aa", config("t3", "standard", 0, 1e-2), meta, records)
+    write_run(runs, "t4-20260101-000000-00bb", config("t4", "standard", 0, 1e-2), {**meta, "name": "t4"}, None)
+    assert invoke("tag", runs / "t3-20260101-000000-00aa", "+trial").exit_code == 0
+    assert invoke("note", runs / "r2-20260101-000000-0002", "two\nlines").exit_code == 0
+    age(runs)
+    columns = "run,status,peak_rss_mib,cpu_util,gpu_peak_mib,data_sha256,dirty,tags,note,problems"
+    for args in (["--columns", columns], ["--columns", columns, "--where", "status=pruned"],
+                 ["--where", "tag=trial", "--columns", "run,meta.search.trial"], ["--group-by", "status"]):
+        without = as_rows("compare", runs, *args, index=False)
+        assert as_rows("compare", runs, *args) == without and as_rows("compare", runs, *args) == without
+    rows = {row["run"]: row for row in as_rows("compare", runs, "--columns", columns)}
+    assert rows["t3-20260101-000000-00aa"] == {
+        "run": "t3-20260101-000000-00aa", "status": "pruned", "peak_rss_mib": 2048.0, "cpu_util": pytest.approx(0.6),
+        "gpu_peak_mib": None, "data_sha256": "f" * 12, "dirty": True, "tags": "trial", "note": None, "problems": None}
+    assert rows["t4-20260101-000000-00bb"]["problems"] == "no metrics.jsonl"
+    assert rows["r2-20260101-000000-0002"]["note"] == "two / lines"
+    for run in ("t3-20260101-000000-00aa", "r2-20260101-000000-0002"):
+        assert output("show", runs / run) == output("show", runs / run, index=False)
 
 
 # ---- the pieces that make it fast must not change what it says ------------------------------------------
