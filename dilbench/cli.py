@@ -15,7 +15,6 @@ from pathlib import Path
 import click
 
 from dilbench import __version__
-from dilbench.config import dump_config, load_config
 from dilbench.errors import DilbenchError, UsageError
 from dilbench.examples import resolve_config, resolve_experiment
 from dilbench.report.formats import FORMATS
@@ -84,6 +83,20 @@ def _debug_option(cmd: click.Command) -> click.Option:
 def _quiet_option(cmd: click.Command) -> click.Option:
     return click.Option(["--quiet", "-q"], is_flag=True, expose_value=False, callback=_set_global_flag,
                         help="Only warnings and errors on the console (log.txt keeps everything).")
+
+
+def load_config(config, overrides=()):
+    """dilbench.config's load_config, imported on first use: it pulls in every registry (data, models,
+    schedules) and NumPy, which `compare`, `show` and `--help` never need."""
+    from dilbench.config import load_config as load
+
+    return load(config, overrides)
+
+
+def dump_config(config) -> str:
+    from dilbench.config import dump_config as dump
+
+    return dump(config)
 
 
 def command_line() -> list[str]:
@@ -339,7 +352,8 @@ def check_dilation(seed: int) -> None:
 @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the table to FILE instead of the terminal.")
 @click.option("--plot", type=click.Path(dir_okay=False), metavar="FILE.png",
-              help="Also draw loss and accuracy curves of the rows (groups: mean with a min-max band).")
+              help="Also draw loss and accuracy curves of the rows (groups: mean with a min-max band; over 100 rows: "
+                   "a sample of 100 over a band of all).")
 @click.option("--list-columns", is_flag=True, help="List every column the runs offer, then exit.")
 @click.option("--x", "x_axis", type=click.Choice(["epoch", "flops", "seconds"]), default="epoch", show_default=True,
               help="x-axis of --plot: epochs, cumulative training FLOPs (cost model) or training seconds.")
@@ -354,6 +368,10 @@ def compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], 
     experiments/x/runs/) or globs. A run directory holds config.yaml or meta.json; running, failed,
     interrupted and half-written runs are listed with their status, and a missing or corrupt file is
     reported for its run (status `unknown` without meta.json, `corrupt` if it is unreadable).
+
+    Runs are read through a summary index, .dilbench-index/ in each directory holding runs: a run
+    whose files changed since is read from them again, so it is never stale, and deleting it is safe.
+    DILBENCH_INDEX=off reads every file instead; --debug says what a call read (see the Compare guide).
 
     \b
     COLUMNS (--columns, --sort, --where and --group-by take the same names)
@@ -406,6 +424,21 @@ def compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], 
       dilbench compare runs/ --diff
       dilbench compare runs/ --group-by schedule.name --at-flops 1e13 --plot flops.png --x flops
     """
+    import gc
+
+    from dilbench.report.runs_index import no_gc
+
+    if _QUICK_EXIT:  # the process ends with this command (main): garbage collection never pays off
+        gc.disable()
+        _compare(runs, columns, where, sort, top, diff, group_by, fmt, output, plot, list_columns, x_axis, at_flops)
+        return
+    with no_gc():  # a table of many runs is millions of objects and no cycles
+        _compare(runs, columns, where, sort, top, diff, group_by, fmt, output, plot, list_columns, x_axis, at_flops)
+
+
+def _compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], sort: str | None, top: int | None, diff: bool,
+             group_by: str | None, fmt: str, output: str | None, plot: str | None, list_columns: bool,
+             x_axis: str, at_flops: float | None) -> None:
     from dilbench.report.compare import catalog_of
     from dilbench.report.compare import compare as compare_runs
     from dilbench.report.formats import render
@@ -416,6 +449,8 @@ def compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], 
         return
     table = compare_runs(runs, columns=columns, where=where, sort=sort, top=top, diff=diff, group_by=group_by,
                          at_flops=at_flops)
+    if table.reader is not None:
+        log.debug(table.reader.describe())
     for path, problem in table.problems:
         click.echo(f"warning: {path}: {problem}", err=True)
     text = render(table, fmt)
@@ -429,6 +464,7 @@ def compare(runs: tuple[str, ...], columns: str | None, where: tuple[str, ...], 
         from dilbench.report.curves import plot_table
 
         plot_table(table, Path(plot), x_axis)
+        table.save_index()  # epochs the plot read from files
         click.echo(f"wrote {plot}", err=True)
 
 
@@ -802,5 +838,22 @@ def init(directory: Path) -> None:
     click.echo(f"wrote {len(written)} files to {directory}/configs and {directory}/experiments", err=True)
 
 
+_QUICK_EXIT: list[bool] = []  # main() runs the command: compare may leave its objects to the OS
+
+
 def main() -> None:
-    cli(prog_name="dilbench")
+    command = sys.argv[1:2] == ["compare"] or sys.argv[2:3] == ["compare"]
+    if command:
+        _QUICK_EXIT.append(True)
+    try:
+        cli(prog_name="dilbench")
+    except SystemExit as done:
+        if command:  # compare of 100,000 runs: seconds of freeing millions of objects one by one, which the OS does at once
+            code = done.code if isinstance(done.code, int) else 0 if done.code is None else 1
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except OSError:  # a closed pipe (`| head`): what Python's own exit would have ignored too
+                    code = code or 1
+            os._exit(code)
+        raise

@@ -573,6 +573,17 @@ def test_compare_show_and_managing_runs_never_import_tensorflow(runs, command):
     assert out.stdout.strip().splitlines()[-1] == "TF False"
 
 
+def test_compare_without_plot_imports_only_what_it_reads(runs):
+    """A fresh `dilbench compare` stays quick: no config registries (they import NumPy), no matplotlib."""
+    code = (
+        "import sys\nfrom dilbench.cli import cli\n"
+        f"cli(['compare', {str(runs)!r}, '--where', 'optimizer.lr>=1e-4'], standalone_mode=False)\n"
+        "print('HEAVY', sorted(m for m in ('numpy', 'matplotlib', 'dilbench.config', 'tensorflow') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "HEAVY []"
+
+
 def test_restoring_a_trashed_run_never_imports_tensorflow(runs):
     assert invoke("rm", runs / "std-s0").exit_code == 0
     code = (

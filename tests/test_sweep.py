@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 import dilbench.sweep.execute as execute
 from dilbench.cli import cli
-from dilbench.config import ConfigError, dump_config
+from dilbench.config import ConfigError, dump_config, load_config
 from dilbench.runs.lock import RunLock, is_locked
 from dilbench.runs.owner import this_process
 from dilbench.runs.rundir import RunDir
@@ -286,6 +286,72 @@ def test_skip_completed_resume_interrupted_or_dead_start_missing(experiment):
         lock.release()
 
 
+def test_the_sweep_finds_its_runs_through_the_index(experiment, monkeypatch):
+    """decide and --status read config names, statuses and epochs from compare's index: a second look
+    parses no config.yaml and builds no Config. A config.yaml that flattening could misread (a key written
+    twice) is still checked in full, so an edited run is never taken for the planned one."""
+    import dilbench.sweep.existing as existing
+    from dilbench.report import run_parts
+
+    plan = make_plan(load_experiment(experiment))
+    paths = [write_run(plan.runs_dir, run.config, "completed", epochs=2) for run in plan.runs]
+    hour_ago = time.time() - 3600
+    for path in [plan.runs_dir, *plan.runs_dir.rglob("*")]:
+        os.utime(path, (hour_ago, hour_ago))
+    parsed, built = [], []
+    source = run_parts.SOURCES["config"]
+    monkeypatch.setitem(run_parts.SOURCES, "config", run_parts.Source(
+        "config.yaml", lambda path: parsed.append(path.parent.name) or source.read(path), source.absent))
+    monkeypatch.setattr(existing, "load_config", lambda *args: built.append(args) or load_config(*args))
+    assert [step.action for step in decide(plan)] == ["skip"] * 4 and len(parsed) == 4 and not built
+    parsed.clear()
+    assert [step.action for step in decide(plan)] == ["skip"] * 4 and not parsed and not built
+    assert sweep(experiment, "--status").output.count("completed") >= 4 and not parsed
+
+    edited = paths[0] / "config.yaml"
+    edited.write_text(edited.read_text() + f"seed: {plan.runs[0].config.seed}\n")  # the same value, written twice
+    os.utime(edited, (hour_ago, hour_ago))
+    steps = decide(plan)
+    assert steps[0].action == "changed" and "no longer valid" in steps[0].others[0].difference and len(built) == 1
+
+
+def test_the_index_path_leaves_the_runtime_out_and_loads_old_form_configs(experiment, monkeypatch):
+    """Through the index as without it (config_difference compares experiments): a run whose config.yaml differs
+    from the plan only in runtime: is the planned run, without building a Config; one in the old form (runtime
+    keys under train: and at the top) is loaded, as the loader upgrades it, and is the planned run too; one whose
+    experiment differs is not, however the index read it."""
+    import dilbench.sweep.existing as existing
+
+    plan = make_plan(load_experiment(experiment))
+    paths = [write_run(plan.runs_dir, run.config, "completed", epochs=2) for run in plan.runs]
+    runtime_only, old_form, other = (path / "config.yaml" for path in paths[:3])
+    runtime_only.write_text(runtime_only.read_text().replace("  xla: false", "  xla: true").replace("  devices: []", "  devices: [CPU:0]"))
+    lines, runtime = [], []
+    for line in old_form.read_text().splitlines(keepends=True):  # runtime's keys back where they were before it
+        if line == "runtime:\n" or runtime and line.startswith("  "):
+            runtime.append(line)
+        else:
+            lines.append(line)
+    moved = [line for line in runtime[1:] if not line.startswith(("  deterministic:", "  checkpoint_every:"))]
+    at = lines.index("train:\n") + 1
+    lines[at:at] = moved
+    lines.insert(2, next(line[2:] for line in runtime if line.startswith("  deterministic:")))
+    old_form.write_text("".join(lines))
+    assert "runtime" not in yaml.safe_load(old_form.read_text()) and "xla" in yaml.safe_load(old_form.read_text())["train"]
+    other.write_text(re.sub(r"(?m)^  lr: .*$", "  lr: 0.5", other.read_text()))
+    hour_ago = time.time() - 3600
+    for path in [plan.runs_dir, *plan.runs_dir.rglob("*")]:
+        os.utime(path, (hour_ago, hour_ago))
+    built: list = []
+    monkeypatch.setattr(existing, "load_config", lambda *args: built.append(args[0]) or load_config(*args))
+    for _ in range(2):  # the first call reads the files, the second the index
+        built.clear()
+        steps = decide(plan)
+        assert [step.action for step in steps] == ["skip", "skip", "changed", "skip"]
+        assert steps[2].others[0].difference.startswith("optimizer.lr: 0.5 -> ")
+        assert sorted(Path(path).parent for path in built) == sorted([old_form.parent, other.parent])
+
+
 def test_a_crashed_or_stale_run_is_resumed_a_live_one_left_alone(experiment, tmp_path):
     """meta.json says `running` for all three: its owner's process is gone (crashed), alive and holding the
     run's lock, or on another host with the run's lock free (stale: a Slurm task on a node that died)."""
@@ -519,7 +585,7 @@ def test_a_claim_whose_dear_arm_never_reaches_the_budget_says_so():
     from dilbench.sweep.report import _at_flops
 
     def run(cost: float, accs: list[float]) -> RunRecord:
-        return RunRecord(Path("r"), status="completed", metrics=[{"epoch": e, "eval_acc": a, "train_flops": e * cost}
+        return RunRecord.of(Path("r"), status="completed", metrics=[{"epoch": e, "eval_acc": a, "train_flops": e * cost}
                                                                  for e, a in enumerate(accs, start=1)])
 
     members = {"a": [run(100, [0.3, 0.4]), run(100, [0.3, 0.42])], "c": [run(300, [0.5, 0.6]), run(150, [0.45, 0.6])]}

@@ -29,6 +29,7 @@ def show(path: str | Path) -> str:
         raise UsageError(f"{path}: not a dilbench run directory (no config.yaml or meta.json); pass a directory under runs/")
     run = read_run(path)
     sections = [_header(run), _provenance(run), _config(run), _metrics(run), _updates(run), _files(RunDir(path))]
+    run.reader.save()
     return "\n\n".join(section for section in sections if section) + "\n"
 
 

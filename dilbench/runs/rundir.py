@@ -21,8 +21,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dilbench.errors import UsageError
 
 CHECKPOINT_SETS = ("latest", "best", "start")  # as training/checkpoints.py saves them
@@ -124,7 +122,9 @@ class RunDir:
 
     def read_config_data(self) -> Any:
         """config.yaml as plain data (not validated: readers of old or foreign runs decide what to make of it)."""
-        return yaml.load(self.config.read_text(), Loader=_YAML_LOADER)
+        import yaml  # on first use: a warm `compare` reads configs from its index
+
+        return yaml.load(self.config.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml if there
 
     def read_meta(self) -> dict[str, Any]:
         return upgrade_meta(json.loads(self.meta_file.read_text()))
@@ -222,8 +222,6 @@ class RunDir:
             path.rename(target)
         return target
 
-
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: compare reads hundreds
 
 # Keys written by dilbench 0.1, which called the evaluated split's numbers test_* even when it was the
 # validation split; readers see the new names, so every run reads the same whatever wrote it.

@@ -155,9 +155,10 @@ def _in_order(table: Table, order: list[str], column: str) -> Table:
     """Rows in the experiment's order (compare sorts groups by value), unknown ones last."""
     rank = {name: i for i, name in enumerate(order)}
     index = sorted(range(len(table.rows)), key=lambda i: rank.get(str(table.rows[i][column]), len(rank)))
+    labels = table.labels  # worked out from the members in their present order
     table.rows = [table.rows[i] for i in index]
     table.members = [table.members[i] for i in index]
-    table.labels = [table.labels[i] for i in index]
+    table.labels = [labels[i] for i in index]
     return table
 
 

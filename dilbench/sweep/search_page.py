@@ -13,7 +13,7 @@ from typing import Any
 
 from dilbench.report.columns import BUILTINS
 from dilbench.report.formats import number
-from dilbench.report.runs_index import RunRecord, read_run
+from dilbench.report.runs_index import RunRecord, read_runs
 from dilbench.sweep.plan import Plan
 from dilbench.sweep.tuning import GroupState, TrialRun
 from dilbench.tables import markdown_table
@@ -38,8 +38,9 @@ class Tuning:
         self.plan = plan
         self.search = plan.search
         self.states = states
-        self.records: dict[str, RunRecord] = {t.step.run.name: read_run(t.step.path)
-                                              for s in states for t in s.trials if t.step.path is not None}
+        trials = [(t.step.run.name, t.step.path) for s in states for t in s.trials if t.step.path is not None]
+        records = read_runs([path for _, path in trials])  # one reader: the trials' directory's index is loaded once
+        self.records: dict[str, RunRecord] = {name: record for (name, _), record in zip(trials, records)}
         self.epochs_cap = plan.trial_run(plan.tuned[0], 0, {}, {}).config.train.epochs
 
     def _record(self, trial: TrialRun) -> RunRecord | None:

@@ -15,7 +15,7 @@ from collections import Counter
 
 from dilbench.runs.lock import is_locked
 from dilbench.runs.rundir import RunDir
-from dilbench.sweep.existing import final_accuracy, latest_same, lock_path
+from dilbench.sweep.existing import final_accuracy, latest_same, lock_path, save, scan
 from dilbench.sweep.plan import Plan
 from dilbench.sweep.slurm_queue import SlurmQueryError, job_states, recorded_jobs
 from dilbench.sweep.tuning import group_states, search_lines, with_confirmation
@@ -35,25 +35,25 @@ def status_lines(plan: Plan) -> list[str]:
     rows: list[list[str]] = []
     peak_rss: list[int] = []
     tally: Counter[str] = Counter()
+    runs = scan(plan.runs_dir)  # once for all: every run directory's config, status and epochs from compare's index
     for run in plan.runs:
-        found = latest_same(plan.runs_dir, run)
+        found = latest_same(plan.runs_dir, run, runs)
         job = states.get(jobs.get(run.name, ""))
-        if found is None:
+        if found is None or found.record is None:
             state, detail = ("queued" if job and job.active else "not started"), ""
         else:
-            meta = RunDir(found.path).read_meta() if found.status != "unknown" else {}
+            meta = found.record.meta if found.status != "unknown" else {}
             state = found.status  # a dead owner already reads `crashed`, one on another host `stale` (owner.py)
             if state in ("running", "crashed", "stale") and job and job.active:
                 state = "running"  # Slurm runs its job
             elif state in ("running", "stale") and not (is_locked(lock_path(plan.runs_dir, run.name))
                                                          or is_locked(RunDir(found.path).lock_file)):
                 state = "crashed"  # says running, but no process holds its locks
-            records = RunDir(found.path).read_metrics()
-            detail = f"{len(records)}/{run.config.train.epochs} epochs"
+            detail = f"{found.record.reduced('epochs')}/{run.config.train.epochs} epochs"
             if state in ("completed", "pruned") and meta.get("final_eval_acc") is not None:
                 detail += f", {final_accuracy(meta)}"
-            peaks = {key: max(values) for key in ("peak_rss_bytes", "gpu_peak_bytes")
-                     if (values := [r[key] for r in records if isinstance(r.get(key), (int, float))])}
+            peaks = {key: value for key in ("peak_rss_bytes", "gpu_peak_bytes")
+                     if (value := found.record.reduced(f"max:{key}")) is not None}
             if peaks:
                 peak_rss.append(peaks.get("peak_rss_bytes", 0))
                 detail += ", peak " + ", ".join(f"{_gib(value)} {'GPU' if key.startswith('gpu') else 'RSS'}"
@@ -62,6 +62,7 @@ def status_lines(plan: Plan) -> list[str]:
         tally[state] += 1
         slurm = f"Slurm job {job}" if job else f"Slurm job {jobs[run.name]}" if run.name in jobs else ""
         rows.append([state, run.name, "  ".join(part for part in (detail, slurm) if part)])
+    save(runs)
     lines = text_table(rows, indent="  ").splitlines()
     page = plan.results_dir / "RESULTS.md"
     summary = ", ".join(f"{state} {count}" for state, count in tally.most_common())

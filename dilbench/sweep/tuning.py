@@ -6,7 +6,8 @@ meta.json names the study (its id), the trial and the values. When all its trial
 PRUNED, or diverged), the best COMPLETE trial's values are re-run on the grid's seeds as ordinary sweep runs,
 `<case>-tuned-<grid labels>`, in group `<case>-tuned`: the confirmation runs the tuned claims are judged on.
 
-What each trial needs is decided as for any sweep run (existing.py), from its run directory:
+What each trial needs is decided as for any sweep run (existing.py), from its run directory, read as the sweep
+reads runs: through compare's summary index (existing.scan):
 
     trial finished in the study (COMPLETE, PRUNED, FAIL)       -> skip: finished, never resumed
     trial RUNNING, its run completed or pruned                -> reconcile: tell the study so, then skip
@@ -30,10 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from dilbench.errors import UsageError
+from dilbench.report.runs_index import RunRecord
 from dilbench.runs.lock import RunLock, is_locked
-from dilbench.runs.rundir import RunDir
 from dilbench.sweep.execute import WAIT, Item, Outcome
-from dilbench.sweep.existing import Step, _decide, examine, lock_path, scan
+from dilbench.sweep.existing import Step, _decide, examine, lock_path, save, scan
 from dilbench.sweep.plan import Plan, PlannedRun, TunedGroup
 from dilbench.sweep.study import FINISHED, Study, file_lock, journal_path
 from dilbench.tables import text_table
@@ -105,10 +106,13 @@ def group_states(plan: Plan, create: bool = False, reconcile: bool = False, reru
     for tuned in plan.tuned:
         study = Study.open(plan, tuned, create, rerun_changed)
         states.append(read_group(plan, tuned, study, found, reconcile))
+    save(found)
     return states
 
 
-def read_group(plan: Plan, tuned: TunedGroup, study: Study | None, found: dict[str, list[Path]], reconcile: bool) -> GroupState:
+def read_group(plan: Plan, tuned: TunedGroup, study: Study | None, found: dict[str, list[RunRecord]],
+               reconcile: bool) -> GroupState:
+    """A tuned group's state from its study and `found`, what existing.scan read of the run directories."""
     assert plan.search is not None
     trials: list[TrialRun] = []
     for frozen in study.trials() if study else []:
@@ -116,8 +120,9 @@ def read_group(plan: Plan, tuned: TunedGroup, study: Study | None, found: dict[s
         step = _trial_step(run, frozen.state.name in FINISHED, study, found, plan.runs_dir)
         state, value = frozen.state.name, frozen.value
         if state == "RUNNING" and step.action == "skip" and step.path is not None:  # the run ended; the journal did not hear
-            status = RunDir(step.path).read_meta().get("status")
-            value = plan.search.value(RunDir(step.path).read_metrics())
+            record = _record(found, run.name, step.path)
+            status = record.status if record is not None else None
+            value = plan.search.value(record.metrics) if record is not None else None
             state = "COMPLETE" if status == "completed" and value is not None else "PRUNED"
             if reconcile and study is not None:
                 study.tell(frozen.number, state, value)
@@ -133,22 +138,24 @@ def read_group(plan: Plan, tuned: TunedGroup, study: Study | None, found: dict[s
     return group
 
 
-def _trial_step(run: PlannedRun, finished: bool, study: Study | None, found: dict[str, list[Path]], runs_dir: Path) -> Step:
+def _record(found: dict[str, list[RunRecord]], name: str, path: Path) -> RunRecord | None:
+    return next((record for record in found.get(name, []) if record.path == path), None)
+
+
+def _trial_step(run: PlannedRun, finished: bool, study: Study | None, found: dict[str, list[RunRecord]], runs_dir: Path) -> Step:
     """What a trial's run needs: its run directories are those of its name made for this study (meta.json's study id).
     A finished trial's run is done, whatever it says (a diverged one says `failed`)."""
-    mine = [examine(path, run) for path in found.get(run.name, []) if _study_id(path) == (study.id if study else None)]
+    mine = [examine(record, run) for record in found.get(run.name, []) if _study_id(record) == (study.id if study else None)]
     if finished:
         return Step(run, "skip", mine[-1].path if mine else None, "finished trial")
     step = _decide(run, [e for e in mine if e.difference is None], runs_dir)
     return step if step.action != "changed" else dataclasses.replace(step, action="start")
 
 
-def _study_id(path: Path) -> str | None:
-    try:
-        search = RunDir(path).read_meta().get("search")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return search.get("study_id") if isinstance(search, dict) else None
+def _study_id(record: RunRecord) -> str | None:
+    """meta.json's search.study_id (None without a readable meta.json or a search block)."""
+    study_id = record.meta_value("search.study_id")
+    return study_id if isinstance(study_id, str) else None
 
 
 def with_confirmation(plan: Plan, states: list[GroupState]) -> Plan:

@@ -93,18 +93,19 @@ def test_tagging_a_run_all_through_its_training_costs_it_nothing(reference, tmp_
 
 
 def _tagger(run: str, number: int, barrier, results) -> None:
-    """One racing annotator (a separate process): wait for the others, then add EDITS tags and note lines."""
+    """One racing annotator (a separate process): wait for the others, then add EDITS tags and note lines; puts
+    (number, tags added, error)."""
     from dilbench.errors import DilbenchError
     from dilbench.runs.annotations import edit_tags, set_note
     from dilbench.runs.rundir import RunDir
 
     barrier.wait()
-    done = 0
+    done = 0  # tags added: rm may move the run between a tag and its note line, so a tag is counted on its own
     try:
         for edit in range(EDITS):
             edit_tags(RunDir(Path(run)), add=[f"p{number}-{edit}"])
-            set_note(RunDir(Path(run)), f"p{number} line {edit}", append=True)
             done += 1
+            set_note(RunDir(Path(run)), f"p{number} line {edit}", append=True)
     except DilbenchError as err:  # racing rm: the run moved away
         results.put((number, done, str(err)))
         return
