@@ -200,6 +200,7 @@ class Shard:
         self._numeric: dict[int, tuple[str, ...]] = {}
         self._masks: dict[int, frozenset[str]] = {}
         self._series: dict[int, SeriesChunk | None] = {}
+        self._signatures: tuple[tuple[str, ...], tuple[list[Any] | None, ...]] | None = None
         self.companion: Callable[[], Shard] | None = None  # opens the series file of this shard (DirIndex sets it)
         self._epochs: Shard | None = None
 
@@ -274,6 +275,21 @@ class Shard:
 
     def value(self, name: str, row: int) -> Any:
         return self.column(name)[row]
+
+    def signatures(self, names: tuple[str, ...]) -> tuple[list[Any] | None, ...]:
+        """These columns (the file signatures `config@`, `meta@`, ...), None for one that cannot be read; asked
+        once per run with the same tuple, so the answer is kept for that tuple."""
+        kept = self._signatures
+        if kept is not None and kept[0] is names:
+            return kept[1]
+        found = []
+        for name in names:
+            try:
+                found.append(self.column(name))
+            except DamagedShard:
+                found.append(None)
+        self._signatures = (names, tuple(found))
+        return self._signatures[1]
 
     def entry(self, row: int) -> Entry:
         try:
