@@ -475,7 +475,7 @@ class Plan:
     def __init__(self, runs: list[RunRecord], part: str, views: list[Any], ids: list[int], none_in_index: bool = False):
         stored = index_store.StoredPart
         if none_in_index and stored not in set(map(type, views)):  # all parts of absent files, or all read
-            distinct = {ids[0]: views[0]} if ids.count(ids[0]) == len(ids) else dict(zip(ids, views))
+            distinct = {ids[0]: views[0]} if ids and ids.count(ids[0]) == len(ids) else dict(zip(ids, views))
             self.shards: list[tuple[index_store.Shard, list[int]]] = []
             self.others = list(distinct.values())
             slot = {key: at for at, key in enumerate(distinct)}
