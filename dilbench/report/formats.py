@@ -99,8 +99,8 @@ def _json_by_column(table: Table) -> str:
         else:
             encoded.append([_encode(_finite(value)) for value in values])
     prefixes = [f"    {_encode_text(name)}: " for name in table.columns]
-    join, concat = ",\n".join, operator.concat
-    return "[\n" + ",\n".join(["  {\n" + join(map(concat, prefixes, cells)) + "\n  }" for cells in zip(*encoded)]) + "\n]"
+    join = ",\n".join
+    return "[\n" + ",\n".join(["  {\n" + join(map(str.__add__, prefixes, cells)) + "\n  }" for cells in zip(*encoded)]) + "\n]"
 
 
 def dumps_records(records: list[dict[str, Any]]) -> str:
@@ -152,13 +152,13 @@ def number(value: float, like: float | None = None) -> str:
 
 def _one_format(low: float, high: float) -> str | None:
     """The format `number` gives every finite value whose magnitude lies in [low, high], None if not one."""
-    if 0 < low and high < 0.01:
+    if low > 0 and high < 0.01:
         return ".3g"
     if (low >= 0.01 or high == 0) and high < 10:
         return ".4f"
-    if 10 <= low and high < 1000:
+    if low >= 10 and high < 1000:
         return ".1f"
-    if 1000 <= low and high < 1e7:
+    if low >= 1000 and high < 1e7:
         return ".0f"
     return ".3g" if low >= 1e7 else None
 
@@ -184,7 +184,7 @@ def cell(value: Any, measure: bool) -> str:
     return str(value)
 
 
-def _cells(table: Table) -> tuple[list[list[str]], list[bool]]:
+def _cells(table: Table) -> tuple[list[tuple[str, ...]], list[bool]]:
     """Cell texts and, per column, whether it is numeric (right-aligned)."""
     columns, numeric = [], []
     for name in table.columns:
@@ -196,7 +196,8 @@ def _cells(table: Table) -> tuple[list[list[str]], list[bool]]:
         columns.append(_column_cells(values, kinds, name in table.measures))
         present = kinds - {type(None)}
         numeric.append(bool(present) and present <= {int, float, Summary})
-    return list(zip(*columns)) if columns else [() for _ in table.rows], numeric
+    rows: list[tuple[str, ...]] = list(zip(*columns)) if columns else [() for _ in table.rows]
+    return rows, numeric
 
 
 def _column_cells(values: list[Any], kinds: set[type], measure: bool) -> list[str]:

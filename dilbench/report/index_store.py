@@ -282,7 +282,7 @@ class Shard:
         kept = self._signatures
         if kept is not None and kept[0] is names:
             return kept[1]
-        found = []
+        found: list[list[Any] | None] = []
         for name in names:
             try:
                 found.append(self.column(name))

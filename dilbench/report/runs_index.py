@@ -273,10 +273,11 @@ class RunReader:
         in_index = ids.count(id(index_store.IN_INDEX))
         if in_index == len(views) and runs:  # every run's part in the index: where the runs are, whatever the part
             where = (len(runs), id(runs[0]), id(runs[-1]), "")
-            plan = next((plan for known, plan in self._plans.get(where, ()) if known is runs or known == runs), None)
-            if plan is None:
-                plan = Plan(runs, part, views, ids)
-                self._plans.setdefault(where, []).append((runs, plan))
+            shared = next((plan for known, plan in self._plans.get(where, ()) if known is runs or known == runs), None)
+            if shared is None:
+                shared = Plan(runs, part, views, ids)
+                self._plans.setdefault(where, []).append((runs, shared))
+            plan = shared
         else:
             plan = Plan(runs, part, views, ids, in_index == 0)
         self._plans.setdefault(key, []).append((runs, plan))
