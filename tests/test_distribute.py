@@ -8,7 +8,6 @@ logical devices before TensorFlow initialises it.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -16,22 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from toolkit import REPO, TESTS, spawn_train, train_tiny_process
 
-REPO = Path(__file__).resolve().parents[1]
-TINY = [
-    "data.dataset=mnist_bundled", "data.train_subset=96", "data.test_subset=50", "model.channels=4",
-    "model.hidden=[16]", "train.batch_size=16", "train.epochs=1", "precision=float32", "seed=3",
+SMALL = [  # on top of the toolkit's TINY
+    "data.train_subset=96", "data.test_subset=50", "train.batch_size=16", "train.epochs=1", "seed=3", "runtime.deterministic=false",
 ]
 pytestmark = pytest.mark.slow
-
-
-def train(runs: Path, *extra: str, env: dict[str, str] | None = None, wait: bool = True):
-    args = [sys.executable, "-m", "dilbench", "train", "configs/quickstart.yaml", "--runs-dir", str(runs)]
-    for item in (*TINY, *extra):
-        args += ["--set", item]
-    process = subprocess.Popen(args, cwd=REPO, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    return process.communicate(timeout=300) + (process.returncode,) if wait else process
 
 
 def only_run(runs: Path) -> Path:
@@ -48,10 +37,11 @@ def weights(run: Path) -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize("schedule", ["standard", "unfair_back", "unfair_front"])
 def test_mirrored_on_two_cpus_equals_one_device(tmp_path, schedule):
-    _, err, code = train(tmp_path / "one", f"schedule={schedule}")
-    assert code == 0, err
-    _, err, code = train(tmp_path / "two", f"schedule={schedule}", "runtime.distribute=mirrored", "runtime.devices=[CPU:0, CPU:1]")
-    assert code == 0, err
+    one = train_tiny_process(tmp_path / "one", *SMALL, f"schedule={schedule}")
+    assert one.returncode == 0, one.stderr
+    two = train_tiny_process(tmp_path / "two", *SMALL, f"schedule={schedule}", "runtime.distribute=mirrored",
+                             "runtime.devices=[CPU:0, CPU:1]")
+    assert two.returncode == 0, two.stderr
     one, two = only_run(tmp_path / "one"), only_run(tmp_path / "two")
     meta = json.loads((two / "meta.json").read_text())
     assert meta["distribute"] == {"strategy": "mirrored", "replicas": 2, "global_batch_size": 16, "per_replica_batch_size": 8.0}
@@ -75,7 +65,7 @@ def test_replicas_with_batch_norm_make_the_updates_of_one_device(schedule):
     variables at most half the tolerance, while the batch moved every kernel by 4e-5 to 5e-4.
     Unsynchronized BN (each replica normalises its own 8 images) misses by far: losses 3e-3 to 4e-3
     apart, moving statistics 460-700x the tolerance."""
-    result = subprocess.run([sys.executable, "tests/replica_check.py", schedule], cwd=REPO, capture_output=True,
+    result = subprocess.run([sys.executable, str(TESTS / "replica_check.py"), schedule], cwd=REPO, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -100,19 +90,15 @@ def test_a_mirrored_run_killed_mid_run_resumes_on_one_device(tmp_path):
     at the rounding level (no batch norm here: rounding is not amplified), and meta.json names both segments'
     runtimes. A per-replica batch that would change the global batch on other devices is refused."""
     mirrored = ["train.epochs=2", "runtime.distribute=mirrored", "runtime.devices=[CPU:0, CPU:1]"]
-    args = [sys.executable, "tests/faults/inject.py", "kill@step=2.3", "--", "train", "configs/quickstart.yaml",
-            "--runs-dir", str(tmp_path / "two")]
-    for item in (*TINY, *mirrored):
-        args += ["--set", item]
-    killed = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
+    killed = train_tiny_process(tmp_path / "two", *SMALL, *mirrored, inject=["kill@step=2.3"])
     assert killed.returncode == -9, killed.stderr
     run = only_run(tmp_path / "two")
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
     resumed = subprocess.run([sys.executable, "-m", "dilbench", "train", "--resume", str(run), "--set", "runtime.distribute=none",
                               "--set", "runtime.devices=[]"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    _, err, code = train(tmp_path / "one", "train.epochs=2")
-    assert code == 0, err
+    straight = train_tiny_process(tmp_path / "one", *SMALL, "train.epochs=2")
+    assert straight.returncode == 0, straight.stderr
     meta = json.loads((run / "meta.json").read_text())
     assert meta["status"] == "completed" and meta["epochs_done"] == 2
     assert meta["runtime"]["distribute"] == "mirrored" and meta["runtime"]["devices"] == ["CPU:0", "CPU:1"]
@@ -128,9 +114,9 @@ def test_a_mirrored_run_killed_mid_run_resumes_on_one_device(tmp_path):
     for a, b in zip(*records):
         assert abs(a["eval_loss"] - b["eval_loss"]) < 1e-5 and a["eval_acc"] == b["eval_acc"]
 
-    _, err, code = train(tmp_path / "per_replica", "train.batch_size=8", "train.batch_size_is=per_replica", "train.lr_schedule=constant",
-                         *mirrored[1:])
-    assert code == 0, err
+    done = train_tiny_process(tmp_path / "per_replica", *SMALL, "train.batch_size=8", "train.batch_size_is=per_replica",
+                              "train.lr_schedule=constant", *mirrored[1:])
+    assert done.returncode == 0, done.stderr
     per_replica = only_run(tmp_path / "per_replica")
     refused = subprocess.run([sys.executable, "-m", "dilbench", "train", "--resume", str(per_replica), "--set", "train.epochs=2",
                               "--set", "runtime.distribute=none", "--set", "runtime.devices=[]"],
@@ -153,8 +139,8 @@ def free_ports(count: int) -> list[int]:
 def test_multi_worker_on_localhost(tmp_path):
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
     workers = [
-        train(tmp_path / "runs", "runtime.distribute=multi_worker", "schedule=unfair_back", wait=False,
-              env={"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})})
+        spawn_train(tmp_path / "runs", *SMALL, "runtime.distribute=multi_worker", "schedule=unfair_back",
+                    env={"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})})
         for i in range(2)
     ]
     outputs = []

@@ -18,10 +18,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from click.testing import CliRunner
+from toolkit import EXPERIMENTS, PNG, QUICKSTART, REPO, nonempty, sweep
 
 import dilbench.sweep.execute as execute
-from dilbench.cli import cli
 from dilbench.config import ConfigError, dump_config
 from dilbench.runs.lock import RunLock, is_locked
 from dilbench.runs.owner import this_process
@@ -30,13 +29,9 @@ from dilbench.sweep.existing import decide, lock_path
 from dilbench.sweep.experiment import load_experiment
 from dilbench.sweep.plan import make_plan
 
-REPO = Path(__file__).resolve().parents[1]
-BASE = REPO / "configs" / "quickstart.yaml"
-PNG = b"\x89PNG\r\n\x1a\n"
-
 EXPERIMENT = f"""\
 name: demo
-base: {BASE}
+base: {QUICKSTART}
 cases:
   a: {{schedule: standard}}
   c: {{schedule: unfair_back, optimizer.lr: 3.0e-4}}
@@ -116,11 +111,8 @@ print(run)
 
 
 @pytest.fixture
-def experiment(tmp_path: Path) -> Path:
-    path = tmp_path / "exp" / "experiment.yaml"
-    path.parent.mkdir()
-    path.write_text(EXPERIMENT)
-    return path
+def experiment(make_experiment) -> Path:
+    return make_experiment(EXPERIMENT)
 
 
 @pytest.fixture
@@ -132,10 +124,6 @@ def fake(tmp_path: Path, monkeypatch) -> Path:
     for var in ("FAKE_FAIL", "FAKE_SLEEP", "FAKE_TRACE"):
         monkeypatch.delenv(var, raising=False)
     return script
-
-
-def sweep(*args: str):
-    return CliRunner().invoke(cli, ["sweep", *map(str, args)], catch_exceptions=False)
 
 
 def statuses(runs_dir: Path) -> dict[str, str]:
@@ -153,7 +141,7 @@ def statuses(runs_dir: Path) -> dict[str, str]:
     (("higher: c, lower: a", "higher: c, lower: b"), "experiment.yaml:15: claims[0].lower: unknown group 'b'"),
     (("higher: c, lower: a", "higher: c, lower: c"), "experiment.yaml:15: claims[0].lower: must differ from higher"),
     (("  quick: {", "  qu ick: {"), "experiment.yaml:9: profiles.qu ick: names must be letters"),
-    ((f"base: {BASE}", "base: nowhere.yaml"), "experiment.yaml:2: base: "),
+    ((f"base: {QUICKSTART}", "base: nowhere.yaml"), "experiment.yaml:2: base: "),
 ])
 def test_experiment_errors_name_file_line_and_key(experiment, edit, message):
     experiment.write_text(EXPERIMENT.replace(*edit))
@@ -452,7 +440,7 @@ def test_real_tiny_sweep_on_the_bundled_mnist_sample(tmp_path):
     """Two real runs (context module, 4 channels, 1 epoch) side by side (missing data: test_user_path.py)."""
     path = tmp_path / "experiment.yaml"
     path.write_text(yaml.safe_dump({
-        "name": "tiny", "base": str(BASE),
+        "name": "tiny", "base": str(QUICKSTART),
         "cases": {"a": {"schedule": "standard"}, "c": {"schedule": "unfair_back"}},
         "profiles": {"smoke": {"data.train_subset": 256, "data.test_subset": 128, "model.channels": 4, "model.hidden": [16],
                                "train.epochs": 1, "precision": "float32"}},
@@ -468,7 +456,9 @@ def test_real_tiny_sweep_on_the_bundled_mnist_sample(tmp_path):
 
 
 def test_shipped_experiments_are_valid():
-    for path in sorted((REPO / "experiments").glob("*/experiment.yaml")):
+    shipped = nonempty(sorted(EXPERIMENTS.glob("*/experiment.yaml")), "experiments/*/experiment.yaml")
+    assert {"context_module", "resnet_v2_cifar", "unfair_backprop"} <= {path.parent.name for path in shipped}
+    for path in shipped:
         experiment = load_experiment(path)
         for profile in experiment.spec.profiles:
             assert make_plan(experiment, profile).runs

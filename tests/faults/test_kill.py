@@ -9,19 +9,8 @@ import signal
 import subprocess
 
 from click.testing import CliRunner
-from faultlib import (
-    RISING,
-    checkpoint_progress,
-    meta,
-    metrics,
-    partial_files,
-    resume,
-    spawn,
-    the_run,
-    train,
-    train_args,
-    training_records,
-)
+from faultlib import RISING, checkpoint_progress, partial_files, resume, spawn, train, train_args, training_records
+from toolkit import meta, metrics, the_run
 
 from dilbench.cli import cli
 

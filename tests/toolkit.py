@@ -1,0 +1,181 @@
+"""The tests' toolkit, the helpers that are not fixtures (those are in conftest.py): where the checkout's
+files are, the one tiny config, the CLI in process, tiny training runs in process and as a child process,
+run directories written by hand, and a guard for sets a test loops over.
+
+Import it one way, `from toolkit import ...`: pytest puts tests/ on sys.path (it holds conftest.py), and
+a script run as `python tests/x.py` has it there too. Every path here is absolute, so a test works from
+any directory (conftest.py runs each one in a fresh empty one to prove it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from dilbench.cli import cli
+from dilbench.config import ConfigError, load_config
+
+REPO = Path(__file__).resolve().parents[1]
+TESTS = REPO / "tests"
+CONFIGS = REPO / "configs"
+EXPERIMENTS = REPO / "experiments"
+QUICKSTART = CONFIGS / "quickstart.yaml"
+INJECT = TESTS / "faults" / "inject.py"  # runs dilbench with faults injected (see its docstring)
+PNG = b"\x89PNG\r\n\x1a\n"  # the first bytes of every PNG file
+
+# The one tiny config: quickstart on 300 bundled MNIST images, 4 channels, 2 deterministic float32 epochs of
+# 5 batches (the last holds 44 images). A test that needs another size sets it after these (later --set wins).
+TINY = [
+    "data.dataset=mnist_bundled", "data.train_subset=300", "data.test_subset=100",
+    "model.channels=4", "model.hidden=[16]", "train.batch_size=64", "train.epochs=2",
+    "precision=float32", "runtime.deterministic=true", "seed=7",
+]
+
+T = TypeVar("T")
+
+
+def nonempty(items: Iterable[T], what: str = "the set") -> list[T]:
+    """`items` as a list, refusing an empty one: a test that loops or is parametrized over files found on disk
+    (or any discovered set) must fail, not pass vacuously, when it finds nothing."""
+    found = list(items)
+    if not found:
+        raise AssertionError(f"{what} is empty: nothing to test")
+    return found
+
+
+# ---- the CLI in process ----------------------------------------------------------------------------------
+def invoke(*args: object, catch_exceptions: bool = False, **kwargs) -> Result:
+    """`dilbench ARGS` in process (each argument as str); Click's result. An exception propagates unless
+    `catch_exceptions`, so a crash fails the test with its traceback."""
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=catch_exceptions, **kwargs)
+
+
+def sweep(*args: object) -> Result:
+    """`dilbench sweep ARGS` in process."""
+    return invoke("sweep", *args)
+
+
+def sets(*overrides: str) -> list[str]:
+    """`--set` options for `overrides`, in order."""
+    return [arg for item in overrides for arg in ("--set", item)]
+
+
+# ---- tiny training runs -------------------------------------------------------------------------------------
+def train_args(runs: Path, *overrides: str, name: str | None = "tiny", config: Path = QUICKSTART) -> list[str]:
+    """`train CONFIG --runs-dir RUNS --name NAME` with TINY and then `overrides` (None: no --name)."""
+    named = ["--name", name] if name is not None else []
+    return ["train", str(config), "--runs-dir", str(runs), *named, *sets(*TINY, *overrides)]
+
+
+def run_train(runs: Path, *overrides: str, name: str | None = "tiny", config: Path = QUICKSTART) -> Result:
+    """Train the tiny config (with `overrides`) in process; Click's result, whatever the exit code."""
+    return invoke(*train_args(runs, *overrides, name=name, config=config))
+
+
+def train_tiny(runs: Path, *overrides: str, name: str = "tiny", config: Path = QUICKSTART) -> Path:
+    """Train the tiny config (with `overrides`) in process, for real, into `runs`; the run directory."""
+    result = run_train(runs, *overrides, name=name, config=config)
+    assert result.exit_code == 0, result.output
+    return the_run(runs, name)
+
+
+def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a child process: ours, with this checkout's dilbench first on PYTHONPATH, and `env`."""
+    path = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
+    return {**os.environ, "PYTHONPATH": path, **(env or {})}
+
+
+def spawn_train(runs: Path, *overrides: str, name: str | None = "tiny", env: Mapping[str, str] | None = None,
+                inject: Sequence[str] | None = None) -> subprocess.Popen:
+    """`python -m dilbench train ...` of the tiny config as a child process (text stdout and stderr piped), or with
+    `inject` the specs for tests/faults/inject.py, through it; the caller waits for it."""
+    runner = ["-m", "dilbench"] if inject is None else [str(INJECT), *inject, "--"]
+    return subprocess.Popen([sys.executable, *runner, *train_args(runs, *overrides, name=name)], cwd=REPO,
+                            env=child_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def train_tiny_process(runs: Path, *overrides: str, name: str | None = "tiny", env: Mapping[str, str] | None = None,
+                       inject: Sequence[str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Like spawn_train(), waiting for the child (at most `timeout` seconds): its exit code, stdout and stderr."""
+    process = spawn_train(runs, *overrides, name=name, env=env, inject=inject)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    finally:
+        process.kill()
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def tiny_profile(*overrides: str) -> dict:
+    """TINY and then `overrides` as an experiment's profile (dotted keys to values), without the seed: a
+    profile goes on top of the grid, whose seeds it would otherwise replace."""
+    profile = {}
+    for item in (*TINY, *overrides):
+        key, _, value = item.partition("=")
+        profile[key] = yaml.safe_load(value)
+    del profile["seed"]
+    return profile
+
+
+def the_run(runs: Path, name: str = "tiny") -> Path:
+    """The one run directory named `name` in `runs`."""
+    (path,) = runs.glob(f"{name}-*")
+    return path
+
+
+def meta(run: Path) -> dict:
+    return json.loads((run / "meta.json").read_text())
+
+
+def metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+# ---- configs and run directories written by hand --------------------------------------------------------------
+def write(tmp_path: Path, text: str) -> Path:
+    """`text` (dedented) as the config file c.yaml in `tmp_path`."""
+    path = tmp_path / "c.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def error_of(path: Path, overrides=()) -> str:
+    """The ConfigError message of loading `path`; a config error always exits with code 2."""
+    with pytest.raises(ConfigError) as info:
+        load_config(path, overrides)
+    assert info.value.exit_code == 2
+    return str(info.value)
+
+
+def config(name: str, schedule: str, seed: int, lr: float) -> dict:
+    """A run's config.yaml as data, for run directories written by hand."""
+    return {
+        "name": name, "seed": seed, "deterministic": False, "precision": "float32",
+        "data": {"dataset": "mnist_bundled", "root": None},
+        "model": {"name": "context_module", "channels": 16, "hidden": [64]},
+        "schedule": {"name": schedule}, "optimizer": {"name": "adam", "lr": lr},
+        "augmentation": {"mode": "none"}, "train": {"epochs": 3, "batch_size": 64},
+    }
+
+
+def write_run(root: Path, dirname: str, cfg: dict | None, meta: dict | None, records: list[dict] | None) -> Path:
+    """A run directory as the trainer leaves it (None: that file is missing)."""
+    path = root / dirname
+    for sub in ("events", "plots", "checkpoints"):
+        (path / sub).mkdir(parents=True)
+    if cfg is not None:
+        (path / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    if meta is not None:
+        (path / "meta.json").write_text(json.dumps(meta, indent=2))
+    if records is not None:
+        (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
