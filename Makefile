@@ -14,7 +14,8 @@ test:
 test-slow:
 	$(PYTHON) -m pytest -q -m slow
 
-# kill -9, full disk (a tmpfs), read-only and non-writable run dirs, racing writers; mounts need root
+# kill -9, full disk (a tmpfs), read-only and non-writable run dirs, racing writers, managing (tag, note, rm,
+# prune, trash) live and killed runs, racing taggers, hooks that fail or hang; mounts need root
 test-faults:
 	$(PYTHON) -m pytest -q -rs -m faults tests/faults
 

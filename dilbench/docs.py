@@ -7,7 +7,8 @@ command's `--help` as Click formats it at a fixed width, and `configs/dilbench.s
 `dilbench schema` prints. `make docs` (`python -m dilbench.docs`) writes them from the repository's top level;
 `python -m dilbench.docs --check` (and tests/test_docs.py) fails while a committed page differs from what the
 code generates. Output is deterministic (no dates, a fixed terminal width), and nothing here imports
-TensorFlow.
+TensorFlow. The pages document dilbench's own entries: `main` loads no installed plugin (tests/conftest.py
+turns plugins off for the tests that render them).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import re
 import sys
 import typing
@@ -28,6 +30,7 @@ from dilbench.cli import cli
 from dilbench.config.json_schema import schema_text
 from dilbench.config.schema import Config
 from dilbench.models import MODELS
+from dilbench.registry import DISABLE
 from dilbench.typed.fields import help_of
 from dilbench.typed.validate import OneKey, named_variants, one_key_variants, to_plain, union_members
 
@@ -280,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a generated page is stale")
     parser.add_argument("--root", type=Path, default=Path("."), help="the repository's top level (default: here)")
     args = parser.parse_args(argv)
+    os.environ[DISABLE] = "1"  # before the first registry read: a plugin installed here must not enter the manual
     if not (args.root / "mkdocs.yml").is_file():
         print(f"Error: {args.root.resolve()} has no mkdocs.yml; run from the repository's top level", file=sys.stderr)
         return 2

@@ -2,16 +2,23 @@
 
 Every test runs in a fresh empty working directory, so none depends on being started from the checkout:
 paths to the checkout's files come from toolkit.py (REPO, CONFIGS, QUICKSTART, ...), absolute.
+
+The suite sees dilbench's own registries only: plugins installed in a developer's environment (entry
+points of `dilbench.plugins`) are not loaded, so they cannot change its results or the committed JSON
+Schema. Child processes inherit this; the plugin tests (test_plugins.py) turn discovery back on.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 from toolkit import QUICKSTART, tiny_profile
+
+os.environ["DILBENCH_NO_PLUGINS"] = "1"
 
 
 @pytest.fixture(autouse=True)

@@ -51,7 +51,7 @@ def test_axes_and_interpolation(runs):
 def test_at_an_epoch_the_value_is_that_epochs_exactly():
     """So a claim at equal FLOPs between groups of the same cost compares exactly its equal-epochs values, and the
     page counts that test once (0.1 + (0.45 - 0.1) x 1.0 is 0.44999999999999996)."""
-    run = RunRecord(Path("r"), metrics=[{"epoch": e, "eval_acc": a, "train_flops": 10.0 * e} for e, a in ((1, 0.1), (2, 0.45))])
+    run = RunRecord.of(Path("r"), metrics=[{"epoch": e, "eval_acc": a, "train_flops": 10.0 * e} for e, a in ((1, 0.1), (2, 0.45))])
     assert value_at(run, "flops", 20.0) == 0.45 and value_at(run, "flops", 10.0) == 0.1
 
 

@@ -524,8 +524,12 @@ def test_show_of_a_broken_run_and_of_a_non_run(runs, tmp_path):
     assert not_run.exit_code == 2 and not_run.stderr.startswith(f"Error: {tmp_path}: not a dilbench run directory")
 
 
-@pytest.mark.parametrize("command", [["compare", "{runs}", "--group-by", "schedule", "--plot", "{runs}/p.png"], ["show", "{runs}/std-s0"]])
-def test_compare_and_show_never_import_tensorflow(runs, command):
+@pytest.mark.parametrize("command", [
+    ["compare", "{runs}", "--group-by", "schedule", "--plot", "{runs}/p.png"], ["show", "{runs}/std-s0"],
+    ["tag", "{runs}/std-s0", "+a", "-b"], ["note", "{runs}/std-s0", "text"], ["prune", "{runs}", "--keep", "best"],
+    ["rm", "{runs}/std-s0"], ["trash", "list", "{runs}"], ["trash", "purge", "{runs}", "--all"],
+])
+def test_compare_show_and_managing_runs_never_import_tensorflow(runs, command):
     args = [part.format(runs=runs) for part in command]
     code = (
         "import sys\nfrom dilbench.cli import cli\n"
@@ -533,3 +537,50 @@ def test_compare_and_show_never_import_tensorflow(runs, command):
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "TF False"
+
+
+def test_compare_without_plot_imports_only_what_it_reads(runs):
+    """A fresh `dilbench compare` stays quick: no config registries (they import NumPy), no matplotlib."""
+    code = (
+        "import sys\nfrom dilbench.cli import cli\n"
+        f"cli(['compare', {str(runs)!r}, '--where', 'optimizer.lr>=1e-4'], standalone_mode=False)\n"
+        "print('HEAVY', sorted(m for m in ('numpy', 'matplotlib', 'dilbench.config', 'tensorflow') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "HEAVY []"
+
+
+def test_restoring_a_trashed_run_never_imports_tensorflow(runs):
+    assert invoke("rm", runs / "std-s0").exit_code == 0
+    code = (
+        "import sys\nfrom dilbench.cli import cli\n"
+        f"try:\n    cli(['trash', 'restore', {str(runs / 'std-s0')!r}], standalone_mode=False)\n"
+        "finally:\n    print('TF', 'tensorflow' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "TF False" and (runs / "std-s0" / "meta.json").is_file()
+
+
+# ---- provenance and resources (issue 24) --------------------------------------------------------------
+def test_resource_and_provenance_columns_are_blank_for_old_runs_and_filter_new_ones(runs):
+    """Runs from before resource figures and provenance were recorded: their columns are empty, not an error."""
+    records = epoch_records([0.5, 0.6], [0.5, 0.6], [10.0, 10.0], [1])
+    for record, peak, util in zip(records, (1.5 * 2**30, 2 * 2**30), (0.5, 0.7)):
+        record.update(peak_rss_bytes=int(peak), cpu_seconds=5.0, cpu_util=util)
+    meta = {"status": "completed", "name": "new", "seed": 0, "git": {"commit": "abc123", "dirty": True},
+            "provenance": {"source": {"commit": "abc123", "dirty": True}, "data": {"sha256": "f" * 64}},
+            "resumes": [{"provenance": {"source": {"commit": "abc123", "dirty": False}, "data": {"sha256": "e" * 64}}}]}
+    write_run(runs, "new-s0", config("new", "standard", 0, 1e-3), meta, records)
+    columns = "run,peak_rss_mib,cpu_util,gpu_peak_mib,data_sha256,dirty"
+    rows = {r["run"]: r for r in as_json(runs, "--columns", columns)}
+    assert rows["new-s0"] == {"run": "new-s0", "peak_rss_mib": 2048.0, "cpu_util": pytest.approx(0.6), "gpu_peak_mib": None,
+                              "data_sha256": "f" * 12 + "+" + "e" * 12, "dirty": True}
+    assert rows["std-s0"] == {"run": "std-s0", "peak_rss_mib": None, "cpu_util": None, "gpu_peak_mib": None,
+                              "data_sha256": None, "dirty": False}  # an old run: its git flag, nothing more
+    table = invoke("compare", runs, "--columns", columns).stdout.splitlines()
+    assert table[2].split() == ["new-s0", "2048", "0.6000", "-", f"{'f' * 12}+{'e' * 12}", "true"]
+    assert table[3].split() == ["std-s0", "-", "-", "-", "-", "false"]
+    assert column(as_json(runs, "--where", "dirty=true", "--columns", "run"), "run") == ["new-s0"]
+    assert column(as_json(runs, "--where", "peak_rss_mib>1000", "--columns", "run"), "run") == ["new-s0"]
+    show = invoke("show", runs / "new-s0").stdout
+    assert "  resume 1  source abc123; data sha256 eeeeeeeeeeee\n" in show

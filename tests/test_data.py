@@ -453,7 +453,7 @@ def test_second_load_reads_the_cache_and_a_changed_source_is_decoded_again(tmp_p
     assert_mnist_equal(load_dataset("mnist", mnist_dir, cache_dir=cache_dir), mnist_arrays)
     assert_mnist_equal(load_dataset("mnist", mnist_dir, cache_dir=cache_dir), mnist_arrays)
     assert len(calls) == 1
-    assert [p.suffix for p in cache_dir.iterdir()] == [".npz"]  # no temp files left behind
+    assert sorted(p.name.split(".", 1)[1] for p in cache_dir.iterdir()) == ["npz", "sha256.json"]  # no temp files left behind
 
     labels = mnist_dir / "t10k-labels-idx1-ubyte.gz"
     os.utime(labels, ns=(labels.stat().st_atime_ns, labels.stat().st_mtime_ns + 10**9))  # touch
@@ -463,12 +463,13 @@ def test_second_load_reads_the_cache_and_a_changed_source_is_decoded_again(tmp_p
     changed = dict(mnist_arrays, y_test=(mnist_arrays["y_test"] + 1) % 10)
     write_mnist_idx(mnist_dir, changed)
     assert_mnist_equal(load_dataset("mnist", mnist_dir, cache_dir=cache_dir), changed)
-    assert len(calls) == 3 and len(list(cache_dir.iterdir())) == 1  # overwritten, not accumulated
+    assert len(calls) == 3 and len(list(cache_dir.glob("*.npz"))) == 1  # overwritten, not accumulated
+    assert len(list(cache_dir.glob("*.sha256.json"))) == 1
 
 
 def test_corrupt_cache_is_silently_decoded_again(tmp_path, mnist_dir, mnist_arrays):
     load_dataset("mnist", mnist_dir)  # default cache dir: $DILBENCH_CACHE
-    (cache_file,) = (tmp_path / "cache").iterdir()
+    (cache_file,) = (tmp_path / "cache").glob("*.npz")
     cache_file.write_bytes(cache_file.read_bytes()[:1000])
     assert_mnist_equal(load_dataset("mnist", mnist_dir), mnist_arrays)
 
@@ -479,6 +480,41 @@ def test_imagefolder_directory_cache_notices_an_added_image(tmp_path):
     assert len(load_dataset("imagefolder", root).y_train) == 9
     (root / "train" / "ant" / "99.png").write_bytes(files["train/ant/00.png"])
     assert len(load_dataset("imagefolder", root).y_train) == 10
+
+
+def test_the_source_digest_is_each_files_sha256_computed_once_and_again_after_a_change(tmp_path, monkeypatch, mnist_dir):
+    import hashlib
+
+    from dilbench.data import cache
+
+    hashed = []
+    real = cache.file_sha256
+    monkeypatch.setattr(cache, "file_sha256", lambda path: hashed.append(path.name) or real(path))
+    digest = load_dataset("mnist", mnist_dir).digest
+    files = sorted(mnist_dir.iterdir())
+    lines = "".join(f"{hashlib.sha256(f.read_bytes()).hexdigest()}  {f.name}\n" for f in files)  # sha256sum's output
+    assert digest == {"dataset": "mnist", "path": str(mnist_dir), "size": sum(f.stat().st_size for f in files),
+                      "sha256": hashlib.sha256(lines.encode()).hexdigest(), "file_count": 4,
+                      "files": [{"name": f.name, "size": f.stat().st_size, "sha256": hashlib.sha256(f.read_bytes()).hexdigest()}
+                                for f in files]}
+    assert len(hashed) == 4
+    assert load_dataset("mnist", mnist_dir, train_subset=10).digest == digest and len(hashed) == 4  # from the cache
+    labels = mnist_dir / "t10k-labels-idx1-ubyte.gz"
+    labels.write_bytes(gzip.compress(gzip.decompress(labels.read_bytes())[:8] + bytes(range(10))))
+    changed = load_dataset("mnist", mnist_dir).digest
+    assert len(hashed) == 8 and changed["sha256"] != digest["sha256"]
+
+
+def test_a_single_file_source_digest_is_the_files_own_sha256_also_with_an_unwritable_cache(tmp_path, monkeypatch):
+    import hashlib
+
+    from dilbench.data.mnist_bundled import FILE
+
+    (tmp_path / "missing").write_text("a file where the cache directory would go")
+    monkeypatch.setenv("DILBENCH_CACHE", str(tmp_path / "missing" / "cache"))
+    digest = load_dataset("mnist_bundled").digest
+    assert digest["sha256"] == hashlib.sha256(FILE.read_bytes()).hexdigest() and digest["file_count"] == 1
+    assert "files" not in digest and digest["path"] == str(FILE) and digest["size"] == FILE.stat().st_size
 
 
 # ---------------------------------------------------------------- subsets and validation

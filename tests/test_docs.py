@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -44,7 +45,8 @@ def test_config_reference_lists_every_key():
 
 def test_cli_reference_has_every_command_and_option():
     page = docs.cli_reference()
-    for path in ("dilbench train", "dilbench compare", "dilbench sweep", "dilbench check dilation", "dilbench augment preview"):
+    for path in ("dilbench train", "dilbench compare", "dilbench sweep", "dilbench check dilation", "dilbench augment preview",
+                 "dilbench plugins"):
         assert f"\n## {path}\n" in page
     assert "--at-flops FLOPS" in page and "--sbatch-option OPTION" in page
     assert max(len(line) for line in page.split("```text")[1].splitlines()) <= docs.WIDTH
@@ -56,3 +58,19 @@ def test_check_mode_names_the_stale_page(tmp_path):
     assert docs.main(["--root", str(tmp_path)]) == 0
     assert docs.main(["--root", str(tmp_path), "--check"]) == 0
     assert (tmp_path / "docs/reference/config.md").read_text() == docs.config_reference()
+
+
+def test_an_installed_plugin_does_not_enter_the_manual(tmp_path):
+    """`make docs` documents dilbench's own entries: with a plugin installed (tests/toy, registering a model,
+    a data set, a schedule and an operation) the committed pages are still current, and `dilbench models`
+    in the same environment does see the plugin."""
+    info = tmp_path / "dilbench_toys-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: dilbench-toys\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[dilbench.plugins]\ntoys = toy:register\n")
+    env = {k: v for k, v in os.environ.items() if k != "DILBENCH_NO_PLUGINS"}
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(REPO / "tests"), env.get("PYTHONPATH", "")])
+    check = subprocess.run([sys.executable, "-m", "dilbench.docs", "--check"], cwd=REPO, env=env, capture_output=True, text=True)
+    assert (check.returncode, check.stderr) == (0, "")
+    listing = subprocess.run([sys.executable, "-m", "dilbench", "models"], cwd=REPO, env=env, capture_output=True, text=True)
+    assert "toy_mlp" in listing.stdout

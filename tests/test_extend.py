@@ -11,6 +11,7 @@ import pytest
 from toolkit import QUICKSTART, TINY, invoke, sets, train_tiny
 
 from dilbench.config import dump_config, load_config, loader
+from dilbench.training.resources import RESOURCE_KEYS
 
 SMALL = ["data.train_subset=128", "data.test_subset=50", "seed=3", "train.lr_schedule=constant"]  # on top of TINY
 
@@ -41,7 +42,8 @@ def test_extending_a_run_equals_training_it_that_long(tmp_path):
 
     def without_timing(run: Path) -> list[dict]:
         rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-        return [{k: v for k, v in row.items() if not k.endswith("seconds") and k != "images_per_s"} for row in rows]
+        return [{k: v for k, v in row.items() if not k.endswith("seconds") and k not in ("images_per_s", *RESOURCE_KEYS)}
+                for row in rows]
 
     assert without_timing(extended) == without_timing(direct)
 

@@ -13,9 +13,9 @@ PACKAGE = REPO / "dilbench"
 
 # bottom to top; a module may import its own layer's modules (without cycles) and any layer below
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "signals", "tfquiet", "typed", "tables", "dilation"),
+    ("errors", "signals", "tfquiet", "typed", "registry", "tables", "dilation"),
     ("data", "models", "augment"),
-    ("schedules", "optimizers"),
+    ("schedules", "optimizers", "plugins"),
     ("config",),
     ("training", "checks"),
     ("runs",),

@@ -310,6 +310,107 @@ def test_bn_statistics_update_in_training_steps_and_are_used_in_evaluation():
     assert all(not np.allclose(a, b) for a, b in zip(before_step, bn_stats(model)))
 
 
+def test_batch_norm_moments_do_not_depend_on_the_order_of_the_batch(monkeypatch):
+    """dilbench's BatchNormalization takes a batch's moments from float64 sums: a training-mode forward pass of
+    ResNet v2 over a batch and over the batch reversed gives bit-equal outputs (reversed) and bit-equal moving
+    statistics after it, which Keras's float32 moments do not (its own batch norm, for control)."""
+    from dilbench.models import layers
+
+    x = tf.random.stateless_normal((12, 8, 8, 3), seed=(1, 2))
+
+    def forward(model, images):
+        output = tf.function(lambda images: model(images, training=True))(images)
+        return output.numpy(), bn_stats(model)
+
+    def both_orders():
+        runs = []
+        for images in (x, tf.reverse(x, [0])):
+            model = build_model(model_cfg("resnet_v2", depth=11), (8, 8, 3), 10, "float32", 0)
+            runs.append(forward(model, images))
+        (out, stats), (out_reversed, stats_reversed) = runs
+        return out, out_reversed[::-1], stats, stats_reversed
+
+    out, out_reversed, stats, stats_reversed = both_orders()
+    assert np.array_equal(out, out_reversed) and len(stats) == 20
+    assert all(np.array_equal(a, b) for a, b in zip(stats, stats_reversed))
+    monkeypatch.setattr(layers, "BatchNormalization", keras.layers.BatchNormalization)
+    out, out_reversed, stats, stats_reversed = both_orders()
+    assert not np.array_equal(out, out_reversed) and np.abs(out - out_reversed).max() < 1e-4
+    assert not all(np.array_equal(a, b) for a, b in zip(stats, stats_reversed))
+
+
+@pytest.mark.parametrize("channels", [10, 64])
+def test_batch_norm_is_keras_batch_norm_to_float32_rounding(channels):
+    """Against Keras's batch norm computed in float64, on channels whose mean is 3 standard deviations: moving
+    statistics within an ulp of float32 (measured: 8e-8 relative; Keras's float32 2e-7), outputs and the gradients
+    of input, gamma and beta within 3e-6 of the largest (measured: 1.6e-6 for gamma's, Keras's float32 1.3e-6; the
+    rest 5e-7 or less, as Keras's); the same variables (checkpoints of one load into the other); mixed bfloat16
+    computes in float32 and returns bfloat16, its moving mean the exact mean of the bfloat16 images to float32 rounding."""
+    from dilbench.models.layers import BatchNormalization
+
+    x = tf.random.stateless_normal((16, 6, 6, channels), seed=(3, 4), mean=3.0, stddev=1.0)
+    weights = tf.random.stateless_normal(x.shape, seed=(5, 6), dtype=tf.float64)
+
+    def run(layer, images):
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            output = layer(images, training=True)
+            loss = tf.reduce_sum(tf.cast(output, tf.float64) * weights)
+        grads = tape.gradient(loss, [images, layer.gamma, layer.beta])
+        return [t.numpy().astype(np.float64) for t in (output, *grads, layer.moving_mean, layer.moving_variance)]
+
+    exact = run(keras.layers.BatchNormalization(momentum=0.5, dtype="float64"), tf.cast(x, tf.float64))
+    ours = run(BatchNormalization(momentum=0.5), x)
+    for got, want in zip(ours[:4], exact[:4]):
+        assert np.abs(got - want).max() <= 3e-6 * np.abs(want).max()
+    for got, want in zip(ours[4:], exact[4:]):
+        assert np.abs(got - want).max() <= 2 ** -23 * np.abs(want).max()
+    plain = keras.layers.BatchNormalization()
+    plain.build(x.shape)
+    layer = BatchNormalization()
+    layer.build(x.shape)
+    assert [(v.path, v.shape) for v in layer.variables] == [(v.path.replace(plain.name, layer.name), v.shape) for v in plain.variables]
+    mixed = BatchNormalization(dtype="mixed_bfloat16")
+    assert mixed(tf.cast(x, tf.bfloat16), training=True).dtype == tf.bfloat16 and mixed.moving_mean.dtype == tf.float32
+    # momentum 0.99 from 0: 0.01 x the batch mean of the bfloat16 images, taken exactly, to float32 rounding
+    rounded = tf.cast(tf.cast(x, tf.bfloat16), tf.float64).numpy()
+    np.testing.assert_allclose(mixed.moving_mean.numpy(), 0.01 * rounded.mean(axis=(0, 1, 2)), rtol=2 ** -22)
+
+
+def test_checkpoints_of_models_with_keras_batch_norm_load_into_dilbench_batch_norm(tmp_path, monkeypatch):
+    """Runs saved before dilbench had its own BatchNormalization resume: the Trainer checkpoints `weights` as the
+    model's variable list, and a ResNet v2 built with Keras's layer has the same variables, in the same order,
+    with the same names and shapes; its checkpoint restores every one of them bit-equal, moving statistics too."""
+    from dilbench.models import layers
+
+    ours_bn = layers.BatchNormalization
+    ours = build_model(model_cfg("resnet_v2", depth=11), (8, 8, 3), 10, "float32", 0)
+    monkeypatch.setattr(layers, "BatchNormalization", keras.layers.BatchNormalization)
+    plain = build_model(model_cfg("resnet_v2", depth=11), (8, 8, 3), 10, "float32", 1)  # another seed: other values
+    assert sum(type(layer) is keras.layers.BatchNormalization for layer in plain._flatten_layers()) == 10
+    assert sum(type(layer) is ours_bn for layer in ours._flatten_layers()) == 10
+    strip = lambda model: [(v.path.split("/", 1)[1], tuple(v.shape)) for v in model.variables]  # noqa: E731
+    assert strip(ours) == strip(plain)
+    for v in plain.variables:
+        if "moving_" in v.path:
+            v.assign(v + 0.5)
+    path = tf.train.Checkpoint(weights=[v.value for v in plain.variables]).write(str(tmp_path / "ckpt"))
+    tf.train.Checkpoint(weights=[v.value for v in ours.variables]).read(path).assert_consumed()
+    assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(ours.variables, plain.variables))
+
+
+def test_dropout_on_one_replica_is_keras_dropout():
+    """dilbench's Dropout differs from Keras's only on several replicas (tests/replica_check.py): on one device
+    it drops exactly what Keras's drops, call after call."""
+    from dilbench.models.layers import Dropout
+
+    x = tf.random.stateless_normal((6, 4, 4, 3), seed=(7, 8))
+    ours, plain = Dropout(0.5, seed=3), keras.layers.Dropout(0.5, seed=3)
+    for _ in range(2):
+        assert np.array_equal(ours(x, training=True), plain(x, training=True))
+    assert np.array_equal(ours(x, training=False), x)
+
+
 # ---- context module -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("variant", ["basic", "large"])
 def test_identity_init_makes_the_context_module_return_its_input(variant):

@@ -145,7 +145,7 @@ def test_compare_plot_of_many_epochs(tmp_path):
 
 # ---- a sweep page's curves_flops.png: one panel per claim -------------------------------------------------
 def flops_run(cost: float, accs: list[float]) -> RunRecord:
-    return RunRecord(Path("r"), status="completed",
+    return RunRecord.of(Path("r"), status="completed",
                      metrics=[{**record(e, a), "train_flops": e * cost} for e, a in enumerate(accs, start=1)])
 
 
@@ -225,3 +225,25 @@ def test_plots_are_laid_out_once_and_save_as_savefig_would(tmp_path):
         _save(make(), tmp_path / "saved.png")
         make().savefig(tmp_path / "savefig.png", dpi=100)
         assert (tmp_path / "saved.png").read_bytes() == (tmp_path / "savefig.png").read_bytes()
+
+
+def test_compare_plot_of_more_rows_than_lines_draws_a_sample_over_a_band_of_all(tmp_path, monkeypatch):
+    """Thousands of runs are not thousands of lines: an even sample of rows over a grey min-max band of every
+    run, and the title says so (MAX_LINES made small here)."""
+    from dilbench.report import curves
+
+    monkeypatch.setattr(curves, "MAX_LINES", 4)
+    monkeypatch.setattr(curves, "MAX_LEGEND", 2)
+    for seed in range(9):
+        fake_run(tmp_path, "r", 1e-3, seed, [0.1 + 0.05 * seed, 0.2 + 0.05 * seed, 0.9 if seed == 4 else 0.3])
+    assert curves.sample(9, 4) == [0, 3, 5, 8] and curves.sample(3, 4) == [0, 1, 2]
+    fig = table_figure(compare([str(tmp_path)]))
+    assert_readable(fig)
+    assert fig.get_suptitle().startswith("9 runs, 4 drawn (evenly spaced in table order) over a grey band: min-max of all 9 runs")
+    accuracy = fig.axes[1]
+    assert len(accuracy.get_lines()) == 4 * 2  # eval and train of each drawn run
+    band = accuracy.collections[0].get_paths()[0].vertices
+    assert band[:, 1].max() == pytest.approx(0.9)  # run 4, whose last epoch stands out, is not drawn but in the band
+    assert max(max(line.get_ydata()) for line in accuracy.get_lines()) < 0.9
+    grouped = table_figure(compare([str(tmp_path)], group_by="seed"))
+    assert grouped.get_suptitle().startswith("9 groups, 4 drawn")

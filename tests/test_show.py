@@ -38,7 +38,8 @@ def test_events_open_in_tensorboard(run):
         return accumulator
 
     train, evaluation, root = events("train"), events("eval"), events("")
-    assert set(train.PluginTagToContent("scalars")) == {"epoch_loss", "epoch_accuracy", "images_per_s"} | {f"updates/{n}" for n in LAYERS}
+    assert set(train.PluginTagToContent("scalars")) == ({"epoch_loss", "epoch_accuracy", "images_per_s", "system/peak_rss_mib",
+                                                         "system/cpu_util"} | {f"updates/{n}" for n in LAYERS})
     assert set(evaluation.PluginTagToContent("scalars")) == {"epoch_loss", "epoch_accuracy"}
     assert set(train.PluginTagToContent("histograms")) == {f"weights/{n}" for n in [*LAYERS, "head"]}
 
@@ -52,6 +53,8 @@ def test_events_open_in_tensorboard(run):
                                 (train, "epoch_accuracy", "train_acc"), (train, "epoch_loss", "train_loss")):
         assert values(events_of, tag) == pytest.approx([r[key] for r in records], rel=1e-6)
     assert values(train, "updates/layer3_d2") == [STEPS, STEPS]
+    assert values(train, "system/peak_rss_mib") == pytest.approx([r["peak_rss_bytes"] / 2**20 for r in records], rel=1e-6)
+    assert values(train, "system/cpu_util") == pytest.approx([r["cpu_util"] for r in records], rel=1e-6)
     histogram = tensor_util.make_ndarray(train.Tensors("weights/layer1_d1")[-1].tensor_proto)
     assert histogram.ndim == 2 and histogram.shape[1] == 3 and np.sum(histogram[:, 2]) == 3 * 3 * 1 * 4 + 4  # kernel + bias
 
@@ -76,6 +79,15 @@ def test_show_of_a_real_run(run):
         assert f"  plots        {run / 'plots' / plot}\n" in text
     assert f"  events       {run / 'events'} (TensorBoard runs: eval, train)\n" in text
     assert f"  {'':<11}  dilbench tensorboard {run}\n" in text
+    meta = json.loads((run / "meta.json").read_text())
+    source = meta["provenance"]["source"]
+    assert f"  source      {source['commit'][:12]}{' (dirty)' if source['dirty'] else ''} in {source['repo']}" in text
+    assert f"  data        mnist_bundled {meta['provenance']['data']['path']} (1.6 MiB, 1 file(s), sha256 " in text
+    if source.get("patch"):  # a dirty checkout (while developing): how to re-create it
+        assert f"re-create it in a clone: git checkout {source['commit']} && git apply {run}/source.patch\n" in text
+    from dilbench.report.formats import number
+
+    assert f"  peak_rss_mib {number(max(r['peak_rss_bytes'] for r in metrics(run)) / 2**20)}  cpu_util " in text
 
 
 def test_compare_agrees_with_meta(run):
@@ -86,3 +98,13 @@ def test_compare_agrees_with_meta(run):
     assert record["epochs"] == meta["epochs_done"] == 2
     assert record["final_eval_acc"] == meta["final_eval_acc"] and record["best_eval_acc"] == meta["best_eval_acc"]
     assert record["model"] == "context_module" and record["schedule"] == "standard" and record["seed"] == 7
+    columns = "run,peak_rss_mib,cpu_util,gpu_peak_mib,data_sha256,dirty"
+    result = CliRunner().invoke(cli, ["compare", str(run.parent), "--format", "json", "--columns", columns], catch_exceptions=False)
+    (record,) = json.loads(result.stdout)
+    records = metrics(run)
+    assert record["peak_rss_mib"] == max(r["peak_rss_bytes"] for r in records) / 2**20
+    assert record["cpu_util"] == pytest.approx(sum(r["cpu_util"] for r in records) / 2) and record["gpu_peak_mib"] is None
+    assert record["data_sha256"] == meta["provenance"]["data"]["sha256"][:12] and record["dirty"] == meta["git"]["dirty"]
+    kept = CliRunner().invoke(cli, ["compare", str(run.parent), "--where", f"data_sha256={record['data_sha256']}",
+                                    "--where", f"dirty={str(record['dirty']).lower()}", "--columns", "run"])
+    assert kept.exit_code == 0 and run.name in kept.stdout

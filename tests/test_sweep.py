@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from toolkit import EXPERIMENTS, PNG, QUICKSTART, REPO, nonempty, sweep
+from toolkit import EXPERIMENTS, PNG, QUICKSTART, REPO, invoke, nonempty, sweep
 
 import dilbench.sweep.execute as execute
-from dilbench.config import ConfigError, dump_config
+from dilbench.config import ConfigError, dump_config, load_config
 from dilbench.runs.lock import RunLock, is_locked
 from dilbench.runs.owner import this_process
 from dilbench.runs.rundir import RunDir
@@ -103,6 +103,10 @@ acc = 0.5 + 0.1 * (config["schedule"]["name"] == "unfair_back") + 0.01 * config[
 flops = 150.0 if config["schedule"]["name"] == "unfair_back" else 100.0  # per epoch
 records = [{"epoch": e, "train_loss": 1.0, "train_acc": acc, "eval_loss": 1.0, "eval_acc": acc - 0.1 / e,
             "eval_split": "test", "seconds": 2.0, "images_per_s": 100.0, "train_flops": e * flops} for e in (1, 2)]
+for record in records:  # FAKE_PEAK: {run name: peak_rss_bytes}
+    record.update({"peak_rss_bytes": peak} if (peak := json.loads(os.environ.get("FAKE_PEAK", "{}")).get(name)) else {})
+if (data := json.loads(os.environ.get("FAKE_DATA", "{}")).get(name)):  # {run name: data sha256}
+    meta["provenance"] = {"data": {"sha256": data}, "source": {"commit": "c0ffee" * 7, "dirty": False}}
 open(os.path.join(run, "metrics.jsonl"), "w").write("".join(json.dumps(r) + "\n" for r in records))
 write("completed", ended="2026-01-01T00:05:00+00:00", final_eval_acc=records[-1]["eval_acc"], error=None)
 trace("end")
@@ -121,7 +125,7 @@ def fake(tmp_path: Path, monkeypatch) -> Path:
     script.write_text(FAKE_TRAINER)
     monkeypatch.setattr(execute, "TRAIN", (sys.executable, str(script)))
     monkeypatch.setattr(execute, "POLL_SECONDS", 0.02)
-    for var in ("FAKE_FAIL", "FAKE_SLEEP", "FAKE_TRACE"):
+    for var in ("FAKE_FAIL", "FAKE_SLEEP", "FAKE_TRACE", "FAKE_DATA", "FAKE_PEAK"):
         monkeypatch.delenv(var, raising=False)
     return script
 
@@ -158,7 +162,7 @@ def test_experiment_files_are_read_like_configs(experiment):
         load_experiment(experiment)
     assert str(err.value).splitlines() == [
         f"{experiment}:3: casez: unknown key (did you mean 'cases'?); valid keys: name, base, about, runs_dir, results_dir, "
-        "notes, cases, grid, group_over, profiles, published, claims, slurm",
+        "notes, cases, grid, group_over, profiles, published, claims, slurm, hooks, search",
         f"{experiment}:12: profiles.quick: duplicate key (first at line 10); keep one of them",
         f"{experiment}:15: published.c.final_eval_acc: expected float or null, got 'high'",
     ]
@@ -268,6 +272,72 @@ def test_skip_completed_resume_interrupted_or_dead_start_missing(experiment):
         assert [s.action for s in decide(plan)][2] == "busy"
     finally:
         lock.release()
+
+
+def test_the_sweep_finds_its_runs_through_the_index(experiment, monkeypatch):
+    """decide and --status read config names, statuses and epochs from compare's index: a second look
+    parses no config.yaml and builds no Config. A config.yaml that flattening could misread (a key written
+    twice) is still checked in full, so an edited run is never taken for the planned one."""
+    import dilbench.sweep.existing as existing
+    from dilbench.report import run_parts
+
+    plan = make_plan(load_experiment(experiment))
+    paths = [write_run(plan.runs_dir, run.config, "completed", epochs=2) for run in plan.runs]
+    hour_ago = time.time() - 3600
+    for path in [plan.runs_dir, *plan.runs_dir.rglob("*")]:
+        os.utime(path, (hour_ago, hour_ago))
+    parsed, built = [], []
+    source = run_parts.SOURCES["config"]
+    monkeypatch.setitem(run_parts.SOURCES, "config", run_parts.Source(
+        "config.yaml", lambda path: parsed.append(path.parent.name) or source.read(path), source.absent))
+    monkeypatch.setattr(existing, "load_config", lambda *args: built.append(args) or load_config(*args))
+    assert [step.action for step in decide(plan)] == ["skip"] * 4 and len(parsed) == 4 and not built
+    parsed.clear()
+    assert [step.action for step in decide(plan)] == ["skip"] * 4 and not parsed and not built
+    assert sweep(experiment, "--status").output.count("completed") >= 4 and not parsed
+
+    edited = paths[0] / "config.yaml"
+    edited.write_text(edited.read_text() + f"seed: {plan.runs[0].config.seed}\n")  # the same value, written twice
+    os.utime(edited, (hour_ago, hour_ago))
+    steps = decide(plan)
+    assert steps[0].action == "changed" and "no longer valid" in steps[0].others[0].difference and len(built) == 1
+
+
+def test_the_index_path_leaves_the_runtime_out_and_loads_old_form_configs(experiment, monkeypatch):
+    """Through the index as without it (config_difference compares experiments): a run whose config.yaml differs
+    from the plan only in runtime: is the planned run, without building a Config; one in the old form (runtime
+    keys under train: and at the top) is loaded, as the loader upgrades it, and is the planned run too; one whose
+    experiment differs is not, however the index read it."""
+    import dilbench.sweep.existing as existing
+
+    plan = make_plan(load_experiment(experiment))
+    paths = [write_run(plan.runs_dir, run.config, "completed", epochs=2) for run in plan.runs]
+    runtime_only, old_form, other = (path / "config.yaml" for path in paths[:3])
+    runtime_only.write_text(runtime_only.read_text().replace("  xla: false", "  xla: true").replace("  devices: []", "  devices: [CPU:0]"))
+    lines, runtime = [], []
+    for line in old_form.read_text().splitlines(keepends=True):  # runtime's keys back where they were before it
+        if line == "runtime:\n" or runtime and line.startswith("  "):
+            runtime.append(line)
+        else:
+            lines.append(line)
+    moved = [line for line in runtime[1:] if not line.startswith(("  deterministic:", "  checkpoint_every:"))]
+    at = lines.index("train:\n") + 1
+    lines[at:at] = moved
+    lines.insert(2, next(line[2:] for line in runtime if line.startswith("  deterministic:")))
+    old_form.write_text("".join(lines))
+    assert "runtime" not in yaml.safe_load(old_form.read_text()) and "xla" in yaml.safe_load(old_form.read_text())["train"]
+    other.write_text(re.sub(r"(?m)^  lr: .*$", "  lr: 0.5", other.read_text()))
+    hour_ago = time.time() - 3600
+    for path in [plan.runs_dir, *plan.runs_dir.rglob("*")]:
+        os.utime(path, (hour_ago, hour_ago))
+    built: list = []
+    monkeypatch.setattr(existing, "load_config", lambda *args: built.append(args[0]) or load_config(*args))
+    for _ in range(2):  # the first call reads the files, the second the index
+        built.clear()
+        steps = decide(plan)
+        assert [step.action for step in steps] == ["skip", "skip", "changed", "skip"]
+        assert steps[2].others[0].difference.startswith("optimizer.lr: 0.5 -> ")
+        assert sorted(Path(path).parent for path in built) == sorted([old_form.parent, other.parent])
 
 
 def test_a_crashed_or_stale_run_is_resumed_a_live_one_left_alone(experiment, tmp_path):
@@ -397,6 +467,41 @@ def test_results_page(experiment, fake):
     assert strip(squeeze((results / "RESULTS.md").read_text())) == strip(page)
 
 
+def test_the_results_page_warns_when_a_groups_runs_read_different_data(experiment, fake, monkeypatch):
+    monkeypatch.setenv("FAKE_DATA", json.dumps({"a-seed0": "a" * 64, "a-seed1": "b" * 64, "c-seed0": "a" * 64, "c-seed1": "a" * 64}))
+    assert sweep(experiment).exit_code == 0
+    page = (experiment.parent / "results" / "quick" / "RESULTS.md").read_text()
+    assert "**Warning: runs on this page differ in what they read or ran from.**" in page
+    assert f"- **Group `a`**: its runs read different data files (data sha256 {'a' * 12}: 1 run, {'b' * 12}: 1 run)." in page
+    assert "Group `c`" not in page
+    grouped = invoke("compare", experiment.parent / "runs" / "quick", "--group-by", "meta.sweep.group")
+    assert f"warning: group meta.sweep.group=a (n=2): its runs read different data files (data sha256 {'a' * 12}" in grouped.stdout
+    monkeypatch.setenv("FAKE_DATA", json.dumps({"a-seed0": "a" * 64, "a-seed1": "a" * 64, "c-seed0": "c" * 64, "c-seed1": "c" * 64}))
+    for run in (experiment.parent / "runs" / "quick").glob("*-seed*-*"):
+        meta = json.loads((run / "meta.json").read_text())
+        meta["provenance"]["data"]["sha256"] = ("a" if run.name.startswith("a-") else "c") * 64
+        (run / "meta.json").write_text(json.dumps(meta))
+    assert sweep(experiment, "--report-only").exit_code == 0
+    page = (experiment.parent / "results" / "quick" / "RESULTS.md").read_text()
+    assert "Group `a`" not in page and "Group `c`" not in page
+    assert f"- **Across groups**: its runs read different data files (data sha256 {'a' * 12}: 2 runs, {'c' * 12}: 2 runs)." in page
+
+
+def test_status_shows_each_runs_peak_memory_and_suggests_slurms_mem(experiment, fake, monkeypatch):
+    from dilbench.sweep.status import suggest_mem
+
+    before = sweep(experiment, "--status").output
+    assert "not started 4" in before and "suggested Slurm --mem" not in before  # nothing recorded: no advice
+    monkeypatch.setenv("FAKE_PEAK", json.dumps({"a-seed0": 700 * 2**20, "c-seed1": int(2.5 * 2**30)}))
+    assert sweep(experiment).exit_code == 0
+    lines = sweep(experiment, "--status").output.splitlines()
+    (a0,) = [line for line in lines if " a-seed0 " in line]
+    assert "2/2 epochs, final eval acc 0.4500, peak 700 MiB RSS  (a-seed0-" in a0
+    assert "peak 2.50 GiB RSS" in next(line for line in lines if " c-seed1 " in line)
+    assert "suggested Slurm --mem: 4G (largest peak RSS 2.50 GiB of 2 run(s), +25% headroom)" in lines
+    assert (suggest_mem(700 * 2**20), suggest_mem(800 * 2**20), suggest_mem(2**30)) == ("900M", "1000M", "2G")
+
+
 def test_jobs_run_side_by_side_with_their_share_of_threads(experiment, fake, monkeypatch, tmp_path):
     trace = tmp_path / "trace.txt"
     monkeypatch.setenv("FAKE_TRACE", str(trace))
@@ -470,7 +575,7 @@ def test_a_claim_whose_dear_arm_never_reaches_the_budget_says_so():
     from dilbench.sweep.report import _at_flops
 
     def run(cost: float, accs: list[float]) -> RunRecord:
-        return RunRecord(Path("r"), status="completed", metrics=[{"epoch": e, "eval_acc": a, "train_flops": e * cost}
+        return RunRecord.of(Path("r"), status="completed", metrics=[{"epoch": e, "eval_acc": a, "train_flops": e * cost}
                                                                  for e, a in enumerate(accs, start=1)])
 
     members = {"a": [run(100, [0.3, 0.4]), run(100, [0.3, 0.42])], "c": [run(300, [0.5, 0.6]), run(150, [0.45, 0.6])]}
@@ -479,3 +584,17 @@ def test_a_claim_whose_dear_arm_never_reaches_the_budget_says_so():
     assert comparison.values == ([pytest.approx(0.5)], [0.4, 0.42]) and comparison.runs == (2, 2)
     assert comparison.problem == "fewer than 2 runs of c reach the budget"
     assert _at_flops(Claim("c", "b", "c beats b"), members).problem == "no completed runs of b"
+
+
+def test_the_library_sweep_takes_keyword_options_and_prints_through_echo(experiment):
+    from dilbench.sweep.command import SweepOptions
+    from dilbench.sweep.command import sweep as run_sweep
+
+    with pytest.raises(TypeError):
+        SweepOptions("quick")  # type: ignore[misc]  # keyword fields only: a call says what each value is
+    lines: list[str] = []
+    assert run_sweep(experiment, SweepOptions(dry_run=True, jobs=2), lines.append) == 0
+    plan = make_plan(load_experiment(experiment))
+    assert lines[0].splitlines()[0] == f"{plan.heading(len(plan.runs))}".splitlines()[0]
+    assert [line.split()[:2] for line in lines[0].splitlines()[1:1 + len(plan.runs)]] == [["start", r.name] for r in plan.runs]
+    assert not plan.runs_dir.exists() or not any(plan.runs_dir.iterdir())  # a dry run makes nothing

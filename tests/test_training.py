@@ -6,6 +6,7 @@ import json
 import math
 import os
 import signal
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,17 +29,31 @@ def checkpoint_values(path: Path) -> dict[str, np.ndarray]:
     return {k: reader.get_tensor(k) for k in keys}
 
 
+PLANTED = {"GITHUB_TOKEN": "ghp-planted-s3cr3t", "TF_API_KEY": "tf-planted-s3cr3t", "OMP_PASSWORD": "omp-planted-s3cr3t",
+           "TF_NUM_INTEROP_THREADS": "2"}
+
+
 @pytest.fixture(scope="module")
 def completed(tmp_path_factory) -> Path:
     runs = tmp_path_factory.mktemp("runs")
-    result = run_train(runs)
+    saved = {name: os.environ.get(name) for name in PLANTED}
+    os.environ.update(PLANTED)  # secrets in the environment of a real run: none may reach its files
+    proof = runs.parent / f"{runs.name}-hook.txt"  # the --on-end hook: its environment, and a tag it adds to the ended run
+    hook = f'env | grep ^DILBENCH_RUN_ | sort > {proof}; {sys.executable} -m dilbench tag "$DILBENCH_RUN_DIR" +hooked -q'
+    try:
+        result = run_train(runs, options=("--on-end", hook))
+    finally:
+        for name, value in saved.items():
+            os.environ.pop(name) if value is None else os.environ.update({name: value})
     assert result.exit_code == 0, result.output
     return the_run(runs)
 
 
 def test_run_directory_contract(completed):
     names = {p.name for p in completed.iterdir()}
-    assert names == {"config.yaml", "meta.json", "metrics.jsonl", "events", "plots", "checkpoints", "log.txt", ".lock"}
+    patch = json.loads((completed / "meta.json").read_text())["provenance"]["source"].get("patch")  # from a dirty checkout
+    assert names == {"config.yaml", "meta.json", "metrics.jsonl", "events", "plots", "checkpoints", "log.txt", ".lock",
+                     "tags.json", ".annotations.lock", *([patch] if patch else [])}  # tags: from the --on-end hook
     assert completed.name.startswith("tiny-") and len(completed.name.split("-")[-1]) == 4
     for plot in ("curves.png", "weights_before.png", "weights_after.png"):
         assert (completed / "plots" / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -54,8 +69,33 @@ def test_meta(completed):
     assert meta["devices"] and meta["host"]
     # the command line as Click parsed it, also in process (pytest's own argv is not the command's)
     assert meta["command"][:5] == ["dilbench", "train", str(QUICKSTART), "--runs-dir", meta["command"][4]]
-    assert meta["command"][5:8] == ["--name", "tiny", "--set"] and meta["command"][-1] == TINY[-1]
+    assert meta["command"][5:8] == ["--name", "tiny", "--on-end"] and meta["command"][8].startswith("env | grep ^DILBENCH_RUN_ ")
+    assert meta["command"][9] == "--set" and meta["command"][-1] == TINY[-1]
     assert "commit" in meta["git"] and isinstance(meta["git"]["dirty"], bool)
+
+
+def test_meta_records_provenance_and_no_secret(completed):
+    from importlib import metadata
+
+    meta = json.loads((completed / "meta.json").read_text())
+    found = meta["provenance"]
+    source = found["source"]
+    assert source["commit"] == meta["git"]["commit"] and source["dirty"] == meta["git"]["dirty"]
+    assert found["packages"]["tensorflow"] == metadata.version("tensorflow") == found["tensorflow"]["version"]
+    assert found["machine"]["cpu"] and found["machine"]["cpu_count"] >= 1 and found["gpus"] == []
+    assert found["env"]["TF_NUM_INTEROP_THREADS"] == "2" and found["capture_seconds"] < 10
+    assert found["data"]["dataset"] == "mnist_bundled" and len(found["data"]["sha256"]) == 64
+    text = "".join(p.read_text(errors="replace") for p in completed.rglob("*")
+                   if p.is_file() and p.suffix in (".json", ".txt", ".jsonl", ".yaml"))
+    assert "s3cr3t" not in text
+
+
+def test_the_on_end_hook_ran_with_the_run_in_its_environment_once_the_run_was_released(completed):
+    proof = completed.parent.parent / f"{completed.parent.name}-hook.txt"
+    assert proof.read_text().splitlines() == [f"DILBENCH_RUN_DIR={completed.resolve()}", "DILBENCH_RUN_NAME=tiny",
+                                              "DILBENCH_RUN_STATUS=completed"]
+    assert json.loads((completed / "tags.json").read_text())["tags"] == ["hooked"]  # it could annotate the run
+    assert json.loads((completed / "meta.json").read_text())["status"] == "completed"
 
 
 def test_metrics_records_exact_update_counts(completed):
@@ -63,7 +103,9 @@ def test_metrics_records_exact_update_counts(completed):
     assert [r["epoch"] for r in records] == [1, 2]
     for record in records:
         assert set(record) == {"epoch", "train_loss", "train_acc", "eval_loss", "eval_acc", "eval_split",
-                               "seconds", "train_seconds", "eval_seconds", "images_per_s", "updates", "updates_total", "train_flops"}
+                               "seconds", "train_seconds", "eval_seconds", "images_per_s", "updates", "updates_total", "train_flops",
+                               "peak_rss_bytes", "cpu_seconds", "cpu_util"}  # no GPU here: no gpu_peak_bytes
+        assert 100 * 2**20 < record["peak_rss_bytes"] < 64 * 2**30 and record["cpu_seconds"] > 0 and 0 < record["cpu_util"] <= 1.5
         assert record["seconds"] == record["train_seconds"] + record["eval_seconds"]
         assert record["train_seconds"] > 0 and record["eval_seconds"] > 0
         assert record["images_per_s"] == 300 / record["train_seconds"]  # throughput of the batches alone
@@ -117,6 +159,11 @@ def test_interrupt_then_resume_is_bit_equal(completed, tmp_path, monkeypatch):
     assert resumed.exit_code == 0, resumed.output
     meta = json.loads((path / "meta.json").read_text())
     assert meta["status"] == "completed" and len(meta["resumes"]) == 1
+    resumed = meta["resumes"][0]["provenance"]  # each segment records what it ran on
+    assert resumed["data"] == meta["provenance"]["data"] and resumed["tensorflow"] == meta["provenance"]["tensorflow"]
+    assert resumed["source"]["commit"] == meta["provenance"]["source"]["commit"] and resumed["packages"]
+    if resumed["source"].get("patch"):  # the same dirty tree: named, not copied again
+        assert resumed["source"]["patch"] == "source.patch" and not list(path.glob("source-resume*.patch"))
 
     straight, resumed_values = checkpoint_values(completed), checkpoint_values(path)
     assert straight.keys() == resumed_values.keys()
@@ -154,6 +201,33 @@ def test_nan_loss_fails_the_run_and_keeps_finished_epochs(tmp_path, monkeypatch)
     assert meta["status"] == "failed" and "epoch 2, step 2" in meta["error"]
     assert [json.loads(line)["epoch"] for line in (path / "metrics.jsonl").read_text().splitlines()] == [1]
     assert (path / "checkpoints" / "latest" / "checkpoint").exists()
+
+
+def test_a_listener_prunes_the_run_after_an_epoch(tmp_path):
+    """A search's pruner (sweep/trial.py) stops a run from a listener: it ends `pruned` with that epoch's record,
+    checkpoints and totals, compare and show say so, and it is finished: a resume is refused, a sweep skips it."""
+    from dilbench.config.loader import Override
+    from dilbench.launch import RunPruned, start_run
+    from dilbench.training.listeners import TrainingListener
+
+    class PruneAfterFirst(TrainingListener):
+        def epoch_ended(self, trainer, records):
+            raise RunPruned(f"pruned after epoch {len(records)}")
+
+    config = load_config(QUICKSTART, [Override.parse(item) for item in TINY])
+    with pytest.raises(RunPruned):
+        start_run(config, tmp_path, ["test"], listeners=[PruneAfterFirst()], meta={"search": {"trial": 3, "role": "tune"}})
+    run = the_run(tmp_path, "quickstart")
+    meta = json.loads((run / "meta.json").read_text())
+    assert (meta["status"], meta["pruned"], meta["epochs_done"], meta["search"]) == (
+        "pruned", "pruned after epoch 1", 1, {"trial": 3, "role": "tune"})
+    assert meta["final_eval_acc"] == meta["best_eval_acc"] and meta["train_flops"] > 0 and meta["error"] is None
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1 and (run / "checkpoints" / "latest").is_dir()
+    listed = invoke("compare", run, "--columns", "run,status,epochs", "--format", "json")
+    assert json.loads(listed.output)[0]["status"] == "pruned"
+    assert "status  pruned (1/2 epochs)" in invoke("show", run).output
+    refused = invoke("train", "--resume", run)
+    assert refused.exit_code == 1 and "was pruned by its search after 1 epoch(s): a finished trial, not resumed" in refused.output
 
 
 def test_never_overwrites_a_run(tmp_path):
@@ -216,3 +290,21 @@ def test_freezeout_freezes_groups_at_their_points(tmp_path):
     frozen = [sum(1 for t in points if b / 10 >= t) for b in range(10)]
     cost = [sum(f) + sum(f[k:]) + sum(f[k + 1:]) for k in frozen]  # forward, weight grads k.., input grads k+1..
     assert records[1]["train_flops"] == sum(c * n for c, n in zip(cost, images))
+
+
+def test_replica_check_names_a_variable_whose_copies_differ():
+    import tensorflow as tf
+
+    from dilbench.training.distributed import ReplicaCheck
+
+    class Copies:  # what ReplicaCheck reads of a distributed variable: its per-replica copies
+        def __init__(self, *values):
+            self.values = tuple(tf.Variable(v) for v in values)
+
+    same, differ = Copies([1.0, 2.0], [1.0, 2.0]), Copies([1.0, 2.0], [1.0, 2.5])
+    assert ReplicaCheck([("plain", tf.Variable(1.0))])._agree is None  # one replica: nothing to compare
+    assert ReplicaCheck([("plain", tf.Variable(1.0)), ("same", same)]).differing() is None
+    check = ReplicaCheck([("same", same), ("differ", differ)])
+    assert check.differing() == "differ"
+    differ.values[1].assign([1.0, 2.0])
+    assert check.differing() is None

@@ -71,20 +71,24 @@ def sets(*overrides: str) -> list[str]:
 
 
 # ---- tiny training runs -------------------------------------------------------------------------------------
-def train_args(runs: Path, *overrides: str, name: str | None = "tiny", config: Path = QUICKSTART) -> list[str]:
-    """`train CONFIG --runs-dir RUNS --name NAME` with TINY and then `overrides` (None: no --name)."""
+def train_args(runs: Path, *overrides: str, name: str | None = "tiny", config: Path = QUICKSTART,
+               options: Sequence[str] = ()) -> list[str]:
+    """`train CONFIG --runs-dir RUNS --name NAME OPTIONS` with TINY and then `overrides` (None: no --name)."""
     named = ["--name", name] if name is not None else []
-    return ["train", str(config), "--runs-dir", str(runs), *named, *sets(*TINY, *overrides)]
+    return ["train", str(config), "--runs-dir", str(runs), *named, *options, *sets(*TINY, *overrides)]
 
 
-def run_train(runs: Path, *overrides: str, name: str | None = "tiny", config: Path = QUICKSTART) -> Result:
-    """Train the tiny config (with `overrides`) in process; Click's result, whatever the exit code."""
-    return invoke(*train_args(runs, *overrides, name=name, config=config))
+def run_train(runs: Path, *overrides: str, name: str | None = "tiny", config: Path = QUICKSTART,
+              options: Sequence[str] = ()) -> Result:
+    """Train the tiny config (with `overrides`, and `options` of `train`) in process; Click's result, whatever
+    the exit code."""
+    return invoke(*train_args(runs, *overrides, name=name, config=config, options=options))
 
 
-def train_tiny(runs: Path, *overrides: str, name: str = "tiny", config: Path = QUICKSTART) -> Path:
+def train_tiny(runs: Path, *overrides: str, name: str = "tiny", config: Path = QUICKSTART,
+               options: Sequence[str] = ()) -> Path:
     """Train the tiny config (with `overrides`) in process, for real, into `runs`; the run directory."""
-    result = run_train(runs, *overrides, name=name, config=config)
+    result = run_train(runs, *overrides, name=name, config=config, options=options)
     assert result.exit_code == 0, result.output
     return the_run(runs, name)
 

@@ -4,7 +4,8 @@ In YAML an operation is a one-key mapping, `- fliplr: {p: 1.0}`, so unknown oper
 fail at config validation with the valid ones listed. Parameter names and defaults are imgaug 0.4's;
 a number is a constant and a `[low, high]` range is sampled uniformly per image. Builders receive the
 imgaug module from the caller, so this module imports neither imgaug nor TensorFlow.
-Registering an operation is one dataclass, one builder and one line in OPS.
+An operation, built in or from a plugin, is registered with `register_augmentation` (public as
+`dilbench.plugins.register_augmentation`): a frozen dataclass subclassing AugmentOp and its builder.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeAlias, Union
+from typing import Any, ClassVar, Literal, Protocol, Union
 
+from dilbench.registry import Registry, check_callable
 from dilbench.typed.fields import key
+from dilbench.typed.registry import RegistryError, check_config
 from dilbench.typed.validate import FieldError, OneKey
 
 Range = Union[float, tuple[float, float]]
@@ -42,7 +45,17 @@ def _some_ops(obj: Any) -> None:
 
 
 class AugmentOp(OneKey):
+    """The base of every augmentation operation's config dataclass. As an annotation (`tuple[AugmentOp, ...]`)
+    it stands for every operation registered when validation runs, plugins' included."""
+
     kind: ClassVar[str] = "operation"
+
+    @classmethod
+    def registered_variants(cls) -> tuple[type[OneKey], ...]:
+        return tuple(entry.config for entry in OPS.values())
+
+
+Op = AugmentOp  # any registered operation
 
 
 # ---- geometric -------------------------------------------------------------------------------------
@@ -298,35 +311,48 @@ class OpEntry:
     build: Callable[[Any, BuildContext], Any]  # (op config, context) -> imgaug augmenter
 
 
-OPS: dict[str, OpEntry] = {
-    "fliplr": OpEntry(Fliplr, lambda op, ctx: ctx.iaa.Fliplr(op.p)),
-    "flipud": OpEntry(Flipud, lambda op, ctx: ctx.iaa.Flipud(op.p)),
-    "affine": OpEntry(Affine, _affine),
-    "crop": OpEntry(Crop, lambda op, ctx: ctx.iaa.Crop(percent=op.percent, keep_size=True)),
-    "pad": OpEntry(Pad, lambda op, ctx: ctx.iaa.Pad(
-        percent=op.percent, pad_mode=op.pad_mode, pad_cval=op.pad_cval, keep_size=True)),
-    "crop_and_pad": OpEntry(CropAndPad, lambda op, ctx: ctx.iaa.CropAndPad(
-        percent=op.percent, pad_mode=op.pad_mode, pad_cval=op.pad_cval, keep_size=True)),
-    "gaussian_blur": OpEntry(GaussianBlur, lambda op, ctx: ctx.iaa.GaussianBlur(sigma=op.sigma)),
-    "additive_gaussian_noise": OpEntry(AdditiveGaussianNoise, lambda op, ctx: ctx.iaa.AdditiveGaussianNoise(
-        scale=op.scale, per_channel=op.per_channel)),
-    "dropout": OpEntry(Dropout, lambda op, ctx: ctx.iaa.Dropout(p=op.p, per_channel=op.per_channel)),
-    "linear_contrast": OpEntry(LinearContrast, lambda op, ctx: ctx.iaa.LinearContrast(
-        alpha=op.alpha, per_channel=op.per_channel)),
-    "multiply": OpEntry(Multiply, lambda op, ctx: ctx.iaa.Multiply(mul=op.mul, per_channel=op.per_channel)),
-    "cutout": OpEntry(Cutout, lambda op, ctx: ctx.iaa.Cutout(
-        nb_iterations=op.nb_iterations, size=op.size, squared=op.squared, fill_mode=op.fill_mode,
-        cval=op.cval, fill_per_channel=op.fill_per_channel)),
-    "grayscale": OpEntry(Grayscale, lambda op, ctx: (
-        ctx.iaa.Grayscale(alpha=op.alpha) if ctx.channels == 3 else ctx.iaa.Identity())),
-    "sometimes": OpEntry(Sometimes, lambda op, ctx: ctx.iaa.Sometimes(op.p, ctx.iaa.Sequential(ctx.children(op.ops)))),
-    "one_of": OpEntry(OneOf, lambda op, ctx: ctx.iaa.OneOf(ctx.children(op.ops))),
-    "some_of": OpEntry(SomeOf, lambda op, ctx: ctx.iaa.SomeOf(
-        op.n, ctx.children(op.ops), random_order=op.random_order)),
-    "sequence": OpEntry(Sequence, lambda op, ctx: ctx.iaa.Sequential(ctx.children(op.ops), random_order=op.random_order)),
-}
+def _check(name: str, entry: OpEntry) -> None:
+    if not (isinstance(entry.config, type) and issubclass(entry.config, AugmentOp)):
+        raise RegistryError(f"augmentation op {name!r}: its config {entry.config!r} does not subclass "
+                            f"dilbench.plugins.AugmentOp", "declare it as @dataclass(frozen=True) class X(AugmentOp)")
+    check_config(entry.config, name, "augmentation op", one_key=True, construct=False)
+    check_callable(entry.build, "augmentation op", name, "builder")
 
-if TYPE_CHECKING:  # mypy cannot read a Union built from the registry; every registered op is an AugmentOp
-    Op: TypeAlias = AugmentOp
-else:
-    Op = Union[tuple(entry.config for entry in OPS.values())]
+
+OPS: Registry[OpEntry] = Registry("augmentation op", _check)
+
+
+def register_augmentation(name: str, config: type, build: Callable[[Any, BuildContext], Any]) -> None:
+    """Register augmentation operation `name`: `config` a frozen dataclass subclassing AugmentOp, with
+    `name: Literal[name] = field(default=name, init=False)` and a default for every parameter (its docstring
+    describes it); `build(op, ctx)` returns the imgaug augmenter of config `op` (ctx.iaa is
+    imgaug.augmenters, ctx.channels the image channels, ctx.children(ops) builds nested operations).
+    RegistryError if the name is taken or the config cannot be validated."""
+    OPS.add(name, OpEntry(config, build), getattr(config, "__module__", ""))
+
+
+register_augmentation("fliplr", Fliplr, lambda op, ctx: ctx.iaa.Fliplr(op.p))
+register_augmentation("flipud", Flipud, lambda op, ctx: ctx.iaa.Flipud(op.p))
+register_augmentation("affine", Affine, _affine)
+register_augmentation("crop", Crop, lambda op, ctx: ctx.iaa.Crop(percent=op.percent, keep_size=True))
+register_augmentation("pad", Pad, lambda op, ctx: ctx.iaa.Pad(
+    percent=op.percent, pad_mode=op.pad_mode, pad_cval=op.pad_cval, keep_size=True))
+register_augmentation("crop_and_pad", CropAndPad, lambda op, ctx: ctx.iaa.CropAndPad(
+    percent=op.percent, pad_mode=op.pad_mode, pad_cval=op.pad_cval, keep_size=True))
+register_augmentation("gaussian_blur", GaussianBlur, lambda op, ctx: ctx.iaa.GaussianBlur(sigma=op.sigma))
+register_augmentation("additive_gaussian_noise", AdditiveGaussianNoise, lambda op, ctx: ctx.iaa.AdditiveGaussianNoise(
+    scale=op.scale, per_channel=op.per_channel))
+register_augmentation("dropout", Dropout, lambda op, ctx: ctx.iaa.Dropout(p=op.p, per_channel=op.per_channel))
+register_augmentation("linear_contrast", LinearContrast, lambda op, ctx: ctx.iaa.LinearContrast(
+    alpha=op.alpha, per_channel=op.per_channel))
+register_augmentation("multiply", Multiply, lambda op, ctx: ctx.iaa.Multiply(mul=op.mul, per_channel=op.per_channel))
+register_augmentation("cutout", Cutout, lambda op, ctx: ctx.iaa.Cutout(
+    nb_iterations=op.nb_iterations, size=op.size, squared=op.squared, fill_mode=op.fill_mode,
+    cval=op.cval, fill_per_channel=op.fill_per_channel))
+register_augmentation("grayscale", Grayscale, lambda op, ctx: (
+    ctx.iaa.Grayscale(alpha=op.alpha) if ctx.channels == 3 else ctx.iaa.Identity()))
+register_augmentation("sometimes", Sometimes, lambda op, ctx: ctx.iaa.Sometimes(op.p, ctx.iaa.Sequential(ctx.children(op.ops))))
+register_augmentation("one_of", OneOf, lambda op, ctx: ctx.iaa.OneOf(ctx.children(op.ops)))
+register_augmentation("some_of", SomeOf, lambda op, ctx: ctx.iaa.SomeOf(
+    op.n, ctx.children(op.ops), random_order=op.random_order))
+register_augmentation("sequence", Sequence, lambda op, ctx: ctx.iaa.Sequential(ctx.children(op.ops), random_order=op.random_order))

@@ -86,7 +86,9 @@ class _Builder:
         return {"$ref": f"#/$defs/{key}"}
 
     def dataclass_ref(self, cls: type) -> dict[str, str]:
-        return self.ref(cls.__name__, cls, lambda: self.object_schema(cls))
+        """Named by the class; a second class of the same name (a plugin's `Config`) by its module too."""
+        key = cls.__name__ if self.owners.get(cls.__name__, cls) is cls else f"{cls.__module__}.{cls.__qualname__}"
+        return self.ref(key, cls, lambda: self.object_schema(cls))
 
     def type_schema(self, tp: Any) -> dict[str, Any]:
         members = union_members(tp)

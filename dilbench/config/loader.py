@@ -18,6 +18,7 @@ import yaml
 
 from dilbench.config.schema import Config
 from dilbench.config.yamlfile import ConfigError, InvalidYaml, parse_yaml, read_yaml
+from dilbench.registry import missing_hint
 from dilbench.typed.validate import FieldError, build, to_plain
 
 log = logging.getLogger("dilbench")
@@ -99,10 +100,20 @@ def load_config(path: str | Path, overrides: Sequence[str | Override] = ()) -> C
     try:
         config = build(Config, raw)
     except FieldError as err:
-        problems += [locate(e, path, document.lines, applied) for e in err.errors]
+        problems += [locate(_with_plugin_hint(e), path, document.lines, applied) for e in err.errors]
     if problems:
         raise report(problems)
     return config
+
+
+REGISTRY_KEYS = ("data.dataset", "model.name", "schedule.name")  # where a config names a registry entry
+
+
+def _with_plugin_hint(err: FieldError) -> FieldError:
+    """An unknown registry name, when a plugin failed to load, says so: the name may be that plugin's."""
+    names_entry = err.path in REGISTRY_KEYS or err.message.startswith("unknown operation")
+    hint = missing_hint() if names_entry else ""
+    return FieldError(err.path, err.message + hint) if hint else err
 
 
 def _move_to_runtime(raw: dict, path: Path, lines: dict[str, int]) -> list[tuple[tuple[int, int], str]]:

@@ -1,6 +1,7 @@
 """The Dataset value every consumer (pipeline, trainer, tests) works with."""
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -12,7 +13,8 @@ class Dataset:
     Images are uint8 NHWC (MNIST (N, 28, 28, 1), CIFAR-10 (N, 32, 32, 3)); labels are int64 (N,)
     indices into `class_names`. `x_val`/`y_val` hold the validation images held out of the training
     set (empty, shape (0, H, W, C), when none were asked for); they may be omitted when building a
-    Dataset by hand. `source` says where the data was read from, for logs and run metadata.
+    Dataset by hand. `source` says where the data was read from, for logs and run metadata, and `digest`
+    which bytes (the files' sizes and SHA-256).
     """
 
     name: str
@@ -24,6 +26,7 @@ class Dataset:
     source: str
     x_val: np.ndarray = None  # type: ignore[assignment]  # None: nothing held out; __post_init__ makes it empty
     y_val: np.ndarray = None  # type: ignore[assignment]  # as x_val
+    digest: dict[str, Any] | None = None  # the source files read: path, size, sha256 (cache.source_digest); None if unknown
 
     def __post_init__(self) -> None:
         if self.x_val is None:

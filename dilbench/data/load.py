@@ -34,14 +34,12 @@ def load_dataset(
     train_subset / test_subset: keep that many images, chosen class-balanced by `seed`.
     validation: a fraction in (0, 1) or a count of the (subsetted) training images to hold out
     into x_val / y_val, chosen by `seed`.
-    cache_dir: where decoded arrays are kept (default $DILBENCH_CACHE or ~/.cache/dilbench).
+    cache_dir: where decoded arrays, and the SHA-256 of the source files, are kept (default $DILBENCH_CACHE
+    or ~/.cache/dilbench).
     """
     source = locate_dataset(name, root, download)
-    if source.cacheable:
-        directory = Path(cache_dir).expanduser() if cache_dir is not None else cache.default_cache_dir()
-        decoded = cache.load_or_decode(name, source, directory)
-    else:
-        decoded = source.decode()
+    directory = Path(cache_dir).expanduser() if cache_dir is not None else cache.default_cache_dir()
+    decoded = cache.load_or_decode(name, source, directory) if source.cacheable else source.decode()
 
     x_train, y_train = subset(decoded.x_train, decoded.y_train, train_subset, _rng(seed, 0), "train")
     x_test, y_test = subset(decoded.x_test, decoded.y_test, test_subset, _rng(seed, 1), "test")
@@ -56,6 +54,7 @@ def load_dataset(
         y_test=y_test,
         class_names=decoded.class_names,
         source=source.description,
+        digest=cache.source_digest(name, source, directory),
         x_val=x_val,  # type: ignore[arg-type]  # None: Dataset holds an empty split
         y_val=y_val,  # type: ignore[arg-type]
     )

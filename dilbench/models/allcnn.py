@@ -50,7 +50,7 @@ def build(cfg: AllCnnCConfig, input_shape: tuple[int, int, int], num_classes: in
     import keras
 
     from dilbench.models.grouped import GroupedModel
-    from dilbench.models.layers import batch_norm, conv2d_same, layer_seeds
+    from dilbench.models.layers import Dropout, batch_norm, conv2d_same, layer_seeds
 
     seeds = layer_seeds(seed)
     groups = []
@@ -59,7 +59,7 @@ def build(cfg: AllCnnCConfig, input_shape: tuple[int, int, int], num_classes: in
         use_bias = cfg.use_bias if cfg.use_bias is not None else not with_bn
         layers = []
         if index == 1 and cfg.input_dropout:
-            layers.append(keras.layers.Dropout(cfg.input_dropout, seed=next(seeds), dtype=dtype, name="input_dropout"))
+            layers.append(Dropout(cfg.input_dropout, seed=next(seeds), dtype=dtype, name="input_dropout"))
         if padding == "same":  # symmetric padding at stride 2, like Caffe's pad: 1
             layers += conv2d_same(channels, size, stride, use_bias=use_bias, dtype=dtype, seed=next(seeds), name=f"conv{index}")
         else:
@@ -71,7 +71,7 @@ def build(cfg: AllCnnCConfig, input_shape: tuple[int, int, int], num_classes: in
             layers.append(batch_norm(0.99, 1e-3, dtype, f"conv{index}_bn"))
         layers.append(keras.layers.ReLU(dtype=dtype, name=f"relu{index}"))
         if stride > 1 and cfg.dropout:
-            layers.append(keras.layers.Dropout(cfg.dropout, seed=next(seeds), dtype=dtype, name=f"dropout{index}"))
+            layers.append(Dropout(cfg.dropout, seed=next(seeds), dtype=dtype, name=f"dropout{index}"))
         groups.append(keras.Sequential(layers, name=f"layer{index}"))
     head = keras.Sequential([keras.layers.GlobalAveragePooling2D(dtype=dtype, name="global_mean")], name="head")
     return GroupedModel(groups, head, input_shape)

@@ -12,6 +12,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from dilbench.errors import DilbenchError
+
 
 def layer_seeds(seed: int) -> Iterator[int]:
     """Distinct initializer seeds, one per layer: a Keras initializer given the same seed twice
@@ -36,17 +38,121 @@ def conv2d_same(filters: int, kernel: int, stride: int, *, use_bias: bool, dtype
     return [pad, conv]
 
 
-def batch_norm(momentum: float, epsilon: float, dtype: str, name: str) -> keras.layers.BatchNormalization:
+@keras.saving.register_keras_serializable(package="dilbench")
+class BatchNormalization(keras.layers.BatchNormalization):
+    """Keras's BatchNormalization whose batch moments in training do not depend on how the batch is ordered or
+    split across replicas: one device and N synchronized replicas normalise with bit-equal means and variances
+    (but for ties of float64 rounding, below), and so does one device given the batch in another order.
+
+    Keras takes them in float32, by one sum over the batch on one device and by per-replica sums all-reduced
+    when synchronized (there as E[x^2] - E[x]^2, another formula), so the same images give means and variances
+    an ulp or so apart. ReLU makes that count: a pre-activation within rounding of 0 lands on either side of
+    the kink, and with batch norm a few such flips move a batch's gradient by about 1% (issue 21).
+
+    Here each channel's sum S and sum of squares Q of the float32 input (Keras casts bfloat16 and float16 to
+    float32 first) are accumulated in float64, all-reduced in float64 with the value count n (one all-reduce)
+    when synchronized across several replicas, and mean = S/n, variance = max(Q/n - mean^2, 0) are rounded once
+    to float32. Every float32 value and its square are exact in float64, and a float64 sum of n terms, in any
+    order, is within n * 2^-53 of the exact sum (relative; the terms of Q are positive), so the rounded moments
+    are the same float32 values unless the exact ones lie that close to a float32 rounding boundary (2^-24
+    relative apart): for the 65,536 values of a channel of 64 32x32 images, about 1 in 8,000 at the very worst
+    (rounding errors that all add up), about 1 in 2 million for typical ones (growing as sqrt(n)). Q/n - mean^2
+    cancels: its error is (1 + mean^2/variance) times that, so a channel whose mean is beyond ~90 standard
+    deviations (worst case; ~1,400 typically) could see its variance's last bit depend on the order, still far
+    closer to the exact value than Keras's float32 moments. (A mean and squared deviations per image would be
+    cheaper, but whether TensorFlow's float32 reductions give each image the same sum whatever else is in its
+    batch depends on the shape: not for 10 channels on this CPU.)
+
+    The float64 sums are two matrix-vector products with a vector of ones (much faster on a CPU than
+    TensorFlow's float64 reduce_sum), and the gradient is written out in float32: d mean / dx = 1/n and
+    d variance / dx = 2 (x - mean) / n, with the per-channel gradients of mean and variance all-reduced first
+    when synchronized (what the all-reduce's own gradient does in Keras). Everything else is Keras's: the same
+    variables and names (checkpoints of either load into the other), moving statistics as moving * momentum +
+    batch * (1 - momentum) with the batch's population variance (no Bessel correction, as Keras on one device
+    and synchronized), inference with the moving statistics, the normalisation itself. A mask falls back to
+    Keras's moments.
+    """
+
+    def _moments(self, inputs, mask):
+        if mask is not None:
+            return super()._moments(inputs, mask)
+        context = tf.distribute.get_replica_context()
+        synchronized = self.synchronized and context is not None and context.num_replicas_in_sync > 1
+        channels = inputs.shape[self.axis]
+        order = [*self._reduction_axes, self.axis % len(inputs.shape)]
+
+        def total(values):
+            return context.all_reduce(tf.distribute.ReduceOp.SUM, values) if synchronized else values
+
+        @tf.custom_gradient
+        def moments(x):
+            values = tf.reshape(tf.cast(x if order == sorted(order) else tf.transpose(x, order), tf.float64), [-1, channels])
+            ones = tf.ones(tf.shape(values)[:1], tf.float64)
+            sums = total(tf.concat([tf.linalg.matvec(values, ones, transpose_a=True),
+                                    tf.linalg.matvec(tf.square(values), ones, transpose_a=True),
+                                    tf.cast(tf.shape(values)[:1], tf.float64)], 0))
+            count = sums[-1]
+            mean64 = sums[:channels] / count
+            variance64 = sums[channels:2 * channels] / count - tf.square(mean64)
+            mean, variance = tf.cast(mean64, x.dtype), tf.cast(tf.maximum(variance64, 0.0), x.dtype)
+
+            def grad(d_mean, d_variance):
+                d = total(tf.cast(tf.concat([d_mean, d_variance], 0), tf.float64)) / count
+                d_variance = tf.where(variance64 > 0, 2 * d[channels:], 0.0)
+                shape = [channels if axis == order[-1] else 1 for axis in range(len(x.shape))]
+                return (tf.reshape(tf.cast(d[:channels], x.dtype), shape)
+                        + (x - tf.reshape(mean, shape)) * tf.reshape(tf.cast(d_variance, x.dtype), shape))
+
+            return (mean, variance), grad
+
+        return moments(inputs)
+
+
+def batch_norm(momentum: float, epsilon: float, dtype: str, name: str) -> BatchNormalization:
     """BN whose moving statistics update when called with training=True and are used otherwise.
 
     Built under a tf.distribute strategy with several replicas, BN is synchronized: batch mean and
     variance are taken over the global batch (sums all-reduced across replicas), so N replicas
-    normalise, train and update the moving statistics as one device does with the same global batch.
-    Unsynchronized, each replica would normalise its own slice. On one replica plain BN is kept: the
-    same statistics, without the all-reduce.
+    normalise, train and update the moving statistics as one device does with the same global batch,
+    with bit-equal batch moments (`BatchNormalization` above). Unsynchronized, each replica would
+    normalise its own slice. On one replica the same sums are taken, without the all-reduce.
     """
     synchronized = tf.distribute.get_strategy().num_replicas_in_sync > 1
-    return keras.layers.BatchNormalization(momentum=momentum, epsilon=epsilon, synchronized=synchronized, dtype=dtype, name=name)
+    return BatchNormalization(momentum=momentum, epsilon=epsilon, synchronized=synchronized, dtype=dtype, name=name)
+
+
+@keras.saving.register_keras_serializable(package="dilbench")
+class Dropout(keras.layers.Dropout):
+    """Keras's Dropout, which on several replicas drops what one device drops.
+
+    Every replica draws from the same seed (the layer's seed generator steps alike on all), so Keras's Dropout
+    gives each replica the mask of the *first* images of a batch of its own size: replica 1's images get
+    replica 0's pattern, and no replica drops what one device drops from the same global batch. Here every
+    replica draws the mask of the whole global batch, exactly as one device draws it (the same seed and
+    stateless generator, Keras's formula), and keeps the rows of its own images: one all-reduce of the
+    replicas' image counts finds them (replicas hold consecutive slices of the global batch, in replica
+    order: training/distributed.py). So N replicas drop the same units of the same images as one device,
+    at the cost of drawing the global batch's mask on each replica. On one replica, Keras's own call.
+    """
+
+    def call(self, inputs, training=False):
+        context = tf.distribute.get_replica_context()
+        if not (training and self.rate > 0) or context is None or context.num_replicas_in_sync == 1:
+            return super().call(inputs, training=training)
+        seed = self.seed_generator.next()  # as keras.src.backend.tensorflow.random.dropout draws and casts it
+        seed = seed if seed.dtype == tf.int32 else tf.cast(tf.math.floormod(seed, tf.int32.max - 1), tf.int32)
+        noise_shape = tf.shape(inputs) if self.noise_shape is None else tf.convert_to_tensor(
+            [tf.shape(inputs)[i] if d is None else d for i, d in enumerate(self.noise_shape)])
+        images = tf.shape(inputs)[0]
+        replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
+        counts = context.all_reduce(tf.distribute.ReduceOp.SUM,
+                                    tf.one_hot(replica, context.num_replicas_in_sync, dtype=tf.int32) * images)
+        per_image = tf.equal(noise_shape[0], images)  # else one mask row shared by all images (noise_shape[0] = 1)
+        first = tf.where(per_image, tf.reduce_sum(counts[:replica]), 0)
+        whole = tf.concat([tf.where(per_image, tf.reduce_sum(counts), noise_shape[0])[None], noise_shape[1:]], 0)
+        random = tf.random.stateless_uniform(whole, seed=seed, dtype=inputs.dtype)[first:first + noise_shape[0]]
+        kept = inputs * tf.convert_to_tensor(1 / (1 - self.rate), dtype=inputs.dtype)
+        return tf.where(random >= tf.convert_to_tensor(self.rate, dtype=inputs.dtype), kept, tf.zeros([], inputs.dtype))
 
 
 def conv_bn_relu(
@@ -113,8 +219,8 @@ def layer_flops(layer: keras.Layer, input_shape: tuple[int, ...]) -> tuple[int, 
     Convention: a multiply-add is 2 FLOPs; only convolutions (2*H_out*W_out*k*k*C_in*C_out) and dense
     layers (2*in*out) count. Bias additions, batch norm, activations, pooling and residual additions are
     left out: they are a few FLOPs per activation against hundreds per output for the matmuls.
-    Composite layers either are Sequential or define `flops(input_shape)`; any other layer type is a
-    TypeError, so a new layer is counted on purpose rather than silently as 0.
+    Composite layers either are Sequential or define `flops(input_shape)`; any other layer type is an
+    UncountedLayerError (a TypeError), so a new layer is counted on purpose rather than silently as 0.
     """
     input_shape = tuple(int(d) for d in input_shape)
     if hasattr(layer, "flops"):
@@ -133,8 +239,14 @@ def layer_flops(layer: keras.Layer, input_shape: tuple[int, ...]) -> tuple[int, 
         return 2 * math.prod(input_shape) * shape[-1], shape
     if isinstance(layer, UNCOUNTED):
         return 0, shape
-    raise TypeError(f"layer_flops does not know layer type {type(layer).__name__} (layer {layer.name!r}); count it in "
-                    f"dilbench/models/layers.py (UNCOUNTED if it has no matmul) or give it a flops(input_shape) method")
+    raise UncountedLayerError(
+        f"the FLOP count does not know layer type {type(layer).__name__} (layer {layer.name!r}); give it a method "
+        f"flops(input_shape) returning (forward FLOPs per example, output shape), both without the batch axis, or wrap "
+        f"it in a layer that has one (dilbench's own layers: list it in dilbench/models/layers.py's UNCOUNTED if it has no matmul)")
+
+
+class UncountedLayerError(DilbenchError, TypeError):
+    """A layer type the FLOP count does not know; a plugin's model declares its layers' FLOPs with a `flops` method."""
 
 
 # Layers whose FLOPs the convention leaves out (elementwise, pooling, shape-only, normalisation).

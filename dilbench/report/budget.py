@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from dilbench.report.packing import MISSING
 from dilbench.report.runs_index import RunRecord
 
 AXES = ("epoch", "flops", "seconds")
@@ -28,14 +29,14 @@ def _number(value: Any) -> float | None:
 def axis_values(run: RunRecord, axis: str) -> list[float | None]:
     """Each epoch record's position on `axis` (None where the run did not record it)."""
     if axis == "epoch":
-        return [_number(r.get("epoch", i + 1)) for i, r in enumerate(run.metrics)]
+        return [_number(i + 1 if epoch is MISSING else epoch) for i, epoch in enumerate(run.series("epoch"))]
     if axis == "flops":
-        return [_number(r.get("train_flops")) for r in run.metrics]
+        return [_number(None if flops is MISSING else flops) for flops in run.series("train_flops")]
     if axis == "seconds":
         positions: list[float | None] = []
         total: float | None = 0.0
-        for record in run.metrics:
-            seconds = _number(record.get("train_seconds", record.get("seconds")))
+        for train, both in zip(run.series("train_seconds"), run.series("seconds")):
+            seconds = _number(both if train is MISSING else train)  # runs before train_seconds: `seconds`
             total = total + seconds if seconds is not None and total is not None else None
             positions.append(total)
         return positions
@@ -44,8 +45,8 @@ def axis_values(run: RunRecord, axis: str) -> list[float | None]:
 
 def series(run: RunRecord, axis: str, key: str) -> list[tuple[float, float]]:
     """(x, value) of every epoch with both a position on `axis` and a number under `key`."""
-    return [(x, y) for x, record in zip(axis_values(run, axis), run.metrics)
-            if x is not None and (y := _number(record.get(key))) is not None]
+    return [(x, y) for x, value in zip(axis_values(run, axis), run.series(key))
+            if x is not None and (y := _number(value)) is not None]
 
 
 def value_at(run: RunRecord, axis: str, budget: float, key: str = "eval_acc") -> float | None:

@@ -17,23 +17,36 @@ from __future__ import annotations
 import difflib
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from dilbench.errors import UsageError
+from dilbench.report import provenance
 from dilbench.report.budget import AXES, value_at
-from dilbench.report.runs_index import RunRecord, flatten
+from dilbench.report.packing import MISSING
+from dilbench.report.run_parts import QUALIFIERS, SOURCES, SUMMED, is_number, numeric_of
+from dilbench.report.runs_index import (
+    RunRecord,
+    config_column,
+    keys_column,
+    meta_column,
+    part_column,
+    reduced_column,
+    status_column,
+)
 from dilbench.tables import text_table
 
 MEASURE = "measure"  # a number measured by the run: aggregated by --group-by, shown with fixed decimals
 SETTING = "setting"  # what the run was (config, meta, identity): a group key or left out of groups
 
-QUALIFIERS = ("last", "max", "min", "mean", "epoch_of:max", "epoch_of:min")
 DEFAULT_COLUMNS = (  # `run` first: runs of one name and seed are otherwise identical rows
     "run", "name", "status", "model", "schedule", "augmentation", "seed", "epochs", "final_eval_acc", "best_eval_acc",
     "best_epoch", "final_train_acc", "gap", "wall_time", "images_per_s",
 )
+
+
+PARTS = tuple(SOURCES)  # what a column may read, unless it says
 
 
 @dataclass(frozen=True)
@@ -41,107 +54,168 @@ class Column:
     name: str
     kind: str  # MEASURE or SETTING
     value: Callable[[RunRecord], Any]
+    parts: tuple[str, ...] = PARTS  # the files (run_parts.SOURCES) its values come from
+    bulk: Callable[[list[RunRecord]], list[Any]] | None = None  # `value` of many runs at once, faster
+    separator: str | None = None  # a list in one text (tags): --where KEY=V keeps runs whose list holds V
+
+    def values(self, runs: list[RunRecord]) -> list[Any]:
+        """The column for many runs, their files read first (in parallel when many are not in the index)."""
+        for part in self.parts if runs else ():
+            runs[0].reader.plan(runs, part)
+        return self.bulk(runs) if self.bulk is not None else [self.value(run) for run in runs]
 
 
-def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def metric_series(run: RunRecord, key: str) -> list[tuple[int, float]]:
-    """(epoch, value) of every epoch record holding a finite number under `key`."""
-    return [(r.get("epoch", i + 1), r[key]) for i, r in enumerate(run.metrics) if is_number(r.get(key))]
-
-
-def qualified(qualifier: str, key: str, run: RunRecord) -> Any:
-    """One qualifier over one metrics.jsonl key; ties in epoch_of:max/min go to the earliest epoch."""
-    if qualifier == "last":
-        return run.metrics[-1].get(key) if run.metrics else None
-    series = metric_series(run, key)
-    if not series:
-        return None
-    values = [v for _, v in series]
-    if qualifier == "mean":
-        return math.fsum(values) / len(values)
-    best = max(values) if qualifier.endswith("max") else min(values)
-    if qualifier.startswith("epoch_of:"):
-        return next(epoch for epoch, v in series if v == best)
-    return best
+def _reduced(name: str) -> Callable[[RunRecord], Any]:
+    return lambda run: run.reduced(name)
 
 
 def _setting(config_key: str, meta_key: str | None = None) -> Callable[[RunRecord], Any]:
     """A config value, falling back to meta.json for runs whose config.yaml is missing or corrupt."""
-    return lambda run: run.config.get(config_key, run.meta.get(meta_key) if meta_key else None)
+    def value(run: RunRecord) -> Any:
+        found = run.config_get(config_key, MISSING)
+        if found is not MISSING:
+            return found
+        return run.meta.get(meta_key) if meta_key else None
+
+    return value
+
+
+def _settings(config_key: str, meta_key: str | None = None) -> Callable[[list[RunRecord]], list[Any]]:
+    def values(runs: list[RunRecord]) -> list[Any]:
+        found = config_column(runs, config_key)
+        return [value if value is not MISSING else run.meta.get(meta_key) if meta_key else None for run, value in zip(runs, found)]
+
+    return values
 
 
 def _gap(run: RunRecord) -> float | None:
-    train, test = qualified("last", "train_acc", run), qualified("last", "eval_acc", run)
+    train, test = run.reduced("last:train_acc"), run.reduced("last:eval_acc")
     return train - test if is_number(train) and is_number(test) else None
 
 
-def _summed(key: str) -> Callable[[RunRecord], float | None]:
-    def total(run: RunRecord) -> float | None:
-        values = [v for _, v in metric_series(run, key)]
-        return math.fsum(values) if values else None
-
-    return total
+def _gaps(runs: list[RunRecord]) -> list[float | None]:
+    pairs = zip(reduced_column(runs, "last:train_acc"), reduced_column(runs, "last:eval_acc"))
+    return [train - test if is_number(train) and is_number(test) else None for train, test in pairs]
 
 
-def _train_seconds(record: dict[str, Any]) -> Any:
-    """The epoch's seconds of training batches; runs before `train_seconds` existed recorded them as `seconds`."""
-    return record["train_seconds"] if "train_seconds" in record else record.get("seconds")
+def _peak_mib(key: str) -> Callable[[RunRecord], float | None]:
+    """The largest value of a bytes key over the run's epochs, in MiB (None for runs from before it was recorded)."""
+    def peak(run: RunRecord) -> float | None:
+        value = run.reduced(f"max:{key}")
+        return value / 2**20 if is_number(value) else None
+
+    return peak
 
 
-def _train_time(run: RunRecord) -> float | None:
-    values = [t for t in map(_train_seconds, run.metrics) if is_number(t)]
-    return math.fsum(values) if values else None
+def _peaks_mib(key: str) -> Callable[[list[RunRecord]], list[float | None]]:
+    def peaks(runs: list[RunRecord]) -> list[float | None]:
+        return [value / 2**20 if is_number(value) else None for value in reduced_column(runs, f"max:{key}")]
+
+    return peaks
 
 
-def _images_per_s(run: RunRecord) -> float | None:
-    pairs = [(r["images_per_s"] * t, t) for r in run.metrics
-             if is_number(r.get("images_per_s")) and is_number(t := _train_seconds(r))]
-    total_seconds = math.fsum(s for _, s in pairs)
-    return math.fsum(i for i, _ in pairs) / total_seconds if total_seconds > 0 else None
+def _tags_text(run: RunRecord) -> str | None:
+    return ",".join(run.tags) or None
+
+
+def _tags_texts(runs: list[RunRecord]) -> list[str | None]:
+    return [",".join(tags) or None if isinstance(tags, list) else None
+            for tags in part_column(runs, "tags", "tags:tags", lambda part: part.get("tags"))]
+
+
+def _note_line(text: Any) -> str | None:
+    return " / ".join(text.splitlines()) if isinstance(text, str) and text else None
+
+
+def _note_lines(runs: list[RunRecord]) -> list[str | None]:
+    return [_note_line(text) for text in part_column(runs, "note", "note:text", lambda part: part.get("text"))]
 
 
 # name -> (kind, value, help): the help text is what `--help`, --list-columns and errors show.
 BUILTINS: dict[str, tuple[str, Callable[[RunRecord], Any], str]] = {
-    "run": (SETTING, lambda run: run.path.name, "run directory name"),
+    "run": (SETTING, lambda run: run.dirname, "run directory name"),
     "path": (SETTING, lambda run: str(run.path), "run directory path as found"),
     "name": (SETTING, _setting("name", "name"), "config name"),
-    "status": (SETTING, lambda run: run.status, "running|completed|failed|interrupted|crashed|stale, unknown (no meta.json), corrupt"),
+    "status": (SETTING, lambda run: run.status,
+               "running|completed|pruned|failed|interrupted|crashed|stale, unknown (no meta.json), corrupt"),
     "model": (SETTING, _setting("model.name"), "model.name"),
     "schedule": (SETTING, _setting("schedule.name"), "schedule.name"),
     "augmentation": (SETTING, _setting("augmentation.mode"), "augmentation.mode"),
     "seed": (SETTING, _setting("seed", "seed"), "seed"),
-    "epochs": (MEASURE, lambda run: len(run.metrics), "epochs done (records in metrics.jsonl)"),
-    "final_eval_acc": (MEASURE, lambda run: qualified("last", "eval_acc", run), "= last:eval_acc"),
-    "best_eval_acc": (MEASURE, lambda run: qualified("max", "eval_acc", run), "= max:eval_acc"),
-    "best_epoch": (MEASURE, lambda run: qualified("epoch_of:max", "eval_acc", run), "= epoch_of:max:eval_acc"),
-    "final_train_acc": (MEASURE, lambda run: qualified("last", "train_acc", run), "= last:train_acc"),
+    "epochs": (MEASURE, _reduced("epochs"), "epochs done (records in metrics.jsonl)"),
+    "final_eval_acc": (MEASURE, _reduced("last:eval_acc"), "= last:eval_acc"),
+    "best_eval_acc": (MEASURE, _reduced("max:eval_acc"), "= max:eval_acc"),
+    "best_epoch": (MEASURE, _reduced("epoch_of:max:eval_acc"), "= epoch_of:max:eval_acc"),
+    "final_train_acc": (MEASURE, _reduced("last:train_acc"), "= last:train_acc"),
     "gap": (MEASURE, _gap, "last:train_acc - last:eval_acc (positive: overfitting)"),
-    "wall_time": (MEASURE, _summed("seconds"), "seconds of training and evaluation, summed over epochs (survives resumes; "
+    "wall_time": (MEASURE, _reduced(f"{SUMMED}:seconds"), "seconds of training and evaluation, summed over epochs (survives resumes; "
                   "runs before train_seconds existed: training only)"),
-    "train_time": (MEASURE, _train_time, "seconds of training batches, summed over epochs"),
-    "eval_time": (MEASURE, _summed("eval_seconds"), "seconds of evaluation, summed over epochs (empty for older runs)"),
-    "images_per_s": (MEASURE, _images_per_s, "training images per second of training time, over all epochs"),
-    "train_flops": (MEASURE, lambda run: qualified("last", "train_flops", run),
+    "train_time": (MEASURE, _reduced("train_time"), "seconds of training batches, summed over epochs"),
+    "eval_time": (MEASURE, _reduced(f"{SUMMED}:eval_seconds"), "seconds of evaluation, summed over epochs (empty for older runs)"),
+    "images_per_s": (MEASURE, _reduced("images_per_s"), "training images per second of training time, over all epochs"),
+    "train_flops": (MEASURE, _reduced("last:train_flops"),
                     "= last:train_flops, the run's training FLOPs so far (the schedule's cost model)"),
+    "peak_rss_mib": (MEASURE, _peak_mib("peak_rss_bytes"), "peak resident memory of the run's processes, MiB (max over epochs)"),
+    "cpu_util": (MEASURE, _reduced("mean:cpu_util"),
+                 "CPU time / wall time / usable CPUs, mean over epochs (1.0: every CPU busy)"),
+    "gpu_peak_mib": (MEASURE, _peak_mib("gpu_peak_bytes"), "peak GPU memory TensorFlow allocated, MiB (max over epochs; GPU runs)"),
+    "data_sha256": (SETTING, lambda run: provenance.data_sha256(run.meta),
+                    "SHA-256 of the data files read (first 12 hex digits; a+b: a resume read other data)"),
+    "dirty": (SETTING, lambda run: provenance.dirty(run.meta), "ran from uncommitted changes (true: see its source.patch)"),
+    "tags": (SETTING, _tags_text, "the run's tags (dilbench tag); --where tags=X keeps runs tagged X"),
+    "tag": (SETTING, _tags_text, "= tags (reads better in --where tag=baseline)"),
+    "note": (SETTING, lambda run: _note_line(run.note), "the run's note (dilbench note)"),
     "problems": (SETTING, lambda run: "; ".join(run.problems) or None, "missing or corrupt files of the run"),
 }
+LISTS = {"tags": ",", "tag": ","}  # columns holding a list as text: --where tests membership
+
+
+BUILTIN_PARTS: dict[str, tuple[str, ...]] = {  # the files each built-in reads (the others: metrics.jsonl's reductions)
+    "run": (), "path": (), "name": ("config", "meta"), "status": ("meta",), "model": ("config",), "schedule": ("config",),
+    "augmentation": ("config",), "seed": ("config", "meta"), "problems": PARTS,
+    "data_sha256": ("meta",), "dirty": ("meta",), "tags": ("tags",), "tag": ("tags",), "note": ("note",),
+}
+BUILTIN_BULK: dict[str, Callable[[list[RunRecord]], list[Any]]] = {
+    "run": lambda runs: [run.dirname for run in runs], "name": _settings("name", "name"), "status": status_column,
+    "model": _settings("model.name"), "schedule": _settings("schedule.name"), "augmentation": _settings("augmentation.mode"),
+    "seed": _settings("seed", "seed"), "gap": _gaps,
+    **{name: functools.partial(reduced_column, name=reduction) for name, reduction in (
+        ("epochs", "epochs"), ("final_eval_acc", "last:eval_acc"), ("best_eval_acc", "max:eval_acc"),
+        ("best_epoch", "epoch_of:max:eval_acc"), ("final_train_acc", "last:train_acc"), ("wall_time", f"{SUMMED}:seconds"),
+        ("train_time", "train_time"), ("eval_time", f"{SUMMED}:eval_seconds"), ("images_per_s", "images_per_s"),
+        ("train_flops", "last:train_flops"), ("cpu_util", "mean:cpu_util"))},
+    "peak_rss_mib": _peaks_mib("peak_rss_bytes"), "gpu_peak_mib": _peaks_mib("gpu_peak_bytes"),
+    "tags": _tags_texts, "tag": _tags_texts, "note": _note_lines,
+}
+
+
+def builtin(name: str) -> Column:
+    kind, value, _ = BUILTINS[name]
+    return Column(name, kind, value, BUILTIN_PARTS.get(name, ("metrics",)), BUILTIN_BULK.get(name), LISTS.get(name))
 
 
 class Catalog:
     """The column names the selected runs offer; resolves names and explains unknown ones."""
 
     def __init__(self, runs: list[RunRecord]):
-        self.config_keys = sorted({key for run in runs for key in run.config})
-        self.meta_keys = sorted({f"meta.{key}" for run in runs for key in flatten(run.meta)})
-        keys: set[str] = set()
-        numeric: set[str] = set()
-        for record in (record for run in runs for record in run.metrics):
-            keys.update(record)
-            numeric.update(key for key, value in record.items() if key not in numeric and is_number(value))
-        self.metric_keys, self.numeric_keys = sorted(keys), sorted(numeric)
+        self.runs = runs
+
+    @functools.cached_property
+    def config_keys(self) -> list[str]:
+        return sorted(_union(keys_column(self.runs, "config")))
+
+    @functools.cached_property
+    def meta_keys(self) -> list[str]:
+        return sorted(f"meta.{key}" for key in _union(keys_column(self.runs, "meta")))
+
+    @functools.cached_property
+    def metric_keys(self) -> list[str]:
+        return sorted(_union(keys_column(self.runs, "metrics", series=True)))
+
+    @functools.cached_property
+    def numeric_keys(self) -> list[str]:
+        reduced = {id(keys): keys for keys in keys_column(self.runs, "metrics")}  # each layout of reductions once
+        return sorted(_union(numeric_of(keys) for keys in reduced.values()))
 
     def names(self) -> list[str]:
         qualified_names = [f"last:{k}" for k in self.metric_keys] + [
@@ -152,22 +226,23 @@ class Catalog:
     def resolve(self, name: str) -> Column:
         name = name.strip()
         if name in BUILTINS:
-            kind, value, _ = BUILTINS[name]
-            return Column(name, kind, value)
+            return builtin(name)
         for qualifier in sorted(QUALIFIERS, key=len, reverse=True):
             if name.startswith(f"{qualifier}:"):
                 key = name[len(qualifier) + 1:]
                 if key in (self.metric_keys if qualifier == "last" else self.numeric_keys):
                     kind = MEASURE if key in self.numeric_keys else SETTING  # last:eval_split is not averaged
-                    return Column(name, kind, functools.partial(qualified, qualifier, key))
+                    return Column(name, kind, _reduced(name), ("metrics",), functools.partial(reduced_column, name=name))
                 break
         if name.startswith("at:"):
             return self._at_budget(name)
         if name in self.config_keys:
-            return Column(name, SETTING, lambda run: run.config.get(name))
+            return Column(name, SETTING, lambda run: run.config_get(name), ("config",),
+                          lambda runs: [None if v is MISSING else v for v in config_column(runs, name)])
         if name in self.meta_keys:
             key = name[len("meta."):]
-            return Column(name, SETTING, lambda run: flatten(run.meta).get(key))
+            return Column(name, SETTING, lambda run: run.meta_value(key), ("meta",),
+                          lambda runs: [None if v is MISSING else v for v in meta_column(runs, key)])
         raise UsageError(self.unknown(name))
 
     def _at_budget(self, name: str) -> Column:
@@ -181,7 +256,7 @@ class Catalog:
         if axis not in AXES or not math.isfinite(value) or key not in self.numeric_keys:
             raise UsageError(f"column {name!r}: expected at:AXIS=BUDGET:KEY with AXIS one of {', '.join(AXES)}, a number "
                              f"and a numeric metrics key ({', '.join(self.numeric_keys) or 'none'}), e.g. at:flops=1e12:eval_acc")
-        return Column(name, MEASURE, lambda run: value_at(run, axis, value, key))
+        return Column(name, MEASURE, lambda run: value_at(run, axis, value, key), ("metrics",))
 
     def resolve_all(self, names: list[str]) -> list[Column]:
         return [self.resolve(name) for name in names]
@@ -205,6 +280,12 @@ class Catalog:
             f"metric qualifiers {', '.join(q + ':' for q in QUALIFIERS)} + a metrics key ({metrics}); "
             f"config keys {', '.join(self.config_keys) or 'none'}; meta keys as meta.KEY (e.g. meta.host, meta.git.commit)"
         )
+
+
+def _union(key_lists: Iterable[tuple[str, ...]]) -> set[str]:
+    """The keys of many runs; runs read from one index share their key tuples, so each distinct one is added once."""
+    distinct = {id(keys): keys for keys in key_lists}
+    return {key for keys in distinct.values() for key in keys}
 
 
 def parse_names(text: str | None, default: tuple[str, ...] = DEFAULT_COLUMNS, option: str = "--columns") -> list[str]:

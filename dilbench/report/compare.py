@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from dilbench.errors import UsageError
+from dilbench.report import provenance
 from dilbench.report.aggregate import differing_config_keys, group_runs, group_value, status_counts, summarize
-from dilbench.report.columns import DEFAULT_COLUMNS, MEASURE, Catalog, Column, parse_names
-from dilbench.report.runs_index import RunRecord, find_runs, read_runs
+from dilbench.report.columns import DEFAULT_COLUMNS, MEASURE, PARTS, Catalog, Column, is_number, parse_names
+from dilbench.report.runs_index import RunReader, RunRecord, Runs, load_runs, no_gc, problems_column
 from dilbench.report.select import parse_condition, parse_sort, sort_items
 
 BUDGET_NOTE = ("{column}: test accuracy at {budget} training FLOPs (cumulative, from the schedule's cost model), "
@@ -33,13 +34,31 @@ class Table:
     measures: set[str]  # columns of measured numbers: fixed decimals, Summary values when grouped
     rows: list[dict[str, Any]]
     members: list[list[RunRecord]]  # the run behind each row, or the runs of each group
-    labels: list[str]  # legend text per row: the config values that tell the rows apart
+    given_labels: list[str] | None = None  # see `labels`; None: worked out when first asked (only plots need them)
     grouped: bool = False
     notes: list[str] = field(default_factory=list)
+    reader: RunReader | None = None  # what read the runs: files parsed, and the index to save
+
+    @property
+    def labels(self) -> list[str]:
+        """Legend text per row: the config values that tell the rows apart."""
+        if self.given_labels is None:
+            self.given_labels = _run_labels([run for (run,) in self.members])
+        return self.given_labels
+
+    @labels.setter
+    def labels(self, labels: list[str]) -> None:
+        self.given_labels = labels
 
     @property
     def problems(self) -> list[tuple[Path, str]]:
-        return [(run.path, problem) for runs in self.members for run in runs for problem in run.problems]
+        runs = [run for members in self.members for run in members]
+        return [(run.path, problem) for run, problems in zip(runs, problems_column(runs)) for problem in problems]
+
+    def save_index(self) -> None:
+        """Keep what was read from files since (plots read epochs the table did not) in the index."""
+        if self.reader is not None:
+            self.reader.save()
 
 
 def compare(
@@ -55,24 +74,37 @@ def compare(
     """The comparison table of the runs the arguments name; the options are those of `dilbench compare`."""
     if diff and group_by:
         raise UsageError("--diff lists runs and --group-by lists groups; use one of them")
-    runs = read_runs(find_runs(arguments))
+    runs = load_runs(arguments)
+    with no_gc():
+        table = _compare(runs, columns, where, sort, top, diff, group_by, at_flops)
+        runs.reader.save()
+    return table
+
+
+def _compare(runs: Runs, columns: str | None, where: tuple[str, ...], sort: str | None, top: int | None, diff: bool,
+             group_by: str | None, at_flops: float | None) -> Table:
     catalog = Catalog(runs)
-    conditions = [parse_condition(text, catalog, runs) for text in where]
+    conditions = [parse_condition(text, catalog, runs) for text in where]  # each reads its column of every run
     shown = catalog.resolve_all(parse_names(columns, default=("run",) if diff else DEFAULT_COLUMNS))
     if at_flops is not None:  # accuracy at a compute budget, after the columns asked for
         shown.append(catalog.resolve(budget_column(at_flops)))
     keys = catalog.resolve_all(parse_names(group_by, default=(), option="--group-by")) if group_by else []
-    order = [(_sort_value(name, catalog, bool(group_by)), descending) for name, descending in parse_sort(sort)]
-    order += [(_sort_value(key.name, catalog, True), False) for key in keys]  # groups: by key values after --sort
+    sorts = [(catalog.resolve(name) if not (group_by and name == "n") else None, descending) for name, descending in parse_sort(sort)]
 
-    selected = [run for run in runs if all(c.holds(c.column.value(run)) for c in conditions)]
+    keep = [all(holds) for holds in zip(*(map(c.holds, c.values) for c in conditions))] if conditions else [True] * len(runs)
+    selected = runs if all(keep) else [run for run, kept in zip(runs, keep) if kept]
+    for part in PARTS:  # what the table shows of them, and their problems
+        runs.reader.plan(selected, part)
     items = group_runs(selected, keys) if group_by else [[run] for run in selected]
+    order = [(_sort_value(column, bool(group_by), selected), descending) for column, descending in sorts]
+    order += [(_sort_value(key, True, selected), False) for key in keys]  # groups: by key values after --sort
     items = sort_items(items, order)[:top]
     table = _group_table(items, keys, shown) if group_by else _run_table(items, shown, catalog, diff)
     if at_flops is not None:
         table.notes.append(BUDGET_NOTE.format(column=budget_column(at_flops), budget=f"{at_flops:g}"))
     if not selected:
         table.notes.append(f"none of the {len(runs)} runs matches --where {' --where '.join(where)}")
+    table.reader = runs.reader
     return table
 
 
@@ -82,15 +114,26 @@ def budget_column(flops: float) -> str:
 
 def catalog_of(arguments: list[str] | tuple[str, ...]) -> Catalog:
     """What columns the runs the arguments name offer (for --list-columns)."""
-    return Catalog(read_runs(find_runs(arguments)))
+    runs = load_runs(arguments)
+    with no_gc():
+        catalog = Catalog(runs)
+        catalog.describe()  # reads every run's keys
+        runs.reader.save()
+    return catalog
 
 
-def _sort_value(name: str, catalog: Catalog, grouped: bool) -> Callable[[list[RunRecord]], Any]:
-    """Sort key of a row's runs: the run's value, or for a group its mean / shared value (`n`: its size)."""
-    if grouped and name == "n":
+def _sort_value(column: Column | None, grouped: bool, runs: list[RunRecord]) -> Callable[[list[RunRecord]], Any]:
+    """Sort key of a row's runs: the run's value, or for a group its mean / shared value (`n`, None: its size)."""
+    if column is None:
         return len
-    column = catalog.resolve(name)
-    return lambda members: group_value(members, column)
+    if grouped:
+        return lambda members: group_value(members, column)
+    # one run a row: its value, as group_value would give it for a group of one (a measure that is no number: None)
+    values = column.values(runs)
+    if column.kind == MEASURE:
+        values = [value if is_number(value) else None for value in values]
+    by_run = {id(run): value for run, value in zip(runs, values)}
+    return lambda members: by_run[id(members[0])]
 
 
 def _run_table(items: list[list[RunRecord]], shown: list[Column], catalog: Catalog, diff: bool) -> Table:
@@ -101,9 +144,10 @@ def _run_table(items: list[list[RunRecord]], shown: list[Column], catalog: Catal
         shown = shown + catalog.resolve_all(differing)
         if not differing:
             notes.append(f"all {len(chosen)} selected runs have the same config")
-    rows = [{c.name: c.value(run) for c in shown} for run in chosen]
+    names = [c.name for c in shown]
+    rows = [dict(zip(names, values)) for values in zip(*(c.values(chosen) for c in shown))] if shown else [{} for _ in chosen]
     measures = {c.name for c in shown if c.kind == MEASURE}
-    return Table([c.name for c in shown], measures, rows, items, _run_labels(chosen), notes=notes)
+    return Table([c.name for c in shown], measures, rows, items, notes=notes)
 
 
 def _group_table(groups: list[list[RunRecord]], keys: list[Column], shown: list[Column]) -> Table:
@@ -117,19 +161,21 @@ def _group_table(groups: list[list[RunRecord]], keys: list[Column], shown: list[
         if "status" not in key_names:
             row["status"] = status_counts(runs)
         row["varies"] = ", ".join(differing_config_keys(runs)) or None
-        row.update({m.name: summarize([m.value(run) for run in runs]) for m in measures})
+        row.update({m.name: summarize(m.values(runs)) for m in measures})
         rows.append(row)
         labels.append(", ".join(f"{key.name}={_short(row[key.name])}" for key in keys) + f" (n={len(runs)})")
     columns = [*key_names, *extra, *(m.name for m in measures)]
-    return Table(columns, {m.name for m in measures}, rows, groups, labels, grouped=True, notes=[GROUP_NOTE])
+    notes = [GROUP_NOTE] + [f"warning: group {label}: {problem}" for label, runs in zip(labels, groups)
+                            for problem in provenance.mixed([run.meta for run in runs])]
+    return Table(columns, {m.name for m in measures}, rows, groups, labels, grouped=True, notes=notes)
 
 
 def _run_labels(runs: list[RunRecord]) -> list[str]:
     """`schedule.name=unfair_back, seed=1` from the config keys that differ; the run name where none do."""
     differing = differing_config_keys(runs)
-    labels = [", ".join(f"{key}={_short(run.config.get(key))}" for key in differing) or run.path.name for run in runs]
+    labels = [", ".join(f"{key}={_short(run.config_get(key))}" for key in differing) or run.dirname for run in runs]
     repeated = {label for label, count in Counter(labels).items() if count > 1}
-    return [f"{label} ({run.path.name})" if label in repeated and differing else label for label, run in zip(labels, runs)]
+    return [f"{label} ({run.dirname})" if label in repeated and differing else label for label, run in zip(labels, runs)]
 
 
 def _short(value: Any) -> str:

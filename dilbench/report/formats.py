@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+import operator
 from typing import Any
 
 from dilbench.report.aggregate import STAT_FIELDS, Summary
@@ -74,7 +75,38 @@ def _csv_cell(value: Any) -> str:
 
 
 def _json(table: Table) -> str:
-    return json.dumps(flat_records(table), indent=2) + "\n"
+    return dumps_records(flat_records(table)) + "\n"
+
+
+def dumps_records(records: list[dict[str, Any]]) -> str:
+    """`json.dumps(records, indent=2)` for a list of flat records, built line by line: the standard library
+    formats with indent in pure Python (2 s for 100,000 rows), this in a tenth of it."""
+    if not records:
+        return "[]"
+    lines = []
+    for record in records:
+        if not record:
+            lines.append("  {}")
+            continue
+        fields = ",\n".join(f"    {_encode_text(key)}: {_encode(value)}" for key, value in record.items())
+        lines.append(f"  {{\n{fields}\n  }}")
+    return "[\n" + ",\n".join(lines) + "\n]"
+
+
+_encode_text = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]  # json.dumps's own (C) string encoder
+
+
+def _encode(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        return _encode_text(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int or (kind is float and math.isfinite(value)):
+        return repr(value)
+    return json.dumps(value, indent=2).replace("\n", "\n    ")  # lists, mappings: nested one level deeper
 
 
 # ---- for people -------------------------------------------------------------------------------------
@@ -116,11 +148,31 @@ def cell(value: Any, measure: bool) -> str:
 
 def _cells(table: Table) -> tuple[list[list[str]], list[bool]]:
     """Cell texts and, per column, whether it is numeric (right-aligned)."""
-    cells = [[cell(row.get(name), name in table.measures) for name in table.columns] for row in table.rows]
-    present = [[row[name] for row in table.rows if row.get(name) is not None] for name in table.columns]
-    numeric = [bool(values) and all(isinstance(v, (int, float, Summary)) and not isinstance(v, bool) for v in values)
-               for values in present]
-    return cells, numeric
+    columns, numeric = [], []
+    for name in table.columns:
+        try:
+            values = list(map(operator.itemgetter(name), table.rows))
+        except KeyError:
+            values = [row.get(name) for row in table.rows]
+        kinds = set(map(type, values))
+        columns.append(_column_cells(values, kinds, name in table.measures))
+        present = kinds - {type(None)}
+        numeric.append(bool(present) and present <= {int, float, Summary})
+    return [list(row) for row in zip(*columns)] if columns else [[] for _ in table.rows], numeric
+
+
+def _column_cells(values: list[Any], kinds: set[type], measure: bool) -> list[str]:
+    """`cell` of each value, by the column's types: one call per value only for mixed columns."""
+    if kinds <= {str}:
+        return values
+    if kinds <= {int, type(None)}:
+        return ["-" if value is None else str(value) for value in values]
+    if measure and kinds <= {float, type(None)}:
+        present = [abs(value) for value in values if value is not None]
+        if present and (min(present) >= 0.01 or max(present) == 0) and max(present) < 10:  # accuracies, losses: one format
+            return ["-" if value is None else f"{value:.4f}" for value in values]
+        return ["-" if value is None else number(value) for value in values]
+    return [cell(value, measure) for value in values]
 
 
 def _text(table: Table) -> str:

@@ -12,10 +12,9 @@ import json
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from dilbench.config.loader import parse_value
 from dilbench.errors import UsageError
 from dilbench.report.aggregate import Summary
 from dilbench.report.columns import Catalog, Column, is_number
@@ -34,8 +33,13 @@ class Condition:
     column: Column
     op: str
     texts: tuple[str, ...]
+    values: list[Any] = field(default_factory=list, compare=False)  # the column's value for each run checked
 
     def holds(self, value: Any) -> bool:
+        if self.column.separator is not None and self.op in ("=", "!="):  # tag=a,b: tagged a or b; tag!=a: not tagged a
+            members = set(str(value).split(self.column.separator)) if value else set()
+            hit = any(not members if text.lower() in NULLS else text in members for text in self.texts)
+            return hit if self.op == "=" else not hit
         if self.op == "=":
             return any(_equal(value, text) for text in self.texts)
         if self.op == "!=":
@@ -63,8 +67,9 @@ def parse_condition(text: str, catalog: Catalog, runs: list[RunRecord]) -> Condi
     if len(texts) > 1 and "" in texts:
         raise UsageError(f"--where {text}: an empty value in the list; expected {FORMS}")
     column = catalog.resolve(match["key"])
-    _check_comparable(text, op, texts, [column.value(run) for run in runs])
-    return Condition(column, op, texts)
+    values = column.values(runs)
+    _check_comparable(text, op, texts, values)
+    return Condition(column, op, texts, values)
 
 
 def _check_comparable(text: str, op: str, texts: tuple[str, ...], values: list[Any]) -> None:
@@ -86,6 +91,14 @@ def _check_comparable(text: str, op: str, texts: tuple[str, ...], values: list[A
     if bad:
         raise UsageError(f"--where {text}: the runs' values of this column are {kind}, so {bad[0]!r} can never match; "
                          f"expected {FORMS}")
+
+
+def parse_value(text: str) -> Any:
+    """A value as `--set` reads it (YAML). Imported on first use: dilbench.config pulls in every registry,
+    which a `compare` without list values never needs."""
+    from dilbench.config.loader import parse_value as parse
+
+    return parse(text)
 
 
 def _is_number(text: str) -> bool:

@@ -1,6 +1,7 @@
 """`dilbench show RUN_DIR`: one run on one screen (no TensorFlow).
 
-Status, a config summary, final and best metrics, how often each layer group was updated, and where its
+Status, provenance (source and how to re-create it, data, machine, packages), a config summary, final and
+best metrics with the run's peak memory and CPU use, how often each layer group was updated, and where its
 plots, TensorBoard events, checkpoints and log are. Written from the same forgiving RunRecord as
 compare, so a running, failed or damaged run is shown with its problems instead of an error.
 """
@@ -13,6 +14,7 @@ from typing import Any
 from dilbench.errors import UsageError
 from dilbench.report.columns import BUILTINS, is_number
 from dilbench.report.formats import cell
+from dilbench.report.provenance import describe as describe_provenance
 from dilbench.report.runs_index import RunRecord, is_run_dir, read_run
 from dilbench.runs.owner import describe as describe_owner
 from dilbench.runs.rundir import RunDir
@@ -26,7 +28,8 @@ def show(path: str | Path) -> str:
     if not path.is_dir() or not is_run_dir(path):
         raise UsageError(f"{path}: not a dilbench run directory (no config.yaml or meta.json); pass a directory under runs/")
     run = read_run(path)
-    sections = [_header(run), _config(run), _metrics(run), _updates(run), _files(RunDir(path))]
+    sections = [_header(run), _provenance(run), _config(run), _metrics(run), _updates(run), _files(RunDir(path))]
+    run.reader.save()
     return "\n\n".join(section for section in sections if section) + "\n"
 
 
@@ -48,10 +51,27 @@ def _header(run: RunRecord) -> str:
     if run.status in ("crashed", "stale") and isinstance(meta.get("owner"), dict):
         gone = "is gone" if run.status == "crashed" else "runs on another host and cannot be checked from here"
         pairs.append(("owner", f"{describe_owner(meta['owner'])} {gone}; continue with: dilbench train --resume {run.path}"))
+    if run.tags:
+        pairs.append(("tags", ", ".join(run.tags)))
+    if run.note:
+        pairs += [("note" if i == 0 else "", line) for i, line in enumerate(run.note.splitlines())]
     if meta.get("error"):
         pairs.append(("error", str(meta["error"])))
+    if meta.get("pruned"):
+        pairs.append(("pruned", str(meta["pruned"])))
+    search = meta.get("search")
+    if isinstance(search, dict):
+        params = ", ".join(f"{key}={cell(value, False)}" for key, value in (search.get("params") or {}).items())
+        role = "trial" if search.get("role") == "tune" else "confirmation run of the best trial,"
+        pairs.append(("search", f"{role} {search.get('trial', '?')} of study {search.get('study', '?')}: {params or '-'}"))
     pairs += [("problem", problem) for problem in run.problems]
     return text_table(pairs)
+
+
+def _provenance(run: RunRecord) -> str:
+    """Where the run came from: source (and how to re-create a dirty one), data, machine, environment, packages."""
+    pairs = describe_provenance(run.meta, str(run.path))
+    return "provenance\n" + text_table(pairs, indent="  ") if pairs else ""
 
 
 def _config(run: RunRecord) -> str:
@@ -80,7 +100,7 @@ def _metrics(run: RunRecord) -> str:
         rows.append(["best eval_acc", *_record_cells(best)])
     table = text_table(rows, header, [False] + [True] * (len(header) - 1), "  ").splitlines()
     shown: tuple[str, ...] = ("gap", "wall_time", "train_time", "eval_time", "images_per_s")
-    shown += ("train_flops",) if BUILTINS["train_flops"][1](run) is not None else ()
+    shown += tuple(name for name in ("train_flops", "peak_rss_mib", "cpu_util", "gpu_peak_mib") if BUILTINS[name][1](run) is not None)
     extras = "  ".join(f"{name} {cell(BUILTINS[name][1](run), True)}" for name in shown)
     return "\n".join([f"metrics (eval_* on the {split} split)", *table, "  " + extras])
 

@@ -2,7 +2,8 @@
 
 ```
 events/          the run's hyperparameters (HParams plugin) and its resolved config.yaml (text)
-events/train/    epoch_loss, epoch_accuracy, images_per_s, updates/<group>, weights/<group> histograms
+events/train/    epoch_loss, epoch_accuracy, images_per_s, updates/<group>, weights/<group> histograms,
+                 system/peak_rss_mib, system/cpu_util (system/gpu_peak_mib with a GPU)
 events/eval/     epoch_loss, epoch_accuracy on the evaluation split (test or validation)
 ```
 Train and eval are sibling runs with the same tags, so TensorBoard draws them on one chart (as Keras's
@@ -66,6 +67,11 @@ SCALARS = {  # TensorBoard run -> (tag, metrics.jsonl key)
     "eval": (("epoch_loss", "eval_loss"), ("epoch_accuracy", "eval_acc")),
 }
 
+SYSTEM = (  # TensorBoard tag in events/train, metrics.jsonl key, scale: what the run cost the machine (training/resources.py)
+    ("system/peak_rss_mib", "peak_rss_bytes", 2**-20), ("system/cpu_util", "cpu_util", 1.0),
+    ("system/gpu_peak_mib", "gpu_peak_bytes", 2**-20),
+)
+
 
 def hparam_values(config: Config) -> dict[str, bool | int | float | str]:
     """The resolved config as flat `section.key` -> value, in types the HParams plugin takes.
@@ -124,6 +130,9 @@ class RunEvents(TrainingListener):
                 for tag, key in SCALARS[name]:
                     tf.summary.scalar(tag, record[key], step=step)
         with self.train.as_default():
+            for tag, key, scale in SYSTEM:
+                if record.get(key) is not None:
+                    tf.summary.scalar(tag, record[key] * scale, step=step)
             for group, count in zip(group_names, record["updates"]):
                 tf.summary.scalar(f"updates/{group}", count, step=step)
             for group, values in weights.items():

@@ -2,6 +2,7 @@
 
     runs/<name>-<UTC yyyymmdd-HHMMSS>-<4 hex>/
       config.yaml  meta.json  metrics.jsonl  log.txt  events/  plots/  checkpoints/  .lock
+      source.patch (a dirty checkout)  tags.json  notes.md  .annotations.lock (`dilbench tag` and `note`)
 
 Every file is written to a temp file and renamed into place, so a killed run leaves valid files; the
 temp files a kill leaves behind are named so that `partial_files` finds them. Files get the mode the
@@ -20,11 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dilbench.errors import UsageError
 
 CHECKPOINT_SETS = ("latest", "best", "start")  # as training/checkpoints.py saves them
+ANNOTATION_FILES = ("tags.json", "notes.md")  # written by `dilbench tag` and `note` (annotations.py), never by the trainer
 _CHECKPOINT_INDEX = re.compile(r"^ckpt-(\d+)\.index$")
 
 
@@ -36,8 +36,8 @@ def stamp() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` via a temp file in the same directory, an fsync and a rename.
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Write `text` (or bytes, as they are) to `path` via a temp file in the same directory, an fsync and a rename.
 
     The temp file is created with mode 0666 minus the umask (mkstemp's 0600 would hide a run from
     colleagues), and removed again if anything fails (a full disk included).
@@ -45,7 +45,7 @@ def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "w") as handle:
+        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
@@ -86,6 +86,14 @@ class RunDir:
     lock_file = property(lambda self: self.path / ".lock")  # held by the one process writing the run
     reserve_file = property(lambda self: self.path / ".reserve")  # room to record a failure on a full disk
 
+    tags_file = property(lambda self: self.path / "tags.json")
+    notes_file = property(lambda self: self.path / "notes.md")
+    annotations_lock = property(lambda self: self.path / ".annotations.lock")  # taken briefly by tag/note/rm, not the trainer
+
+    def source_patch(self, segment: int = 0) -> Path:
+        """The patch from the recorded commit to the source tree of the run's start (0) or its Nth resume."""
+        return self.path / ("source.patch" if segment == 0 else f"source-resume{segment}.patch")
+
     @classmethod
     def create(cls, runs_dir: str | Path, name: str) -> RunDir:
         """A new, unique run directory; an existing one is never reused."""
@@ -114,7 +122,9 @@ class RunDir:
 
     def read_config_data(self) -> Any:
         """config.yaml as plain data (not validated: readers of old or foreign runs decide what to make of it)."""
-        return yaml.load(self.config.read_text(), Loader=_YAML_LOADER)
+        import yaml  # on first use: a warm `compare` reads configs from its index
+
+        return yaml.load(self.config.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml if there
 
     def read_meta(self) -> dict[str, Any]:
         return upgrade_meta(json.loads(self.meta_file.read_text()))
@@ -127,6 +137,24 @@ class RunDir:
         meta.update(changes)
         self.write_meta(meta)
         return meta
+
+    def read_tags(self) -> list[str]:
+        """The run's tags, sorted ([] without tags.json); ValueError if the file is not what `dilbench tag` writes."""
+        try:
+            data = json.loads(self.tags_file.read_text())
+        except FileNotFoundError:
+            return []
+        tags = data.get("tags") if isinstance(data, dict) else None
+        if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+            raise ValueError("tags.json holds no list of tags")
+        return sorted(tags)
+
+    def read_note(self) -> str | None:
+        """The run's note (notes.md), None without one."""
+        try:
+            return self.notes_file.read_text().strip() or None
+        except FileNotFoundError:
+            return None
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """Epoch records in order; a torn last line (killed mid-write) is ignored."""
@@ -172,9 +200,16 @@ class RunDir:
         """What killed or failed writes leave: our temp files (`.NAME.*.tmp`, plots' `.NAME.tmp.png`) and
         TensorFlow's checkpoint temp directories (`ckpt-N_temp/`) and `*.tempstate*` files."""
         found = [p for d in (self.path, self.plots) for p in _entries(d) if p.name.startswith(".") and ".tmp" in p.name]
+        annotating = self.annotation_partials()  # maybe a live annotator's: the next annotator cleans them, under its lock
+        found = [p for p in found if p not in annotating]
         for which in CHECKPOINT_SETS:
             found += [p for p in _entries(self.checkpoints / which) if p.name.endswith("_temp") or ".tempstate" in p.name]
         return found
+
+    def annotation_partials(self) -> list[Path]:
+        """Temp files of tags.json and notes.md writes (removed by the next annotator, under the annotation lock)."""
+        return [p for p in _entries(self.path) if p.name.startswith(tuple(f".{name}." for name in ANNOTATION_FILES))
+                and p.name.endswith(".tmp")]
 
     def set_aside(self, path: Path, copy: bool = False) -> Path:
         """Move (or copy) a file or directory of the run to `<name>.old-<UTC stamp>` beside it, so nothing is lost."""
@@ -187,8 +222,6 @@ class RunDir:
             path.rename(target)
         return target
 
-
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: compare reads hundreds
 
 # Keys written by dilbench 0.1, which called the evaluated split's numbers test_* even when it was the
 # validation split; readers see the new names, so every run reads the same whatever wrote it.

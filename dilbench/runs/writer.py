@@ -80,7 +80,7 @@ class RunWriter:
         except OSError as err:
             raise _error(err, "writing", run.path, retry) from err
         if not got:
-            raise RunBusy(f"{run.path} is being written by {_holder(run)}; a second writer would corrupt it. "
+            raise RunBusy(f"{run.path} is being written by {holder(run)}; a second writer would corrupt it. "
                           "Wait for that process to end (or stop it), then try again")
         writer = cls(run, lock, owner)
         try:
@@ -156,7 +156,7 @@ class RunWriter:
             raise
 
 
-def _holder(run: RunDir) -> str:
+def holder(run: RunDir) -> str:
     text = holder_of(run.lock_file)
     try:
         owner = json.loads(text)

@@ -6,6 +6,9 @@ entry is such a list for any number of groups L; `custom` is the list written in
     schedule: unfair_back                          # a named entry
     schedule: {substeps: [[-1], [-2, -1], all]}    # custom (the name may be left out)
 
+A named schedule, built in or from a plugin, is registered with `register_schedule` (public as
+`dilbench.plugins.register_schedule`): a name, a function of L giving the list, and a description.
+
 From the list alone follow the forward start and backprop depth of each sub-step, the update counts
 and the FLOP cost (`batch_plan`, `updates_per_batch`, `flops_per_example` below). One engine (engine.py,
 imported with TensorFlow only to train) runs every schedule. `freezeout` (freezeout.py) anneals each
@@ -15,14 +18,16 @@ group's learning rate to zero at its own point of training and then drops it fro
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from dilbench.registry import Registry, check_callable, check_description
 from dilbench.schedules.plan import SubStep, SubStepSpec, check_substeps, cost, derive, resolve
 from dilbench.schedules.plan import updates_per_batch as count_updates
 from dilbench.typed.checks import positive
 from dilbench.typed.fields import key
+from dilbench.typed.registry import RegistryError
 from dilbench.typed.validate import FieldError
 
 
@@ -32,14 +37,48 @@ class ScheduleEntry:
     description: str
 
 
-SCHEDULES: dict[str, ScheduleEntry] = {
-    "standard": ScheduleEntry(lambda L: ["all"], "one forward/backward pass; every group updated once per batch"),
-    "unfair_back": ScheduleEntry(lambda L: [f"-{k}..-1" for k in range(1, L + 1)],
-                                 "L sub-steps from cached activations; sub-step k updates the top k groups; group k updated k times"),
-    "unfair_front": ScheduleEntry(lambda L: [f"1..{k}" for k in range(1, L + 1)],
-                                  "L full passes; sub-step k updates groups 1..k; group k updated L-k+1 times"),
-    "custom": ScheduleEntry(None, "the sub-steps listed in schedule.substeps, e.g. [[-1], [-2, -1], all]"),
-}
+def _check(name: str, entry: ScheduleEntry) -> None:
+    check_description(entry.description, "schedule", name)
+    if entry.pattern is None:
+        if name != "custom":
+            raise RegistryError(f"schedule {name!r} has no pattern", "give a function of the number of groups returning its sub-steps")
+        return
+    check_callable(entry.pattern, "schedule", name, "pattern")
+    for num_groups in range(1, 5):  # the pattern must say something sensible for small models
+        try:
+            steps = entry.pattern(num_groups)
+            check_substeps(steps, f"pattern({num_groups})")
+        except FieldError as err:
+            raise RegistryError(f"schedule {name!r}: {err.path}: {err.message}",
+                                "return a list of sub-steps, each a group or a tuple of groups (1 = bottom, -1 = top, "
+                                "'A..B' ranges, 'all')") from None
+        except Exception as err:
+            raise RegistryError(f"schedule {name!r}: pattern({num_groups}) raised {type(err).__name__}: {err}",
+                                "return a list of sub-steps for any number of groups") from None
+
+
+SCHEDULES: Registry[ScheduleEntry] = Registry("schedule", _check)
+
+
+def register_schedule(name: str, pattern: Callable[[int], Sequence[Any]], description: str) -> None:
+    """Register schedule `name`: `pattern(L)` returns the sub-steps of one batch for a model of L groups, each
+    a group or a list of groups (1 = bottom, -1 = top, 'A..B' ranges, 'all'), e.g. `lambda L: [-1, "all"]`;
+    `description` one line. Update counts, forward starts and the FLOP cost follow from the list.
+    RegistryError if the name is taken or the pattern gives no valid sub-steps for 1-4 groups."""
+
+    def substeps(num_groups: int) -> list[SubStepSpec]:  # lists (as YAML and Python write them) to tuples
+        return [tuple(step) if isinstance(step, list) else step for step in pattern(num_groups)]
+
+    SCHEDULES.add(name, ScheduleEntry(substeps if callable(pattern) else pattern, description),  # type: ignore[arg-type]
+                  getattr(pattern, "__module__", None) or "")
+
+
+register_schedule("standard", lambda L: ["all"], "one forward/backward pass; every group updated once per batch")
+register_schedule("unfair_back", lambda L: [f"-{k}..-1" for k in range(1, L + 1)],
+                  "L sub-steps from cached activations; sub-step k updates the top k groups; group k updated k times")
+register_schedule("unfair_front", lambda L: [f"1..{k}" for k in range(1, L + 1)],
+                  "L full passes; sub-step k updates groups 1..k; group k updated L-k+1 times")
+SCHEDULES.add("custom", ScheduleEntry(None, "the sub-steps listed in schedule.substeps, e.g. [[-1], [-2, -1], all]"), __name__)
 
 @dataclass(frozen=True)
 class FreezeOutConfig:
@@ -64,7 +103,7 @@ class ScheduleConfig:
 
     # Evaluated when validation reads it (typing.get_type_hints), so it lists the entries registered by then.
     name: Literal[tuple(SCHEDULES)] = key(None,  # type: ignore[valid-type]
-                                          "; ".join(f"{name}: {entry.description}" for name, entry in SCHEDULES.items())
+                                          "; ".join(f"{name}: {entry.description}" for name, entry in SCHEDULES.current().items())
                                           + ". Not written: custom when substeps are given, else standard")
     substeps: tuple[SubStepSpec, ...] | None = key(
         None, "custom only: the sub-steps in order, each a group or a list of groups (1 = bottom, -1 = top, "

@@ -10,6 +10,7 @@ them. A second Ctrl-C is forwarded again, which stops the children at once (the 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,7 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from dilbench.config import dump_config
 from dilbench.errors import DilbenchError
@@ -29,7 +30,9 @@ from dilbench.signals import handled, raise_interrupt
 from dilbench.sweep.existing import Step, final_accuracy, latest_same, lock_path
 
 TRAIN = (sys.executable, "-m", "dilbench")  # the command a job runs `train` with (tests put a fake here)
+TRIAL = (sys.executable, "-m", "dilbench.sweep.trial")  # the same for a search's runs (trial.py), which add `--trial SPEC`
 POLL_SECONDS = 0.2
+WAIT = "wait"  # a Work source's answer: nothing to start now, but there may be once running jobs (here or elsewhere) end
 
 
 class SweepInterrupted(DilbenchError):
@@ -41,7 +44,7 @@ class SweepInterrupted(DilbenchError):
 @dataclass
 class Outcome:
     step: Step
-    status: str  # completed | failed | interrupted | busy
+    status: str  # completed | pruned | failed | interrupted | busy
     path: Path | None  # the run directory, if one exists
     message: str = ""
     seconds: float = 0.0
@@ -59,6 +62,43 @@ class _Job:
     started: float
 
 
+@dataclass(frozen=True)
+class Item:
+    """A job to launch: its step, and the sweep lock on its run if the work source took it already."""
+
+    step: Step
+    lock: RunLock | None = None
+
+
+class Work(Protocol):
+    """Where run_jobs takes its jobs from: a fixed list (ListWork), or a search that asks its studies for trials as
+    jobs free up (tuning.py)."""
+
+    def next(self) -> Item | str | None:
+        """The next job; WAIT if none now but maybe later; None when nothing more will come."""
+
+    def ended(self, outcome: Outcome) -> None:
+        """A job ended (or was found busy)."""
+
+    def total(self) -> int:
+        """Jobs in all, for `[k/N]` (a search's is its estimate)."""
+
+
+class ListWork:
+    def __init__(self, steps: list[Step]):
+        self.work = deque(step for step in steps if step.action in ("start", "resume"))
+        self.count = len(self.work)
+
+    def next(self) -> Item | str | None:
+        return Item(self.work.popleft()) if self.work else None
+
+    def ended(self, outcome: Outcome) -> None:
+        pass
+
+    def total(self) -> int:
+        return self.count
+
+
 def thread_env(jobs: int, cpus: int | None = None) -> dict[str, str]:
     """The children's environment: with N jobs, each gets cores/N TensorFlow threads (unless set already),
     so N runs do not fight over the cores with N full-size thread pools."""
@@ -70,30 +110,41 @@ def thread_env(jobs: int, cpus: int | None = None) -> dict[str, str]:
     return env
 
 
-def run_jobs(steps: list[Step], runs_dir: Path, jobs: int, echo: Callable[[str], None]) -> list[Outcome]:
-    """Start or resume every step whose action says so; returns one Outcome per step, in finishing order."""
-    work = deque(step for step in steps if step.action in ("start", "resume"))
-    total, launched = len(work), 0
+def run_jobs(steps: list[Step], runs_dir: Path, jobs: int, echo: Callable[[str], None], work: Work | None = None,
+             train_options: tuple[str, ...] = ()) -> list[Outcome]:
+    """Start or resume every step whose action says so (or what `work` gives), each `train` also given
+    `train_options`; one Outcome per job, in finishing order."""
+    work = work or ListWork(steps)
+    launched = 0
     env = thread_env(jobs)
     active: list[_Job] = []
     outcomes: list[Outcome] = []
     with handled({signal.SIGTERM: raise_interrupt}):  # `kill` of the sweep stops it like Ctrl-C: its children checkpoint too
         try:
-            while work or active:
-                while work and len(active) < jobs:
+            while True:
+                item: Item | str | None = WAIT
+                while len(active) < jobs:
+                    item = work.next()
+                    if not isinstance(item, Item):
+                        break
                     launched += 1
-                    job = launch_job(work.popleft(), launched, total, runs_dir, env, echo)
+                    job = launch_job(item.step, launched, max(launched, work.total()), runs_dir, env, echo, item.lock,
+                                     train_options)
                     if isinstance(job, Outcome):
                         outcomes.append(job)
+                        work.ended(job)
                     else:
                         active.append(job)
                 for job in [job for job in active if job.process.poll() is not None]:
                     active.remove(job)
-                    outcomes.append(finish_job(job, runs_dir, total, echo))
-                time.sleep(POLL_SECONDS if active else 0)
+                    outcomes.append(finish_job(job, runs_dir, max(launched, work.total()), echo))
+                    work.ended(outcomes[-1])
+                if not active and item is None:
+                    break
+                time.sleep(POLL_SECONDS if active or item == WAIT else 0)
         except KeyboardInterrupt:
             _stop(active, echo)
-            stopped = [finish_job(job, runs_dir, total, echo) for job in active]
+            stopped = [finish_job(job, runs_dir, max(launched, work.total()), echo) for job in active]
             names = ", ".join(outcome.step.run.name for outcome in stopped)
             raise SweepInterrupted(
                 f"interrupted{f'; {names} saved a checkpoint' if names else ''}. Run the same command again to resume"
@@ -102,12 +153,15 @@ def run_jobs(steps: list[Step], runs_dir: Path, jobs: int, echo: Callable[[str],
 
 
 def launch_job(step: Step, number: int, total: int, runs_dir: Path, env: dict[str, str],
-            echo: Callable[[str], None]) -> _Job | Outcome:
-    """Start (or resume) the step's run as a `dilbench train` child that holds the run's lock; `busy` if
-    another process holds it. Also used by a Slurm array task, for its one run."""
+               echo: Callable[[str], None], lock: RunLock | None = None, train_options: tuple[str, ...] = ()) -> _Job | Outcome:
+    """Start (or resume) the step's run as a `dilbench train` child (given `train_options`) that holds the run's lock
+    (`lock`, if the caller took it already); `busy` if another process holds it. A search's run (trial or
+    confirmation) runs as `python -m dilbench.sweep.trial ... --trial SPEC` instead (trial.py), which takes the same
+    options. Also used by a Slurm array task."""
     run = step.run
-    lock = RunLock(lock_path(runs_dir, run.name))
-    if not lock.acquire():
+    if lock is None:
+        lock = RunLock(lock_path(runs_dir, run.name))
+    if lock.fd is None and not lock.acquire():
         echo(f"[{number}/{total}] {run.name}: busy, another process is running it; left alone")
         return Outcome(step, "busy", step.path, "running in another process")
     if step.action == "resume":
@@ -120,7 +174,12 @@ def launch_job(step: Step, number: int, total: int, runs_dir: Path, env: dict[st
     log_path = runs_dir / "logs" / f"{run.name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "a")  # noqa: SIM115 - closed in _finish, when the child has ended
-    command = [*TRAIN, *args]
+    command = [*TRAIN, *args, *train_options]
+    if run.search is not None:
+        spec = runs_dir / ".sweep" / "trials" / f"{run.name}.json"
+        spec.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(spec, json.dumps(run.search, indent=1) + "\n")
+        command = [*TRIAL, *args, "--trial", str(spec), *train_options]
     log.write(f"=== {utc_now()} {' '.join(command)}\n")
     log.flush()
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
@@ -143,12 +202,12 @@ def finish_job(job: _Job, runs_dir: Path, total: int, echo: Callable[[str], None
         status, message = "busy", "running in another process"
     elif status == "running":  # killed too hard to record anything
         status, message = "failed", f"the process ended (exit code {code}) while the run said `running`"
-    elif status == "completed":
-        message = final_accuracy(meta)
+    elif status in ("completed", "pruned"):
+        message = final_accuracy(meta) if meta.get("final_eval_acc") is not None else "no epoch finished"
     else:
         message = meta.get("error") or _last_line(job.log_path) or f"exit code {code}"
     outcome = Outcome(job.step, status, found.path if found else None, message, seconds, job.log_path)
-    tail = "" if status == "completed" else f" (log: {job.log_path})"
+    tail = "" if status in ("completed", "pruned") else f" (log: {job.log_path})"
     echo(f"[{job.number}/{total}] {job.step.run.name}: {status} in {_duration(seconds)}, {message}{tail}")
     return outcome
 

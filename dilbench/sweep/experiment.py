@@ -18,11 +18,13 @@ from typing import Any, Literal
 
 from dilbench.config.loader import line_of, locate, report
 from dilbench.config.yamlfile import ConfigError, read_yaml
+from dilbench.sweep.search import SearchSpec
 from dilbench.sweep.slurm_resources import SlurmResources
-from dilbench.typed.validate import FieldError, build, did_you_mean, join
+from dilbench.typed.validate import FieldError, FieldErrors, build, did_you_mean, join, to_plain
 
 WORD = re.compile(r"^[A-Za-z0-9_.]+$")  # case and profile names: they become parts of run names
 LABEL = re.compile(r"^[A-Za-z0-9_.+-]+$")  # a grid value's label in a run name
+PROFILE_KEYS = ("cases", "search")  # a profile's keys that are not config overrides: the cases it runs, search settings
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,26 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class Hooks:
+    """Shell commands run when each run and when the sweep ends (runs/hooks.py); a failing one only warns."""
+
+    on_run_end: str | None = None  # as `dilbench train --on-end`: $DILBENCH_RUN_DIR, $DILBENCH_RUN_STATUS
+    on_sweep_end: str | None = None  # $DILBENCH_SWEEP_DIR, $DILBENCH_RESULTS, $DILBENCH_SWEEP_STATUS
+    timeout: float = 60.0  # seconds, for each
+
+    def __post_init__(self) -> None:
+        if not self.timeout > 0:
+            raise FieldError("timeout", f"must be a positive number of seconds, got {self.timeout}")
+        for name in ("on_run_end", "on_sweep_end"):
+            if getattr(self, name) is not None and not str(getattr(self, name)).strip():
+                raise FieldError(name, "an empty command; leave the key out instead")
+
+    def train_options(self) -> tuple[str, ...]:
+        """What each run's `dilbench train` gets for `on_run_end`."""
+        return ("--on-end", self.on_run_end, "--hook-timeout", f"{self.timeout:g}") if self.on_run_end else ()
+
+
+@dataclass(frozen=True)
 class Experiment:
     name: str
     base: str  # the base run config, relative to the experiment file
@@ -64,6 +86,8 @@ class Experiment:
     published: dict[str, Published] = field(default_factory=dict)  # group -> published numbers
     claims: tuple[Claim, ...] = ()
     slurm: SlurmResources = field(default_factory=SlurmResources)  # per run, for `--launcher slurm`
+    hooks: Hooks = field(default_factory=Hooks)  # shell commands at the end of each run and of the sweep
+    search: SearchSpec | None = None  # tune each case's hyperparameters, then confirm (search.py)
 
     def __post_init__(self) -> None:
         if not WORD.match(self.name):
@@ -74,7 +98,15 @@ class Experiment:
             for name, overrides in getattr(self, section).items():
                 if not WORD.match(name):
                     raise FieldError(join(section, name), f"names must be letters, digits, '_' or '.', got {name!r}")
-                _check_keys(overrides, join(section, name))
+                _check_keys({k: v for k, v in overrides.items() if section == "cases" or k not in PROFILE_KEYS}, join(section, name))
+        for name in self.profiles:
+            self.profile_cases(name)
+            self.profile_search(name)
+        if self.search is not None:
+            for i, case in enumerate(self.search.cases or ()):
+                if case not in self.cases:
+                    raise FieldError(join(join("search", "cases"), i),
+                                     f"unknown case {case!r}{did_you_mean(case, self.cases)}; cases: {', '.join(self.cases) or 'none'}")
         _check_keys(self.grid, "grid")
         for key, values in self.grid.items():
             _check_axis(key, values)
@@ -91,6 +123,38 @@ class Experiment:
                 if name not in groups:
                     raise FieldError(join(join("claims", i), side),
                                      f"unknown group {name!r}{did_you_mean(name, groups)}; groups: {', '.join(groups)}")
+
+    def profile_cases(self, profile: str | None) -> list[str | None]:
+        """The cases a profile runs: its `cases:` list, else all of them ([None] for a file without cases)."""
+        chosen = (self.profiles.get(profile) or {}).get("cases") if profile is not None else None
+        if chosen is None:
+            return list[str | None](self.cases) or [None]
+        path = join(join("profiles", str(profile)), "cases")
+        if not isinstance(chosen, list) or not chosen:
+            raise FieldError(path, f"expected a list of case names (the cases this profile runs), got {chosen!r}")
+        for i, case in enumerate(chosen):
+            if case not in self.cases:
+                raise FieldError(join(path, i), f"unknown case {case!r}{did_you_mean(str(case), self.cases)}; "
+                                                f"cases: {', '.join(self.cases) or 'none'}")
+        return [case for case in self.cases if case in chosen]  # in the file's order
+
+    def profile_search(self, profile: str | None) -> SearchSpec | None:
+        """The search settings under a profile: the file's `search:`, with the profile's `search:` keys on top; a
+        profile of a file without `search:` may hold a whole one (only that profile searches), and `search: false`
+        turns the file's off (that profile runs its cases at their fixed values only)."""
+        given = (self.profiles.get(profile) or {}).get("search") if profile is not None else None
+        if given is None:
+            return self.search
+        path = join(join("profiles", str(profile)), "search")
+        if given is False:
+            return None
+        if not isinstance(given, dict):
+            raise FieldError(path, f"expected a mapping of search settings, e.g. {{trials: 4}}, or false, got {given!r}")
+        base = {k: v for k, v in to_plain(self.search).items() if k != "dimensions"} if self.search is not None else {}
+        try:
+            return build(SearchSpec, {**base, **given})
+        except FieldError as err:
+            raise FieldErrors([FieldError(join(path, e.path), e.message) for e in err.errors]) from None
 
     def axis(self, key: str) -> list[tuple[str, Any, str]]:
         """A grid key's values as (label in run names, value, dotted path in the file for error lines)."""

@@ -9,6 +9,7 @@ hand, and it holds no measured numbers.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import platform
 import statistics
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from dilbench.report import provenance
 from dilbench.report.aggregate import Summary, summarize
 from dilbench.report.budget import best_until, series, value_at
 from dilbench.report.columns import BUILTINS
@@ -33,12 +35,17 @@ from dilbench.tables import markdown_table
 
 if TYPE_CHECKING:
     from dilbench.report.curves import ClaimPanel  # matplotlib: imported only when a page is written
+    from dilbench.sweep.tuning import GroupState
 
 GROUP_KEY = "meta.sweep.group"
 GROUP_COLUMNS = "epochs,final_eval_acc,best_eval_acc,final_train_acc,wall_time,images_per_s,train_flops"
 RUN_COLUMNS = f"name,{GROUP_KEY},seed,status,epochs,final_eval_acc,best_eval_acc,wall_time,run"
 
 
+TUNED_CLAIMS = ("**Tuned groups.** The experiment's search tunes some groups (see Tuning above): `<case>-tuned` is a "
+                "case re-run on the grid's seeds with its best trial's values. Each claim between two tuned groups is judged "
+                "again on these confirmation runs (the last two columns): both arms got the same tuning budget, so the claim "
+                "is tested at each arm's own best values rather than at one learning rate for all.")
 EQUAL_COMPUTE = ("Each claim is judged twice. **At equal epochs**: the groups' final (or best) test accuracy "
                  "after the same number of epochs. **At equal compute**: at a training budget, the FLOPs of the final "
                  "epoch of the claim's cheaper group (the mean of its runs' cumulative `train_flops`, from the "
@@ -51,17 +58,39 @@ EQUAL_COMPUTE = ("Each claim is judged twice. **At equal epochs**: the groups' f
 class Report:
     markdown: Path
     curves: Path
-    verdicts: list[str]  # one per claim of the experiment file, in its order: at equal epochs
+    verdicts: list[str]  # one per claim of the page (the experiment file's that this profile runs), in order: at equal epochs
     compute_verdicts: list[str]  # the same claims at equal training FLOPs
+    tuned_verdicts: list[str] = dataclasses.field(default_factory=list)  # the claims between tuned groups, at equal epochs
+    tuned_compute_verdicts: list[str] = dataclasses.field(default_factory=list)  # ... at equal FLOPs
 
 
-def tag_runs(plan: Plan, chosen: dict[str, Path]) -> None:
-    """Record in each run's meta.json which experiment, profile, case and group it belongs to.
+@dataclass(frozen=True)
+class Judged:
+    """A page's claims on each footing, and the one family they are judged in (in this order)."""
+
+    epochs: list[Comparison]
+    flops: list[Comparison]
+    tuned_epochs: list[Comparison]
+    tuned_flops: list[Comparison]
+    family: Family
+
+    def parts(self) -> list[list[Judgement]]:
+        """The family's judgements split as epochs, flops, tuned epochs, tuned flops."""
+        out, at = [], 0
+        for part in (self.epochs, self.flops, self.tuned_epochs, self.tuned_flops):
+            out.append(self.family.judgements[at:at + len(part)])
+            at += len(part)
+        return out
+
+
+def tag_runs(plan: Plan, chosen: dict[str, Path], states: list[GroupState] | None = None) -> None:
+    """Record in each run's meta.json which experiment, profile, case and group it belongs to (a search's trials: group
+    `<group>-trials`).
 
     Skipped for runs still training (their trainer owns meta.json until it ends).
     """
-    for run in plan.runs:
-        path = chosen.get(run.name)
+    trials = [(t.step.run, t.step.path) for state in states or [] for t in state.trials if t.step.path is not None]
+    for run, path in [*((run, chosen.get(run.name)) for run in plan.runs), *trials]:
         if path is None:
             continue
         meta = RunDir(path).read_meta()
@@ -71,14 +100,16 @@ def tag_runs(plan: Plan, chosen: dict[str, Path]) -> None:
             update_meta_if_idle(RunDir(path), sweep=tag)  # under the run's lock: one writer at a time
 
 
-def write_report(plan: Plan, chosen: dict[str, Path], command: str) -> Report:
-    """Tag the runs, then write the results page and the curves of the plan's groups."""
-    tag_runs(plan, chosen)
+def write_report(plan: Plan, chosen: dict[str, Path], command: str, states: list[GroupState] | None = None) -> Report:
+    """Tag the runs, then write the results page and the curves of the plan's groups (and with a search: search.png)."""
+    states = states or []
+    tag_runs(plan, chosen, states)
     paths = [str(chosen[run.name]) for run in plan.runs if run.name in chosen]
     order = list(dict.fromkeys(run.group for run in plan.runs))
     grouped = _in_order(compare(paths, columns=GROUP_COLUMNS, group_by=GROUP_KEY), order, GROUP_KEY)
+    grouped.notes = [note for note in grouped.notes if not note.startswith("warning: group")]  # the page's own warning says it
     runs = _in_order(compare(paths, columns=RUN_COLUMNS), [run.name for run in plan.runs], "name")
-    epochs, flops, family = judge_page(plan, grouped)
+    judged = judge_page(plan, grouped)
     members = _completed(grouped)
     _decorate(plan, grouped, runs)
     plan.results_dir.mkdir(parents=True, exist_ok=True)
@@ -87,14 +118,22 @@ def write_report(plan: Plan, chosen: dict[str, Path], command: str) -> Report:
 
     plot_table(grouped, curves)
     with_flops = any(series(run, "flops", "eval_acc") for members in grouped.members for run in members)
-    if with_flops and flops:
-        plot_claims(_panels(grouped, members, flops, family.judgements[len(epochs):]), plan.results_dir / "curves_flops.png")
+    parts = judged.parts()
+    if with_flops and (judged.flops or judged.tuned_flops):
+        plot_claims(_panels(grouped, members, judged.flops, parts[1]) + _panels(grouped, members, judged.tuned_flops, parts[3]),
+                    plan.results_dir / "curves_flops.png")
     elif with_flops:  # no claims: every group on one log axis
         plot_table(grouped, plan.results_dir / "curves_flops.png", "flops", log_x=True)
+    tuning = None
+    if plan.search is not None:
+        from dilbench.sweep.search_page import Tuning
+
+        tuning = Tuning(plan, states)
+        tuning.plot(plan.results_dir / "search.png")
     markdown = plan.results_dir / "RESULTS.md"
-    write_atomic(markdown, _page(plan, grouped, runs, (epochs, flops, family), command, with_flops))
-    count = len(epochs)
-    return Report(markdown, curves, [j.verdict for j in family.judgements[:count]], [j.verdict for j in family.judgements[count:]])
+    write_atomic(markdown, _page(plan, grouped, runs, judged, command, with_flops, tuning))
+    verdicts = [[j.verdict for j in part] for part in parts]
+    return Report(markdown, curves, *verdicts)
 
 
 def _panels(grouped: Table, members: dict[str, list[RunRecord]], flops: list[Comparison],
@@ -116,9 +155,10 @@ def _in_order(table: Table, order: list[str], column: str) -> Table:
     """Rows in the experiment's order (compare sorts groups by value), unknown ones last."""
     rank = {name: i for i, name in enumerate(order)}
     index = sorted(range(len(table.rows)), key=lambda i: rank.get(str(table.rows[i][column]), len(rank)))
+    labels = table.labels  # worked out from the members in their present order
     table.rows = [table.rows[i] for i in index]
     table.members = [table.members[i] for i in index]
-    table.labels = [table.labels[i] for i in index]
+    table.labels = [labels[i] for i in index]
     return table
 
 
@@ -150,6 +190,8 @@ def setup(plan: Plan, run: PlannedRun) -> str:
     spec = plan.experiment.spec
     parts = [f"{key}={_brief(value)}" for key, value in (spec.cases.get(run.case, {}) if run.case else {}).items()]
     parts += [f"{key}={_brief(value)}" for key, value in run.grid.items() if key not in spec.averaged]
+    if run.search and run.search.get("role") == "confirm":
+        parts += [f"tuned {key}={_brief(value)}" for key, value in (run.search.get("params") or {}).items()]
     return ", ".join(parts) or "-"
 
 
@@ -209,14 +251,19 @@ def _at_flops(claim: Claim, members: dict[str, list[RunRecord]]) -> Comparison:
     return Comparison(claim, (higher, lower), runs, means[cheaper], groups[cheaper], problem)
 
 
-def judge_page(plan: Plan, grouped: Table) -> tuple[list[Comparison], list[Comparison], Family]:
-    """Every claim at equal epochs and at equal FLOPs, judged as one family (verdict.py): the family's
-    judgements are the epochs' in claim order, then the FLOPs'."""
+def judge_page(plan: Plan, grouped: Table) -> Judged:
+    """Every claim at equal epochs and at equal FLOPs, and with a search the same claims between the tuned groups,
+    judged as one family (verdict.py): the family's judgements are the epochs' in claim order, then the FLOPs', then
+    the tuned claims' at equal epochs and at equal FLOPs."""
     members = _completed(grouped)
-    claims = plan.experiment.spec.claims
+    claims = plan.claims
+    tuned = [twin for _, twin in plan.tuned_claims()]
     epochs = [_at_epochs(claim, members) for claim in claims]
     flops = [_at_flops(claim, members) for claim in claims]
-    return epochs, flops, judge_family([c.values for c in epochs + flops])
+    tuned_epochs = [_at_epochs(claim, members) for claim in tuned]
+    tuned_flops = [_at_flops(claim, members) for claim in tuned]
+    family = judge_family([c.values for c in epochs + flops + tuned_epochs + tuned_flops])
+    return Judged(epochs, flops, tuned_epochs, tuned_flops, family)
 
 
 def _claim_rows(comparisons: list[Comparison], judgements: list[Judgement], published: dict[str, Published],
@@ -274,13 +321,21 @@ def _in_brief(judgement: Judgement) -> str:
     return f"**{judgement.verdict}** (adj. p {p_value(judgement.adjusted_p)})"
 
 
-def _family_text(epochs: list[Comparison], flops: list[Comparison], family: Family) -> str:
+def _family_text(judged: Judged) -> str:
     """This page's family: its size, the claims left out and why, the ones counted once, and Holm's thresholds."""
+    epochs, flops, family = judged.epochs, judged.flops, judged.family
     count, m = len(epochs), family.size
-    places = [("equal epochs", c) for c in epochs] + [("equal FLOPs", c) for c in flops]
+    places = ([("equal epochs", c) for c in epochs] + [("equal FLOPs", c) for c in flops]
+              + [("equal epochs, tuned", c) for c in judged.tuned_epochs] + [("equal FLOPs, tuned", c) for c in judged.tuned_flops])
     made = [j.test is not None and j.repeats is None for j in family.judgements]
     text = (f"**This page's family**: m = {m} test{'' if m == 1 else 's'}: {sum(made[:count])} of the {count} claims at "
-            f"equal epochs and {sum(made[count:])} at equal FLOPs.")
+            f"equal epochs and {sum(made[count:2 * count])} at equal FLOPs")
+    if judged.tuned_epochs:
+        tuned = len(judged.tuned_epochs)
+        text += (f", and {sum(made[2 * count:2 * count + tuned])} of the {tuned} claims between tuned groups at equal epochs and "
+                 f"{sum(made[2 * count + tuned:])} at equal FLOPs (tuned and fixed-rate claims are one family: the conservative "
+                 f"reading, as a reader takes in both tables at once)")
+    text += "."
     untested: dict[str, list[str]] = {}
     for (where, comparison), judgement in zip(places, family.judgements):
         if judgement.test is None:
@@ -308,37 +363,56 @@ def _measured(summary: Summary | None, n: int, of: int | None = None) -> str:
     return f"{number(summary.mean)}{'' if summary.std is None else f' ± {number(summary.std, like=summary.mean)}'} ({count})"
 
 
-def _page(plan: Plan, grouped: Table, runs: Table, judged: tuple[list[Comparison], list[Comparison], Family], command: str,
-          with_flops: bool) -> str:
+def _page(plan: Plan, grouped: Table, runs: Table, judged: Judged, command: str, with_flops: bool, tuning: Any = None) -> str:
     experiment, spec = plan.experiment, plan.experiment.spec
     title = f"# {spec.name}" + (f": profile `{plan.profile}`" if plan.profile else "")
     reproduce = f"dilbench sweep {experiment.path}" + (f" --profile {plan.profile}" if plan.profile else "")
     parts = [title, spec.about.strip(),
              "*Generated by `dilbench sweep`; do not edit. Every number below is computed from the run directories "
              "or copied from the experiment file's `published:` section.*",
-             _provenance(grouped, reproduce, command, plan), _profile_warning(plan, grouped)]
+             _provenance(grouped, reproduce, command, plan), _mixing_warning(grouped), _profile_warning(plan, grouped)]
     parts += ["## Setup", _setup_section(plan)]
-    if spec.claims:
-        epochs, flops, family = judged
-        count = len(epochs)
-        judgements = (family.judgements[:count], family.judgements[count:])
+    if tuning is not None:
+        parts += tuning.sections()
+    claims = plan.claims
+    if claims:
+        epochs, flops = judged.epochs, judged.flops
+        judgements = judged.parts()
         header = ["claim", "groups", "metric", "published", "measured (mean ± std)", "difference [95% CI]", "raw p", "adjusted p",
                   "verdict", "seeds needed"]
+        tuned_pairs = dict(plan.tuned_claims())
+        tuned_index = {claim: i for i, claim in enumerate(tuned_pairs)}
         side_by_side = [[claim.says, f"{claim.higher} > {claim.lower}", _in_brief(a), _in_brief(b)]
-                        for claim, a, b in zip(spec.claims, *judgements)]
-        parts += ["## Claims", EQUAL_COMPUTE, RULE, _family_text(epochs, flops, family), COLUMNS,
-                  markdown_table(side_by_side, ["claim", "groups", "at equal epochs", "at equal FLOPs"]),
-                  "### At equal epochs", _tally(plan, [j.verdict for j in judgements[0]]),
+                        + ([_in_brief(judgements[2][tuned_index[claim]]), _in_brief(judgements[3][tuned_index[claim]])]
+                           if claim in tuned_index else ["-", "-"]) * bool(tuned_pairs)
+                        for claim, a, b in zip(claims, judgements[0], judgements[1])]
+        columns = ["claim", "groups", "at equal epochs", "at equal FLOPs"]
+        columns += ["tuned, at equal epochs", "tuned, at equal FLOPs"] if tuned_pairs else []
+        parts += ["## Claims", EQUAL_COMPUTE, RULE, _family_text(judged), COLUMNS]
+        if tuned_pairs:
+            parts += [TUNED_CLAIMS]
+        parts += [markdown_table(side_by_side, columns),
+                  "### At equal epochs", _tally(claims, [j.verdict for j in judgements[0]]),
                   markdown_table(_claim_rows(epochs, judgements[0], spec.published, at_flops=False), header),
-                  "### At equal compute (training FLOPs)", _tally(plan, [j.verdict for j in judgements[1]]),
+                  "### At equal compute (training FLOPs)", _tally(claims, [j.verdict for j in judgements[1]]),
                   markdown_table(_claim_rows(flops, judgements[1], spec.published, at_flops=True),
                                  [*header[:3], "budget (FLOPs)", *header[4:]])]
+        if tuned_pairs:
+            twins = list(tuned_pairs.values())
+            parts += ["### Tuned groups at equal epochs", _tally(twins, [j.verdict for j in judgements[2]]),
+                      markdown_table(_claim_rows(judged.tuned_epochs, judgements[2], {}, at_flops=False), header),
+                      "### Tuned groups at equal compute (training FLOPs)", _tally(twins, [j.verdict for j in judgements[3]]),
+                      markdown_table(_claim_rows(judged.tuned_flops, judgements[3], {}, at_flops=True),
+                                     [*header[:3], "budget (FLOPs)", *header[4:]])]
+        left_out = plan.left_out_claims()
+        if left_out:
+            parts += [f"Not on this page (a group the profile does not run): {'; '.join(c.says for c in left_out)}."]
     parts += ["## Results, grouped over " + (", ".join(spec.averaged) or "nothing"), render(grouped, "markdown").rstrip(),
               f"The same table: `dilbench compare {plan.runs_dir} --group-by {GROUP_KEY} --columns {GROUP_COLUMNS} "
               f"--format markdown`. Curves: mean over the group's runs, band from min to max, against epochs."
               + ("" if not with_flops else " Below them, training FLOPs on a log scale: " + (
                   "one panel per claim with its two arms, the budget of its equal-FLOPs verdict (dashed) and each run's "
-                  "value there (dots)." if spec.claims else "every group (`--x flops`).")),
+                  "value there (dots)." if claims else "every group (`--x flops`).")),
               "![curves](curves.png)" + ("\n\n![curves against training FLOPs](curves_flops.png)" if with_flops else ""),
               "## Runs", render(runs, "markdown").rstrip()]
     if spec.notes:
@@ -360,11 +434,25 @@ def _profile_warning(plan: Plan, grouped: Table) -> str:
             f"regime, against the seed noise.")
 
 
-def _tally(plan: Plan, verdicts: list[str]) -> str:
+def _mixing_warning(grouped: Table) -> str:
+    """Say when a group's runs are not alike in what they read or ran (report/provenance.py), or the groups
+    compared on this page read different data."""
+    lines = [f"- **Group `{row['group']}`**: {problem}." for row, members in zip(grouped.rows, grouped.members)
+             for problem in provenance.mixed([run.meta for run in members])]
+    everyone = [run.meta for members in grouped.members for run in members]
+    if not any("data files" in line for line in lines):
+        lines += [f"- **Across groups**: {problem}." for problem in provenance.mixed(everyone) if "data files" in problem]
+    if not lines:
+        return ""
+    return ("**Warning: runs on this page differ in what they read or ran from.** A mean over such runs, or a claim "
+            "between them, mixes more than the seed. `dilbench show RUN` prints each run's provenance.\n\n" + "\n".join(lines))
+
+
+def _tally(claims: list[Claim], verdicts: list[str]) -> str:
     """The verdicts in words: which claims these runs support, contradict, or cannot decide."""
     lines = []
     for verdict in VERDICTS:
-        says = [claim.says for claim, given in zip(plan.experiment.spec.claims, verdicts) if given == verdict]
+        says = [claim.says for claim, given in zip(claims, verdicts) if given == verdict]
         lines.append(f"- **{verdict}** ({len(says)} of {len(verdicts)}): {'; '.join(says) if says else 'none'}")
     return "\n".join(lines)
 

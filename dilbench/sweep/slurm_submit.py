@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,28 +68,34 @@ def queued_as_busy(steps: list[Step], runs_dir: Path) -> list[Step]:
 
 
 def sweep_script(plan: Plan, steps: list[Step], resources: SlurmResources, jobs: int | None, rerun_changed: bool,
-                 command: str) -> str:
-    """The job script that trains `steps`, one array task each."""
+                 command: str, sweep_hook: bool = False) -> str:
+    """The job script that trains `steps`, one array task each; with `sweep_hook` (a sweep that does not wait),
+    the task that writes the final results page also runs the experiment's `hooks.on_sweep_end`."""
     experiment = plan.experiment
-    return array_script(plan, steps, resources, jobs,
-                        task_command(experiment.path, experiment.output_directory, plan.profile, rerun_changed, command))
+    task = task_command(experiment.path, experiment.output_directory, plan.profile, rerun_changed, command,
+                        sweep_hook and bool(experiment.spec.hooks.on_sweep_end))
+    return array_script(plan, [step.run.name for step in steps], resources, jobs, task)
 
 
 def task_command(experiment: Path, output_directory: Path | None, profile: str | None, rerun_changed: bool,
-                 command: str) -> list[str]:
-    """What every array task runs, before `--run NAME`."""
+                 command: str, sweep_hook: bool = False) -> list[str]:
+    """What every array task runs, before `--run NAME`; with `sweep_hook`, the task that writes the final results
+    page also runs the experiment's `hooks.on_sweep_end`."""
     args = [sys.executable, "-m", "dilbench.sweep.slurm_task", str(experiment), "--command", command]
     args += ["--output-directory", str(output_directory)] if output_directory else []
     args += ["--profile", profile] if profile else []
-    return args + (["--rerun-changed"] if rerun_changed else [])
+    return args + (["--rerun-changed"] if rerun_changed else []) + (["--sweep-end-hook"] if sweep_hook else [])
 
 
-def array_script(plan: Plan, steps: list[Step], resources: SlurmResources, jobs: int | None, task: list[str]) -> str:
-    """The sbatch script: one array task per step, each training (or resuming) its run."""
+def array_script(plan: Plan, names: list[str], resources: SlurmResources, jobs: int | None, task: list[str],
+                 after: Sequence[str] = ()) -> str:
+    """The sbatch script: one array task per run name (or a search's tuning slot, `tune:<group>`), each training (or
+    resuming) its run; `after`: jobs it waits for (afterany), e.g. a search's confirmation runs waiting for its tuning."""
     name = "-".join(["dilbench", plan.experiment.spec.name] + ([plan.profile] if plan.profile else []))
     options = [
         f"--job-name={name}",
-        f"--array=0-{len(steps) - 1}" + (f"%{jobs}" if jobs else ""),
+        f"--array=0-{len(names) - 1}" + (f"%{jobs}" if jobs else ""),
+        *([f"--dependency=afterany:{':'.join(after)}"] if after else []),
         "--ntasks=1",
         f"--chdir={Path.cwd()}",
         f"--output={slurm_dir(plan.runs_dir) / '%A_%a.out'}",
@@ -98,7 +104,7 @@ def array_script(plan: Plan, steps: list[Step], resources: SlurmResources, jobs:
         WARNING,
         *resources.directives(),
     ]
-    runs = " ".join(shlex.quote(step.run.name) for step in steps)
+    runs = " ".join(shlex.quote(name) for name in names)
     return "\n".join([
         "#!/bin/bash",
         *(f"#SBATCH {option}" for option in options),
@@ -113,21 +119,26 @@ def array_script(plan: Plan, steps: list[Step], resources: SlurmResources, jobs:
 
 def submit(plan: Plan, steps: list[Step], script: str, echo: Callable[[str], None]) -> Submission:
     """Write the script beside the runs, submit it with sbatch and record each run's array task."""
+    array, path = submit_script(plan, script)
+    submission = Submission(array, path, steps)
+    record_jobs(plan.runs_dir, {step.run.name: submission.job(i) for i, step in enumerate(steps)})
+    echo(f"submitted job array {array}: {len(steps)} run(s), one array task each ({path})")
+    return submission
+
+
+def submit_script(plan: Plan, script: str, suffix: str = "") -> tuple[str, Path]:
+    """Write the script beside the runs and submit it with sbatch: the array's job id, and the script's path."""
     if shutil.which("sbatch") is None:
         raise UsageError("--launcher slurm needs Slurm's sbatch on PATH (run on a cluster's login node), or use --launcher local")
     directory = slurm_dir(plan.runs_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"sweep-{utc_now().replace(':', '').replace('+0000', 'Z')}.sh"
+    path = directory / f"sweep-{utc_now().replace(':', '').replace('+0000', 'Z')}{suffix}.sh"
     write_atomic(path, script)
     result = subprocess.run(["sbatch", "--parsable", str(path)], capture_output=True, text=True)
     if result.returncode != 0:
         raise UsageError(f"sbatch refused the sweep's job array ({(result.stderr or result.stdout).strip()}); nothing was "
                          f"submitted. The script is {path}")
-    array = result.stdout.strip().split(";")[0]  # `123` or `123;cluster`
-    submission = Submission(array, path, steps)
-    record_jobs(plan.runs_dir, {step.run.name: submission.job(i) for i, step in enumerate(steps)})
-    echo(f"submitted job array {array}: {len(steps)} run(s), one array task each ({path})")
-    return submission
+    return result.stdout.strip().split(";")[0], path  # `123` or `123;cluster`
 
 
 def wait_for(submission: Submission, plan: Plan, status_command: str, echo: Callable[[str], None]) -> list[Outcome]:
@@ -170,8 +181,8 @@ def task_outcome(step: Step, state: JobState, runs_dir: Path) -> Outcome:
     found = latest_same(runs_dir, step.run)
     meta = RunDir(found.path).read_meta() if found and found.status != "unknown" else {}
     status = meta.get("status", "failed")
-    if status == "completed":
-        message = final_accuracy(meta)
+    if status in ("completed", "pruned"):
+        message = final_accuracy(meta) if meta.get("final_eval_acc") is not None else "no epoch finished"
     elif status == "running":
         status, message = "failed", "the job ended while the run said `running`"
     else:

@@ -33,8 +33,12 @@ from dilbench.tables import text_table
 from dilbench.training.batches import without_autotune
 from dilbench.training.step import TrainingStep
 
-NAMED = tuple(name for name, entry in SCHEDULES.items() if entry.pattern is not None)
 FIT_STEPS = 50  # the fewest steps one model.fit call is timed over
+
+
+def named_schedules() -> tuple[str, ...]:
+    """Every schedule with a pattern of its own (plugins' included): what `bench` times."""
+    return tuple(name for name, entry in SCHEDULES.items() if entry.pattern is not None)
 
 
 @dataclass(frozen=True)
@@ -96,8 +100,9 @@ def _keras_fit(config: Config, image_shape: tuple[int, ...], num_classes: int, d
 def _configs(config: Config) -> dict[str, Config]:
     """Method name -> the config whose step it times."""
     plain = replace(config, schedule=replace(config.schedule, freezeout=None))
-    configs = {name: replace(plain, schedule=ScheduleConfig(name)) for name in NAMED}
-    if config.schedule.name not in NAMED:
+    named = named_schedules()
+    configs = {name: replace(plain, schedule=ScheduleConfig(name)) for name in named}
+    if config.schedule.name not in named:
         configs[config.schedule.name] = plain
     if config.schedule.freezeout:
         configs[f"{config.schedule.name}+freezeout"] = config

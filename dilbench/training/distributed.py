@@ -1,4 +1,5 @@
-"""Feeding a global batch to several replicas: every replica gets its own slice of each global batch.
+"""Feeding a global batch to several replicas (every replica gets its own slice of each global batch), and checking
+that the replicas hold the same state.
 
 Each worker builds the same global batches (same order, same augmentation: both are functions of
 (seed, epoch, batch)) and keeps the slices of its own replicas, so a step on R replicas sees exactly
@@ -7,6 +8,7 @@ the images of the single-device step with the same global batch, and the summed 
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -33,3 +35,25 @@ def distribute_batches(strategy: tf.distribute.Strategy, batches: tf.data.Datase
         return batches.flat_map(slices)
 
     return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+class ReplicaCheck:
+    """Every replica must hold the same state. A variable under a strategy has a copy per replica, and an update in
+    replica context writes each replica's own copy (weights, optimizer slots and batch-norm statistics all are
+    updated so), so the copies stay equal only while every replica assigns the same value: the step all-reduces the
+    gradients, and synchronized batch norm its sums, before anything is assigned. A layer that assigns a value of its
+    own replica's slice (an unsynchronized keras BatchNormalization's moving statistics, say) makes the copies differ
+    silently, and a checkpoint keeps only the first. The Trainer compares them at every epoch end and before an
+    interruption's checkpoint: one fused comparison, nothing at all with one replica per worker."""
+
+    def __init__(self, named: list[tuple[str, tf.Variable]]):
+        self.copies = [(name, tuple(v.values)) for name, v in named if len(getattr(v, "values", ())) > 1]
+        pairs = [(copy, copies[0]) for _, copies in self.copies for copy in copies[1:]]
+        self._agree = tf.function(lambda: tf.reduce_all([tf.reduce_all(tf.equal(a, b)) for a, b in pairs])) if pairs else None
+
+    def differing(self) -> str | None:
+        """The name of a variable whose replicas hold different values, or None; names are looked up only on failure."""
+        if self._agree is None or bool(self._agree()):
+            return None
+        return next((name for name, copies in self.copies
+                     if any(not np.array_equal(copy.numpy(), copies[0].numpy()) for copy in copies[1:])), "a variable")

@@ -11,15 +11,20 @@ import tensorflow as tf
 from dilbench.training.listeners import BatchEnd, Trainer, TrainingListener
 
 
+def state_variables(model: Any, optimizers: list[Any]) -> list[tuple[str, tf.Variable]]:
+    """Every variable of a run's state by name, each once: the model's (weights and BN statistics), then the
+    optimizers' (slots, update counts, learning-rate factors)."""
+    named = [(v.path, v.value) for v in model.variables]
+    seen = {id(v) for _, v in named}
+    return named + [(f"{o.name}/{v.name}", v) for o in optimizers for v in o.variables if id(v) not in seen]
+
+
 class FiniteCheck:
     """Weights can go NaN while the loss stays finite (e.g. an overflowing moment); the Trainer checks at
     every epoch end and before every interruption's checkpoint, so nothing non-finite is recorded or saved."""
 
     def __init__(self, model: Any, optimizers: list[Any]):
-        named = [(v.path, v.value) for v in model.variables]  # weights (and BN statistics) ...
-        seen = {id(v) for _, v in named}
-        named += [(f"{o.name}/{v.name}", v) for o in optimizers for v in o.variables if id(v) not in seen]  # ... and slots
-        self.named = [(name, v) for name, v in named if v.dtype.is_floating]
+        self.named = [(name, v) for name, v in state_variables(model, optimizers) if v.dtype.is_floating]
         variables = [v for _, v in self.named]
         self._all_finite = tf.function(lambda: tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in variables]))
 

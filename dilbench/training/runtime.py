@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -41,3 +42,29 @@ def make_strategy(runtime: RuntimeConfig) -> tf.distribute.Strategy:
 def devices() -> list[str]:
     """What TensorFlow will compute on: every GPU when there is one, else the CPU."""
     return [f"{d.device_type}:{d.name.split(':')[-1]}" for d in tf.config.list_logical_devices()]
+
+
+def tensorflow_build() -> dict[str, Any]:
+    """TensorFlow's version and build: CUDA and cuDNN versions where it was built with them (for meta.json)."""
+    build: dict[str, Any] = {"version": tf.__version__, "git_version": tf.version.GIT_VERSION}
+    try:
+        info = dict(tf.sysconfig.get_build_info())
+    except Exception:  # noqa: BLE001 - a build without the info module: version only
+        info = {}
+    build.update({key: value for key, value in sorted(info.items()) if isinstance(value, (str, int, float, bool))})
+    return build
+
+
+def gpu_names() -> list[dict[str, Any]]:
+    """Each GPU TensorFlow sees: its device, name and compute capability (empty on a CPU)."""
+    found = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            details = tf.config.experimental.get_device_details(gpu)
+        except Exception:  # noqa: BLE001 - details are a nicety
+            details = {}
+        entry: dict[str, Any] = {"device": gpu.name, "name": str(details.get("device_name", "unknown"))}
+        if details.get("compute_capability"):
+            entry["compute_capability"] = ".".join(map(str, details["compute_capability"]))
+        found.append(entry)
+    return found

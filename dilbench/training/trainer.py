@@ -27,10 +27,11 @@ from dilbench.data import Dataset
 from dilbench.errors import DilbenchError
 from dilbench.signals import handled
 from dilbench.training.batches import epoch_batches, epoch_order, eval_pieces, memory_batches, steps_per_epoch
-from dilbench.training.distributed import distribute_batches
-from dilbench.training.finite import FiniteCheck, NonFiniteLoss
+from dilbench.training.distributed import ReplicaCheck, distribute_batches
+from dilbench.training.finite import FiniteCheck, NonFiniteLoss, state_variables
 from dilbench.training.listeners import BatchEnd, Record, RunFailed, RunInterrupted, TrainingListener
 from dilbench.training.progress import ProgressDisplay
+from dilbench.training.resources import ResourceSampler
 from dilbench.training.runtime import seed_everything
 from dilbench.training.step import TrainingStep
 
@@ -120,8 +121,11 @@ class Trainer:
             loss_scale=self.step.loss_scale, progress=self.state,  # key `progress`: what checkpoints of 0.1 hold
         )
         self.finite = FiniteCheck(self.model, self.optimizers)
+        self.replicas = ReplicaCheck(state_variables(self.model, self.optimizers))
         self.eval_batches = self._eval_batches()  # the evaluation split in memory, as evaluate() feeds it (built once)
         self.initial_weights = self.group_weights()  # before any restore: the after plot draws them as reference
+        gpus = [f"GPU:{device.name.rsplit(':', 1)[-1]}" for device in tf.config.list_logical_devices("GPU")]
+        self.resources = ResourceSampler(gpus)  # each epoch's peak memory and CPU utilisation (resources.py)
 
     # ---- public -------------------------------------------------------------------------------------
     def train(self, recorded: Sequence[Record] = ()) -> list[Record]:
@@ -185,6 +189,7 @@ class Trainer:
             for var, value in ((p.loss_sum, 0.0), (p.correct, 0), (p.seen, 0), (p.seconds, 0.0)):
                 var.assign(value)
         num_steps = steps_per_epoch(n, self.global_batch, cfg.augmentation.mode)
+        self.resources.epoch_started()
         # the epoch's sums and position, kept in Python during the batches (variable ops for them cost 0.2 ms of CPU a
         # batch, 0.5% of a quickstart step) and written to `state` by save_position, at the epoch's end and before any
         # checkpoint inside it (the same float64 additions as assign_add made, so the same values)
@@ -233,6 +238,7 @@ class Trainer:
             "updates": [int(o.updates.numpy()) - u for o, u in zip(self.optimizers, updates_before)],
             "updates_total": [int(o.updates.numpy()) for o in self.optimizers],
             "train_flops": self.step.training_flops(n, self.global_batch, epoch + 1),  # cumulative, from the cost model
+            **self.resources.epoch_ended(),  # peak_rss_bytes, cpu_seconds, cpu_util (gpu_peak_bytes with a GPU)
         }
 
     def _epoch_batches(self, order: np.ndarray, start_step: int, epoch: int):
@@ -246,7 +252,8 @@ class Trainer:
 
     def save_position(self, where: str) -> None:
         """Write the epoch's position and sums into `state`, for a checkpoint to save, after checking that weights
-        and optimizer slots are finite (nothing non-finite is recorded or saved); `where` names the moment."""
+        and optimizer slots are finite and that the replicas' copies of every variable agree
+        (distributed.ReplicaCheck): nothing non-finite or diverged is recorded or saved; `where` names the moment."""
         p, position = self.state, self.position
         for var, value in ((p.loss_sum, position.loss_sum), (p.correct, position.correct), (p.seen, position.seen),
                            (p.step, position.done), (p.seconds, position.seconds())):
@@ -254,12 +261,19 @@ class Trainer:
         bad = self.finite.non_finite()
         if bad:
             raise self.failed(int(p.epoch), f"weights became non-finite during {where} ({bad}) while the loss stayed finite")
+        differing = self.replicas.differing()
+        if differing:
+            raise RunFailed(f"the replicas' copies of {differing} differ after {where}: a layer updated it with values of "
+                            "its own replica's part of the batch (e.g. an unsynchronized BatchNormalization; build batch norm "
+                            f"with dilbench.models.layers.batch_norm, which synchronizes it); {self._kept(int(p.epoch))}")
 
     def failed(self, epoch: int, what: str) -> RunFailed:
         """The failure of the run in `epoch` (0-based: the epochs before it are kept), saying what to change."""
-        kept = f"epochs 1-{epoch} are kept in {self.where}" if epoch else f"no epoch finished in {self.where}"
         return RunFailed(f"{what}; lower optimizer.lr" + (" or use precision: float32" if self.config.precision != "float32" else "")
-                         + f"; {kept}")
+                         + f"; {self._kept(epoch)}")
+
+    def _kept(self, epoch: int) -> str:
+        return f"epochs 1-{epoch} are kept in {self.where}" if epoch else f"no epoch finished in {self.where}"
 
     def evaluate(self) -> tuple[float, float]:
         """Mean loss and accuracy on the evaluation split (BN in inference mode), batch by batch of

@@ -83,6 +83,17 @@ class OneKey:
     name: str  # declared by each subclass as a Literal field
     __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]  # every subclass is a dataclass
 
+    @classmethod
+    def registered_variants(cls) -> tuple[type[OneKey], ...]:
+        """On a base class that is not itself a dataclass, the dataclasses an annotation of it stands for:
+        its registry's, as they are when validation runs (so `tuple[AugmentOp, ...]` takes every operation
+        registered by then, plugins' included)."""
+        raise TypeError(f"{cls.__name__} has no registry of variants")
+
+
+def _is_registry_base(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, OneKey) and not dataclasses.is_dataclass(tp)
+
 
 def one_key_variants(variants: dict[str, type]) -> TypeGuard[dict[str, type[OneKey]]]:
     """Whether a union's named variants are all written as one-key mappings (augmentation operations)."""
@@ -128,7 +139,9 @@ def named_variants(members: tuple[Any, ...]) -> dict[str, type]:
     """Dataclasses in a union that are told apart by their `name: Literal[...]` field."""
     variants: dict[str, type] = {}
     for member in members:
-        if isinstance(member, type) and dataclasses.is_dataclass(member):
+        if _is_registry_base(member):
+            variants.update(named_variants(member.registered_variants()))
+        elif isinstance(member, type) and dataclasses.is_dataclass(member):
             hints = typing.get_type_hints(member)
             for choice in typing.get_args(hints.get("name", None)) or ():
                 variants[choice] = member
@@ -199,6 +212,36 @@ def convert(tp: Any, value: Any, path: str) -> Any:
     else:
         raise TypeError(f"unsupported annotation {tp!r} at {path}")
     raise FieldError(path, f"expected {type_name(tp)}, got {value!r}")
+
+
+def check_annotation(tp: Any, path: str, seen: set[type] | None = None) -> None:
+    """TypeError (naming `path`) unless `convert` and the JSON Schema can read annotation `tp`: the types a
+    registered config dataclass may use, nested dataclasses included."""
+    seen = set() if seen is None else seen
+    members = union_members(tp)
+    if members:
+        for member in members:
+            check_annotation(member, path, seen)
+        return
+    origin = typing.get_origin(tp)
+    if _is_registry_base(tp) or origin is Literal or tp is Any or tp in (bool, int, float, str, type(None)):
+        return
+    if origin in (tuple, dict):
+        for i, arg in enumerate(typing.get_args(tp)):
+            if arg is not Ellipsis:
+                check_annotation(arg, path if origin is tuple else f"{path} ({'keys' if i == 0 else 'values'})", seen)
+        return
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        if tp not in seen:
+            seen.add(tp)
+            hints = typing.get_type_hints(tp)
+            for field in dataclasses.fields(tp):
+                if field.init:
+                    check_annotation(hints[field.name], join(path, field.name), seen)
+        return
+    hint = "; write tuple[X, ...] for a list" if origin is list else ""
+    raise TypeError(f"{path} is annotated {tp!r}, which a config cannot hold: use bool, int, float, str, None, Literal, "
+                    f"tuple, dict, a frozen dataclass or a union of them{hint}")
 
 
 def _finite(value: int | float, path: str) -> float:

@@ -68,7 +68,10 @@ def resume(run: Path, *extra: str, specs: tuple[str, ...] = (), **kwargs) -> sub
 
 def training_records(run: Path) -> list[dict]:
     """metrics.jsonl without what depends on the clock."""
-    return [{k: v for k, v in r.items() if not k.endswith("seconds") and k != "images_per_s"} for r in metrics(run)]
+    from dilbench.training.resources import RESOURCE_KEYS
+
+    return [{k: v for k, v in r.items() if not k.endswith("seconds") and k not in ("images_per_s", *RESOURCE_KEYS)}
+            for r in metrics(run)]
 
 
 def one_line_error(result: subprocess.CompletedProcess) -> str:

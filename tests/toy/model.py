@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from dilbench.models import ModelEntry
+from dilbench.plugins import key, register_model
 from dilbench.typed.checks import positive
-from dilbench.typed.fields import key
 
 if TYPE_CHECKING:
     from dilbench.models.grouped import GroupedModel
@@ -41,4 +40,5 @@ def build(cfg: ToyMlpConfig, input_shape: tuple[int, int, int], num_classes: int
     return GroupedModel(groups, dense(num_classes, "head", activation=None), input_shape)
 
 
-ENTRY = ModelEntry(ToyMlpConfig, build, "a two-group MLP for the registry test")
+def register() -> None:
+    register_model("toy_mlp", ToyMlpConfig, build, "a two-group MLP for the registry test")

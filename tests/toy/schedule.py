@@ -5,6 +5,8 @@ Per batch the top group is updated 3 times and every other group once.
 
 from __future__ import annotations
 
-from dilbench.schedules import ScheduleEntry
+from dilbench.plugins import register_schedule
 
-ENTRY = ScheduleEntry(lambda num_groups: [-1, "all", -1], "top group, all groups, top group again")
+
+def register() -> None:
+    register_schedule("toy_top_twice", lambda num_groups: [-1, "all", -1], "top group, all groups, top group again")
