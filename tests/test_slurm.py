@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from toolkit import REPO, child_env, meta, tiny_profile, train_args
+from toolkit import REPO, child_env, meta, study_trials, tiny_profile, tiny_search, train_args
 
 CLUSTER = REPO / ".ci" / "slurm"
 DEADLINE = 600  # seconds for any one wait: generous, as a requeued job waits out the cluster's cred_expire
@@ -218,42 +218,7 @@ def test_two_workers_of_a_multi_worker_run_under_srun_agree(tmp_path, slurm):
 # The Done-when search of issue 22 (tests/test_search.py runs it locally): 2 cases, TPE, 4 trials each, the median
 # pruner, 2 confirmation seeds. Under Slurm: one array of the fixed runs and tuning slots (each slot asks the shared
 # journal-file study for its trial), then the confirmation runs, after it.
-SEARCH = f"""\
-name: search
-base: {BASE}
-cases:
-  a: {{schedule: standard}}
-  c: {{schedule: unfair_back}}
-grid:
-  seed: [0, 1]
-profiles:
-  tiny: {{data.dataset: mnist_bundled, data.train_subset: 320, data.test_subset: 160, model.channels: 2, model.hidden: [8],
-         train.batch_size: 32, train.epochs: 3, precision: float32}}
-claims:
-  - {{higher: c, lower: a, says: "unfair_back beats standard"}}
-search:
-  method: tpe
-  trials: 4
-  space:
-    optimizer.lr: {{log_uniform: [1.0e-4, 3.0e-2]}}
-  metric: final_eval_acc
-  pruner: {{median: {{startup_trials: 1, warmup_epochs: 1}}}}
-  seeds: [100, 101]
-  startup_trials: 2
-slurm:
-  cpus_per_run: 1
-"""
-
-
-def study_trials(path: Path, group: str) -> list[dict]:
-    import optuna
-
-    from dilbench.sweep.study import storage
-
-    journal = runs_dir(path) / ".sweep" / f"study-{group}.log"
-    (summary,) = optuna.get_all_study_summaries(storage(journal))
-    study = optuna.load_study(study_name=summary.study_name, storage=storage(journal))
-    return [{"number": t.number, "state": t.state.name, "params": t.params} for t in study.trials]
+SEARCH = tiny_search("search") + "slurm:\n  cpus_per_run: 1\n"
 
 
 def test_the_small_search_tunes_in_array_tasks_then_confirms_after_them(experiment):
@@ -266,7 +231,7 @@ def test_the_small_search_tunes_in_array_tasks_then_confirms_after_them(experime
     assert "tune:a tune:a tune:a tune:a tune:c tune:c tune:c tune:c" in tuning.read_text()
     assert "#SBATCH --dependency=afterany:" in confirming.read_text()
     for group in ("a", "c"):
-        trials = study_trials(path, group)
+        trials = study_trials(runs_dir(path), group)
         assert [t["number"] for t in trials] == [0, 1, 2, 3]  # the slots shared one study: no trial twice, none past 4
         assert all(t["state"] in ("COMPLETE", "PRUNED") for t in trials), trials
         for trial in trials:

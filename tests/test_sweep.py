@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from toolkit import EXPERIMENTS, PNG, QUICKSTART, REPO, invoke, nonempty, sweep
+from toolkit import EXPERIMENTS, FAKE_TRAINER_START, PNG, QUICKSTART, REPO, invoke, nonempty, squeeze, sweep
 
 import dilbench.sweep.execute as execute
 from dilbench.config import ConfigError, dump_config, load_config
@@ -51,31 +51,11 @@ claims:
 # The fake trainer: `train CONFIG --runs-dir D` or `train --resume RUN`, like `python -m dilbench`.
 # eval_acc = 0.5, +0.1 for unfair_back, +0.01 per seed. FAKE_FAIL names runs that fail; FAKE_SLEEP
 # makes each run wait (a Ctrl-C then interrupts it); FAKE_TRACE collects start/end lines.
-
-def squeeze(markdown: str) -> str:
-    """Markdown tables with each cell's padding removed (`|  a |` -> `| a |`), to assert on cells."""
-    return "\n".join(re.sub(r" *\| *", " | ", line).strip() if line.startswith("|") else line for line in markdown.splitlines()) + "\n"
-
-
 FAKE_TRAINER = r'''
 import json, os, secrets, signal, sys, time
 from datetime import datetime, timezone
 import yaml
-
-args = sys.argv[1:]
-if args[1] == "--resume":
-    run = args[2]
-else:
-    source = open(args[1]).read()
-    name = yaml.safe_load(source)["name"]
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    run = os.path.join(args[args.index("--runs-dir") + 1], f"{name}-{stamp}-{secrets.token_hex(2)}")
-    os.makedirs(run)
-    open(os.path.join(run, "config.yaml"), "w").write(source)
-config = yaml.safe_load(open(os.path.join(run, "config.yaml")))
-name = config["name"]
-meta_file = os.path.join(run, "meta.json")
-meta = json.load(open(meta_file)) if os.path.exists(meta_file) else {"created": "2026-01-01T00:00:00+00:00", "host": "fakehost"}
+''' + FAKE_TRAINER_START + r'''
 
 def write(status, **more):
     meta.update(status=status, **more)

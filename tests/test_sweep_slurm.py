@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from toolkit import QUICKSTART, invoke, sweep
+from toolkit import QUICKSTART, invoke, sweep, two_cases
 
 import dilbench.sweep.execute as execute
 from dilbench.config import ConfigError
@@ -26,16 +26,9 @@ from dilbench.sweep.experiment import load_experiment
 from dilbench.sweep.slurm_task import run_task
 from dilbench.training import cluster
 
-EXPERIMENT = f"""\
-name: demo
-base: {QUICKSTART}
-cases:
-  a: {{schedule: standard}}
-  c: {{schedule: unfair_back}}
-grid:
-  seed: [0, 1]
+EXPERIMENT = two_cases("demo") + """\
 profiles:
-  quick: {{train.epochs: 2, model.channels: 4}}
+  quick: {train.epochs: 2, model.channels: 4}
 slurm:
   partition: cpu
   cpus_per_run: 4

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -183,3 +184,78 @@ def write_run(root: Path, dirname: str, cfg: dict | None, meta: dict | None, rec
     if records is not None:
         (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     return path
+
+
+# ---- experiment files, fake trainers and studies of the sweep and search tests --------------------------------
+def two_cases(name: str) -> str:
+    """The head of an experiment file: `name`, the quickstart as its base, the cases a (standard) and c (unfair_back)
+    over the seeds 0 and 1; its profiles and other sections follow it."""
+    return (f"name: {name}\nbase: {QUICKSTART}\ncases:\n  a: {{schedule: standard}}\n  c: {{schedule: unfair_back}}\n"
+            "grid:\n  seed: [0, 1]\n")
+
+
+# The profile of the Done-when search of issue 22: tiny MNIST, 3 epochs of 10 batches of 32.
+SEARCH_PROFILE = ("{data.dataset: mnist_bundled, data.train_subset: 320, data.test_subset: 160, model.channels: 2, "
+                  "model.hidden: [8], train.batch_size: 32, train.epochs: 3, precision: float32}")
+
+
+def tiny_search(name: str = "tiny_search") -> str:
+    """The Done-when search of issue 22 as an experiment file (test_search.py runs it for real, faults/test_search_kill.py
+    kills it, test_slurm.py submits it): 2 cases, TPE with 4 trials each, the median pruner, 2 confirmation seeds."""
+    return two_cases(name) + f"""\
+profiles:
+  tiny: {SEARCH_PROFILE}
+claims:
+  - {{higher: c, lower: a, says: "unfair_back beats standard"}}
+search:
+  method: tpe
+  trials: 4
+  space:
+    optimizer.lr: {{log_uniform: [1.0e-4, 3.0e-2]}}
+  metric: final_eval_acc
+  pruner: {{median: {{startup_trials: 1, warmup_epochs: 1}}}}
+  seeds: [100, 101]
+  startup_trials: 2
+"""
+
+
+# The start of a fake trainer (test_sweep.py, test_search.py: a script the sweep runs instead of `dilbench train`),
+# after its imports (json, os, secrets, sys, datetime, timezone and yaml): `train CONFIG --runs-dir D ...` makes the run
+# directory NAME-STAMP-HEX in D with CONFIG as its config.yaml, `train --resume RUN` takes RUN; then it has `args`,
+# `run`, `config`, `name`, `meta_file` and `meta` (what meta.json holds, or a new one).
+FAKE_TRAINER_START = r'''
+args = sys.argv[1:]
+if args[1] == "--resume":
+    run = args[2]
+else:
+    source = open(args[1]).read()
+    name = yaml.safe_load(source)["name"]
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    run = os.path.join(args[args.index("--runs-dir") + 1], f"{name}-{stamp}-{secrets.token_hex(2)}")
+    os.makedirs(run)
+    open(os.path.join(run, "config.yaml"), "w").write(source)
+config = yaml.safe_load(open(os.path.join(run, "config.yaml")))
+name = config["name"]
+meta_file = os.path.join(run, "meta.json")
+meta = json.load(open(meta_file)) if os.path.exists(meta_file) else {"created": "2026-01-01T00:00:00+00:00", "host": "fakehost"}
+'''
+
+
+def squeeze(markdown: str) -> str:
+    """Markdown tables with each cell's padding removed (`|  a |` -> `| a |`), to assert on cells."""
+    return "\n".join(re.sub(r" *\| *", " | ", line).strip() if line.startswith("|") else line for line in markdown.splitlines()) + "\n"
+
+
+def study_trials(runs_dir: Path, group: str) -> list[dict]:
+    """The trials of a group's study as its journal file in `runs_dir` holds them (number, state, params, value),
+    read with Optuna; none while there is no journal."""
+    import optuna
+
+    from dilbench.sweep.study import storage
+
+    path = runs_dir / ".sweep" / f"study-{group}.log"
+    if not path.exists():
+        return []
+    (summary,) = optuna.get_all_study_summaries(storage(path))
+    study = optuna.load_study(study_name=summary.study_name, storage=storage(path))
+    return [{"number": t.number, "state": t.state.name, "params": t.params, "value": t.value} for t in study.trials]
