@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from toolkit import PNG, REPO, config, invoke, write_run
+from toolkit import PNG, REPO, config, epoch_records, invoke, write_run
 
 # run dir -> (name, schedule, seed, lr, status, eval_acc per epoch, train_acc per epoch, images/s per epoch)
 RUNS = {
@@ -25,17 +25,6 @@ RUNS = {
     "ub-s1": ("ub", "unfair_back", 1, 1e-4, "completed", [0.62, 0.7, 0.72], [0.6, 0.8, 0.85], [100.0] * 3),
     "ub-s2": ("ub", "unfair_back", 2, 1e-3, "running", [0.6, 0.7], [0.6, 0.8], [100.0] * 2),
 }
-SECONDS = 10.0
-
-
-def epoch_records(eval_acc: list[float], train_acc: list[float], images_per_s: list[float], updates: list[int]) -> list[dict]:
-    return [
-        {"epoch": e, "train_loss": 1 - tr, "train_acc": tr, "eval_loss": 1 - te, "eval_acc": te, "eval_split": "test",
-         "seconds": SECONDS, "images_per_s": ips, "updates": updates, "updates_total": [u * e for u in updates]}
-        for e, (te, tr, ips) in enumerate(zip(eval_acc, train_acc, images_per_s), start=1)
-    ]
-
-
 @pytest.fixture
 def runs(tmp_path) -> Path:
     root = tmp_path / "runs"

@@ -20,15 +20,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from click.testing import CliRunner
+from toolkit import CONFIGS, config, epoch_records, invoke, nonempty, write_run
 
-from dilbench.cli import cli
 from dilbench.report import index_store, run_parts
 from dilbench.report.compare import compare
 from dilbench.report.index_store import INDEX_DIR
 from dilbench.report.runs_index import path_key, read_run
 from dilbench.runs.owner import this_process
-from tests.test_compare import config, epoch_records, write_run
 
 HOUR = 3600
 
@@ -66,13 +64,13 @@ def runs(tmp_path) -> Path:
     return make_runs(tmp_path / "runs")
 
 
-def invoke(*args: str, index: bool = True, env: dict | None = None):
-    environment = {"DILBENCH_INDEX": "on" if index else "off", **(env or {})}
-    return CliRunner(env=environment).invoke(cli, [str(a) for a in args], catch_exceptions=False)
+def indexed(index: bool) -> dict[str, str]:
+    """The environment of a call with the index on or off."""
+    return {"DILBENCH_INDEX": "on" if index else "off"}
 
 
 def output(*args: str, index: bool = True) -> tuple[str, str]:
-    result = invoke(*args, index=index)
+    result = invoke(*args, env=indexed(index))
     return result.stdout, result.stderr
 
 
@@ -443,7 +441,7 @@ def test_an_unreadable_tags_or_notes_file_is_a_problem_of_the_run(runs):
 
 
 def as_rows(*args: str, index: bool = True) -> list[dict]:
-    result = invoke(*args, "--format", "json", index=index)
+    result = invoke(*args, "--format", "json", env=indexed(index))
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -498,12 +496,13 @@ def test_the_quick_config_reader_reads_what_yaml_reads(value):
 def test_the_quick_config_reader_on_real_configs():
     from dilbench.config import dump_config, load_config
 
-    texts = [dump_config(load_config(path)) for path in sorted(Path("configs").glob("*.yaml"))]
+    shipped = nonempty(sorted(CONFIGS.glob("*.yaml")), "configs/*.yaml")
+    texts = [dump_config(load_config(path)) for path in shipped]
     texts += ["a:\n  - x: 1\n", "a: 1\n# c\n", "a: 'x\n  y'\n", "a: |\n  x\n", "a:\n    b: 1\n  c: 2\n", "- 1\n", ""]
     for text in texts:
         quick = run_parts.simple_yaml(text)
         assert quick is None or repr(quick) == repr(yaml.load(text, Loader=yaml.CSafeLoader)), text
-    quick = [path.stem for path, text in zip(sorted(Path("configs").glob("*.yaml")), texts) if run_parts.simple_yaml(text)]
+    quick = [path.stem for path, text in zip(shipped, texts) if run_parts.simple_yaml(text)]
     assert quick == ["allconv_standard", "context_mnist", "quickstart", "unfair_back", "unfair_front"]  # _aug: lists of ops
 
 

@@ -18,17 +18,14 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from toolkit import REPO, TESTS, invoke
 
 from dilbench import registry
-from dilbench.cli import cli
 from dilbench.config.json_schema import run_config_schema
 from dilbench.models import MODELS
 from dilbench.plugins import load_plugins, registered
 from dilbench.schedules import SCHEDULES
 
-REPO = Path(__file__).resolve().parents[1]
-TESTS = Path(__file__).resolve().parent
 TOY_CONFIG = """\
 name: toy
 data: {dataset: toy_random}
@@ -88,15 +85,15 @@ def test_an_installed_plugin_is_loaded_on_the_first_read_and_every_command_knows
     assert registry._state.status == "new"  # nothing read a registry yet
     config = tmp_path / "toy.yaml"
     config.write_text(TOY_CONFIG)
-    result = CliRunner().invoke(cli, ["validate", str(config)], catch_exceptions=False)
+    result = invoke("validate", config)
     assert result.exit_code == 0 and result.output == f"ok: {config}\n"
     assert MODELS.origin("toy_mlp") == "plugin 'toys' (dilbench-toys 0.1)"
-    listing = CliRunner().invoke(cli, ["plugins"], catch_exceptions=False).output.splitlines()
+    listing = invoke("plugins").output.splitlines()
     assert listing[2].split(None, 3) == ["toys", "dilbench-toys", "0.1", "model 'toy_mlp', data set 'toy_random', "
                                          "schedule 'toy_top_twice', augmentation op 'toy_invert'"]
-    models = CliRunner().invoke(cli, ["models"], catch_exceptions=False).output
+    models = invoke("models").output
     assert "a two-group MLP for the registry test [plugin 'toys' (dilbench-toys 0.1)]" in models
-    schema = json.loads(CliRunner().invoke(cli, ["schema"], catch_exceptions=False).output)
+    schema = json.loads(invoke("schema").output)
     assert schema["properties"]["model"]["anyOf"][0]["enum"][-1] == "toy_mlp"
     assert schema == run_config_schema()
 

@@ -14,9 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-from faultlib import REPO
-
-from tests.test_index import HOUR, make_runs
+from test_index import HOUR, make_runs
+from toolkit import REPO, child_env
 
 CHILD = Path(__file__).with_name("index_child.py")
 INDEX = ".dilbench-index"
@@ -24,7 +23,7 @@ INDEX = ".dilbench-index"
 
 def start(runs: Path, *args: str, go: str = "-", faults: tuple[str, ...] = (), index: bool = True) -> subprocess.Popen:
     command = [sys.executable, str(CHILD), go, *faults, "--", "compare", str(runs), "--format", "json", *args]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "DILBENCH_INDEX": "on" if index else "off"}
+    env = child_env({"DILBENCH_INDEX": "on" if index else "off"})
     return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
