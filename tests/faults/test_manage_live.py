@@ -16,17 +16,16 @@ from pathlib import Path
 from faultlib import (
     RISING,
     dilbench,
-    meta,
     one_line_error,
     partial_files,
     resume,
     spawn,
-    the_run,
     train,
     train_args,
     training_records,
     wait_for,
 )
+from toolkit import meta, the_run
 
 TAGGERS = 6
 EDITS = 12  # per tagger: a tag added and a line appended to the note each time
