@@ -14,8 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_sweep import EXPERIMENT, FAKE_TRAINER
-from toolkit import invoke
+from toolkit import EXPERIMENT, FAKE_TRAINER, invoke
 
 import dilbench.sweep.execute as execute
 from dilbench.runs.hooks import Hook, run_hook

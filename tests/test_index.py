@@ -20,43 +20,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from toolkit import CONFIGS, config, epoch_records, invoke, nonempty, write_run
+from toolkit import CONFIGS, HOUR, age, age_file, config, epoch_records, invoke, make_runs, nonempty, write_run
 
 from dilbench.report import index_store, run_parts
 from dilbench.report.compare import compare
 from dilbench.report.index_store import INDEX_DIR
 from dilbench.report.runs_index import path_key, read_run
 from dilbench.runs.owner import this_process
-
-HOUR = 3600
-
-
-def age(root: Path, seconds: float = HOUR) -> None:
-    """`root` and every file and directory under it (but the index) last changed `seconds` ago."""
-    when = time.time() - seconds
-    for path in [root, *root.rglob("*")]:
-        if INDEX_DIR not in path.parts:
-            os.utime(path, (when, when))
-
-
-def age_file(path: Path) -> None:
-    """One file (and its directory) last changed an hour ago."""
-    when = time.time() - HOUR
-    for each in (path, path.parent):
-        os.utime(each, (when, when))
-
-
-def make_runs(root: Path, count: int = 6) -> Path:
-    for i in range(count):
-        schedule = ("standard", "unfair_back")[i % 2]
-        accs = [0.5 + 0.01 * i, 0.6 + 0.01 * i, 0.55 + 0.02 * i]
-        records = epoch_records(accs, [0.6, 0.7, 0.8], [100.0 + i, 200.0, 300.0], [5, 5 + i])
-        for epoch, record in enumerate(records, start=1):
-            record.update(train_flops=1e9 * epoch * (i + 1), train_seconds=8.0, eval_seconds=2.0)
-        meta = {"status": "completed", "name": f"r{i}", "seed": i, "host": "lab1", "git": {"commit": "abc", "dirty": i == 3}}
-        write_run(root, f"r{i}-20260101-000000-{i:04x}", config(f"r{i}", schedule, i % 3, (1e-3, 1e-4)[i % 2]), meta, records)
-    age(root)
-    return root
 
 
 @pytest.fixture

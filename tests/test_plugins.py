@@ -219,3 +219,28 @@ def test_plugins_can_be_turned_off(site):
     assert off.stdout == "plugins are off: $DILBENCH_NO_PLUGINS is set\n"
     on = subprocess.run([sys.executable, "-m", "dilbench", "models"], env=env, capture_output=True, text=True, check=True)
     assert "toy_mlp" in on.stdout
+
+
+def test_builtins_first_imported_by_a_plugin_stay_built_in_and_survive_its_failure(site, tmp_path):
+    # In a fresh `dilbench plugins` process the registries' modules may first be imported by a plugin's own
+    # `from dilbench.plugins import ...`: their built-in entries must not become the plugin's, nor go when it fails.
+    site.install("dilbench-early", {"early": "early_plugin"}, {"early_plugin": """
+        from dilbench.plugins import register_schedule
+
+        register_schedule("early_top", lambda num_groups: [-1], "the top group only")
+    """})
+    site.install("dilbench-late", {"late": "late_plugin"}, {"late_plugin": """
+        from dilbench.plugins import register_schedule
+
+        register_schedule("late_top", lambda num_groups: [-1], "the top group only")
+        raise RuntimeError("late fails after registering")
+    """})
+    listing = dilbench(site, "plugins").stdout.splitlines()
+    assert [line.split(None, 3) for line in listing[2:4]] == [
+        ["early", "dilbench-early", "0.1", "schedule 'early_top'"],
+        ["late", "dilbench-late", "0.1", "skipped: importing late_plugin failed: RuntimeError: late fails after registering"],
+    ]
+    schedules = dilbench(site, "validate", "quickstart", "--set", "schedule=unfair_back")
+    assert schedules.returncode == 0 and schedules.stdout.startswith("ok: ")
+    augmented = dilbench(site, "validate", "unfair_back_aug")  # fliplr, affine, ... registered by dilbench, kept
+    assert augmented.returncode == 0 and augmented.stdout.startswith("ok: ")

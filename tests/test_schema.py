@@ -11,10 +11,8 @@ import textwrap
 
 import jsonschema
 import pytest
-from click.testing import CliRunner
-from toolkit import CONFIGS, nonempty
+from toolkit import CONFIGS, invoke, nonempty
 
-from dilbench.cli import cli
 from dilbench.config import ConfigError, load_config
 from dilbench.config.json_schema import run_config_schema, schema_text
 from dilbench.config.yamlfile import parse_yaml
@@ -43,7 +41,7 @@ def test_shipped_schema_is_the_generated_one():
 
 
 def test_schema_command_prints_draft_2020_12_json():
-    result = CliRunner().invoke(cli, ["schema"], catch_exceptions=False)
+    result = invoke("schema")
     assert result.exit_code == 0 and result.stdout == schema_text()
     schema = json.loads(result.stdout)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"

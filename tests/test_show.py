@@ -8,10 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-from toolkit import metrics, train_tiny
-
-from dilbench.cli import cli
+from toolkit import invoke, metrics, train_tiny
 
 GROUPS = 8  # 7 dilated layers + the final 1x1
 STEPS = 5  # ceil(300 / 64)
@@ -68,7 +65,7 @@ def test_events_open_in_tensorboard(run):
 
 
 def test_show_of_a_real_run(run):
-    result = CliRunner().invoke(cli, ["show", str(run)], catch_exceptions=False)
+    result = invoke("show", str(run))
     assert result.exit_code == 0
     text = result.stdout
     last = metrics(run)[-1]
@@ -91,7 +88,7 @@ def test_show_of_a_real_run(run):
 
 
 def test_compare_agrees_with_meta(run):
-    result = CliRunner().invoke(cli, ["compare", str(run.parent), "--format", "json"], catch_exceptions=False)
+    result = invoke("compare", str(run.parent), "--format", "json")
     (record,) = json.loads(result.stdout)
     meta = json.loads((run / "meta.json").read_text())
     assert record["status"] == meta["status"] == "completed"
@@ -99,12 +96,12 @@ def test_compare_agrees_with_meta(run):
     assert record["final_eval_acc"] == meta["final_eval_acc"] and record["best_eval_acc"] == meta["best_eval_acc"]
     assert record["model"] == "context_module" and record["schedule"] == "standard" and record["seed"] == 7
     columns = "run,peak_rss_mib,cpu_util,gpu_peak_mib,data_sha256,dirty"
-    result = CliRunner().invoke(cli, ["compare", str(run.parent), "--format", "json", "--columns", columns], catch_exceptions=False)
+    result = invoke("compare", str(run.parent), "--format", "json", "--columns", columns)
     (record,) = json.loads(result.stdout)
     records = metrics(run)
     assert record["peak_rss_mib"] == max(r["peak_rss_bytes"] for r in records) / 2**20
     assert record["cpu_util"] == pytest.approx(sum(r["cpu_util"] for r in records) / 2) and record["gpu_peak_mib"] is None
     assert record["data_sha256"] == meta["provenance"]["data"]["sha256"][:12] and record["dirty"] == meta["git"]["dirty"]
-    kept = CliRunner().invoke(cli, ["compare", str(run.parent), "--where", f"data_sha256={record['data_sha256']}",
-                                    "--where", f"dirty={str(record['dirty']).lower()}", "--columns", "run"])
+    kept = invoke("compare", run.parent, "--where", f"data_sha256={record['data_sha256']}",
+                  "--where", f"dirty={str(record['dirty']).lower()}", "--columns", "run")
     assert kept.exit_code == 0 and run.name in kept.stdout

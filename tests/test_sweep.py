@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from toolkit import EXPERIMENTS, FAKE_TRAINER_START, PNG, QUICKSTART, REPO, invoke, nonempty, squeeze, sweep
+from toolkit import EXPERIMENT, EXPERIMENTS, FAKE_TRAINER, PNG, QUICKSTART, REPO, invoke, nonempty, squeeze, sweep
 
 import dilbench.sweep.execute as execute
 from dilbench.config import ConfigError, dump_config, load_config
@@ -28,70 +28,6 @@ from dilbench.runs.rundir import RunDir
 from dilbench.sweep.existing import decide, lock_path
 from dilbench.sweep.experiment import load_experiment
 from dilbench.sweep.plan import make_plan
-
-EXPERIMENT = f"""\
-name: demo
-base: {QUICKSTART}
-cases:
-  a: {{schedule: standard}}
-  c: {{schedule: unfair_back, optimizer.lr: 3.0e-4}}
-grid:
-  seed: [0, 1]
-profiles:
-  quick: {{train.epochs: 2, model.channels: 4}}
-  full: {{}}
-published:
-  a: {{final_eval_acc: 0.777, note: "after 10 epochs"}}
-  c: {{final_eval_acc: 0.83}}
-claims:
-  - {{higher: c, lower: a, says: "unfair_back beats standard"}}
-  - {{higher: a, lower: c, says: "standard beats unfair_back"}}
-"""
-
-# The fake trainer: `train CONFIG --runs-dir D` or `train --resume RUN`, like `python -m dilbench`.
-# eval_acc = 0.5, +0.1 for unfair_back, +0.01 per seed. FAKE_FAIL names runs that fail; FAKE_SLEEP
-# makes each run wait (a Ctrl-C then interrupts it); FAKE_TRACE collects start/end lines.
-FAKE_TRAINER = r'''
-import json, os, secrets, signal, sys, time
-from datetime import datetime, timezone
-import yaml
-''' + FAKE_TRAINER_START + r'''
-
-def write(status, **more):
-    meta.update(status=status, **more)
-    json.dump(meta, open(meta_file, "w"))
-
-def trace(what):
-    if os.environ.get("FAKE_TRACE"):
-        with open(os.environ["FAKE_TRACE"], "a") as f:
-            f.write(f"{what} {name} {time.monotonic()}\n")
-
-def interrupted(signum, frame):
-    write("interrupted", error="interrupted at epoch 1; checkpoint saved")
-    trace("interrupted")
-    sys.exit(130)
-
-signal.signal(signal.SIGINT, interrupted)
-write("running", resumes=meta.get("resumes", []) + ([1] if args[1] == "--resume" else []))
-trace("start")
-time.sleep(float(os.environ.get("FAKE_SLEEP", "0")))
-if name in os.environ.get("FAKE_FAIL", "").split(","):
-    write("failed", error="NaN loss at epoch 1, step 3")
-    print("Error: NaN loss at epoch 1, step 3", file=sys.stderr)
-    sys.exit(1)
-acc = 0.5 + 0.1 * (config["schedule"]["name"] == "unfair_back") + 0.01 * config["seed"]
-flops = 150.0 if config["schedule"]["name"] == "unfair_back" else 100.0  # per epoch
-records = [{"epoch": e, "train_loss": 1.0, "train_acc": acc, "eval_loss": 1.0, "eval_acc": acc - 0.1 / e,
-            "eval_split": "test", "seconds": 2.0, "images_per_s": 100.0, "train_flops": e * flops} for e in (1, 2)]
-for record in records:  # FAKE_PEAK: {run name: peak_rss_bytes}
-    record.update({"peak_rss_bytes": peak} if (peak := json.loads(os.environ.get("FAKE_PEAK", "{}")).get(name)) else {})
-if (data := json.loads(os.environ.get("FAKE_DATA", "{}")).get(name)):  # {run name: data sha256}
-    meta["provenance"] = {"data": {"sha256": data}, "source": {"commit": "c0ffee" * 7, "dirty": False}}
-open(os.path.join(run, "metrics.jsonl"), "w").write("".join(json.dumps(r) + "\n" for r in records))
-write("completed", ended="2026-01-01T00:05:00+00:00", final_eval_acc=records[-1]["eval_acc"], error=None)
-trace("end")
-print(run)
-'''
 
 
 @pytest.fixture

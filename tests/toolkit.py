@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -25,6 +26,7 @@ from click.testing import CliRunner, Result
 
 from dilbench.cli import cli
 from dilbench.config import ConfigError, load_config
+from dilbench.report.index_store import INDEX_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = REPO / "tests"
@@ -198,6 +200,39 @@ def write_run(root: Path, dirname: str, cfg: dict | None, meta: dict | None, rec
     return path
 
 
+# Run directories aged (mtimes an hour back): the index never keeps a file changed within RACY_NS, so a test
+# that writes and reads within a second would otherwise only ever exercise the files.
+HOUR = 3600
+
+
+def age(root: Path, seconds: float = HOUR) -> None:
+    """`root` and every file and directory under it (but the index) last changed `seconds` ago."""
+    when = time.time() - seconds
+    for path in [root, *root.rglob("*")]:
+        if INDEX_DIR not in path.parts:
+            os.utime(path, (when, when))
+
+
+def age_file(path: Path) -> None:
+    """One file (and its directory) last changed an hour ago."""
+    when = time.time() - HOUR
+    for each in (path, path.parent):
+        os.utime(each, (when, when))
+
+
+def make_runs(root: Path, count: int = 6) -> Path:
+    for i in range(count):
+        schedule = ("standard", "unfair_back")[i % 2]
+        accs = [0.5 + 0.01 * i, 0.6 + 0.01 * i, 0.55 + 0.02 * i]
+        records = epoch_records(accs, [0.6, 0.7, 0.8], [100.0 + i, 200.0, 300.0], [5, 5 + i])
+        for epoch, record in enumerate(records, start=1):
+            record.update(train_flops=1e9 * epoch * (i + 1), train_seconds=8.0, eval_seconds=2.0)
+        meta = {"status": "completed", "name": f"r{i}", "seed": i, "host": "lab1", "git": {"commit": "abc", "dirty": i == 3}}
+        write_run(root, f"r{i}-20260101-000000-{i:04x}", config(f"r{i}", schedule, i % 3, (1e-3, 1e-4)[i % 2]), meta, records)
+    age(root)
+    return root
+
+
 # ---- experiment files, fake trainers and studies of the sweep and search tests --------------------------------
 def two_cases(name: str) -> str:
     """The head of an experiment file: `name`, the quickstart as its base, the cases a (standard) and c (unfair_back)
@@ -251,6 +286,71 @@ name = config["name"]
 meta_file = os.path.join(run, "meta.json")
 meta = json.load(open(meta_file)) if os.path.exists(meta_file) else {"created": "2026-01-01T00:00:00+00:00", "host": "fakehost"}
 '''
+
+EXPERIMENT = f"""\
+name: demo
+base: {QUICKSTART}
+cases:
+  a: {{schedule: standard}}
+  c: {{schedule: unfair_back, optimizer.lr: 3.0e-4}}
+grid:
+  seed: [0, 1]
+profiles:
+  quick: {{train.epochs: 2, model.channels: 4}}
+  full: {{}}
+published:
+  a: {{final_eval_acc: 0.777, note: "after 10 epochs"}}
+  c: {{final_eval_acc: 0.83}}
+claims:
+  - {{higher: c, lower: a, says: "unfair_back beats standard"}}
+  - {{higher: a, lower: c, says: "standard beats unfair_back"}}
+"""
+
+# The fake trainer: `train CONFIG --runs-dir D` or `train --resume RUN`, like `python -m dilbench`.
+# eval_acc = 0.5, +0.1 for unfair_back, +0.01 per seed. FAKE_FAIL names runs that fail; FAKE_SLEEP
+# makes each run wait (a Ctrl-C then interrupts it); FAKE_TRACE collects start/end lines.
+FAKE_TRAINER = r'''
+import json, os, secrets, signal, sys, time
+from datetime import datetime, timezone
+import yaml
+''' + FAKE_TRAINER_START + r'''
+
+def write(status, **more):
+    meta.update(status=status, **more)
+    json.dump(meta, open(meta_file, "w"))
+
+def trace(what):
+    if os.environ.get("FAKE_TRACE"):
+        with open(os.environ["FAKE_TRACE"], "a") as f:
+            f.write(f"{what} {name} {time.monotonic()}\n")
+
+def interrupted(signum, frame):
+    write("interrupted", error="interrupted at epoch 1; checkpoint saved")
+    trace("interrupted")
+    sys.exit(130)
+
+signal.signal(signal.SIGINT, interrupted)
+write("running", resumes=meta.get("resumes", []) + ([1] if args[1] == "--resume" else []))
+trace("start")
+time.sleep(float(os.environ.get("FAKE_SLEEP", "0")))
+if name in os.environ.get("FAKE_FAIL", "").split(","):
+    write("failed", error="NaN loss at epoch 1, step 3")
+    print("Error: NaN loss at epoch 1, step 3", file=sys.stderr)
+    sys.exit(1)
+acc = 0.5 + 0.1 * (config["schedule"]["name"] == "unfair_back") + 0.01 * config["seed"]
+flops = 150.0 if config["schedule"]["name"] == "unfair_back" else 100.0  # per epoch
+records = [{"epoch": e, "train_loss": 1.0, "train_acc": acc, "eval_loss": 1.0, "eval_acc": acc - 0.1 / e,
+            "eval_split": "test", "seconds": 2.0, "images_per_s": 100.0, "train_flops": e * flops} for e in (1, 2)]
+for record in records:  # FAKE_PEAK: {run name: peak_rss_bytes}
+    record.update({"peak_rss_bytes": peak} if (peak := json.loads(os.environ.get("FAKE_PEAK", "{}")).get(name)) else {})
+if (data := json.loads(os.environ.get("FAKE_DATA", "{}")).get(name)):  # {run name: data sha256}
+    meta["provenance"] = {"data": {"sha256": data}, "source": {"commit": "c0ffee" * 7, "dirty": False}}
+open(os.path.join(run, "metrics.jsonl"), "w").write("".join(json.dumps(r) + "\n" for r in records))
+write("completed", ended="2026-01-01T00:05:00+00:00", final_eval_acc=records[-1]["eval_acc"], error=None)
+trace("end")
+print(run)
+'''
+
 
 
 def squeeze(markdown: str) -> str:
