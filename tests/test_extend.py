@@ -99,21 +99,17 @@ def test_an_extension_must_add_epochs(finished):
     assert refused(finished, "train.epochs=0") == "Error: --set train.epochs: must be > 0, got 0\n"
 
 
-def test_a_cosine_run_cannot_be_extended(finished):
-    config = (finished / "config.yaml").read_text().replace("lr_schedule: constant", "lr_schedule: cosine")
-    (finished / "config.yaml").write_text(config)
+@pytest.mark.parametrize("edit, what", [
+    (("lr_schedule: constant", "lr_schedule: cosine"),
+     "train.lr_schedule: cosine, whose learning rate decays over all 2 epochs"),
+    (("freezeout: null", "freezeout: {t0: 0.5}"), "schedule.freezeout, whose groups freeze at fractions of all 2 epochs"),
+])
+def test_a_run_whose_past_depends_on_its_length_cannot_be_extended(finished, edit, what):
+    """A cosine learning rate or freezeout spreads over all epochs: more epochs would change the ones done."""
+    (finished / "config.yaml").write_text((finished / "config.yaml").read_text().replace(*edit))
     assert refused(finished, "train.epochs=4") == (
-        f"Error: {finished} uses train.lr_schedule: cosine, whose learning rate decays over all 2 epochs: extending it "
-        "would change the past. Train a new run with --set train.epochs=4 instead\n"
-    )
-
-
-def test_a_freezeout_run_cannot_be_extended(finished):
-    config = (finished / "config.yaml").read_text().replace("freezeout: null", "freezeout: {t0: 0.5}")
-    (finished / "config.yaml").write_text(config)
-    assert refused(finished, "train.epochs=4") == (
-        f"Error: {finished} uses schedule.freezeout, whose groups freeze at fractions of all 2 epochs: extending it "
-        "would change the past. Train a new run with --set train.epochs=4 instead\n"
+        f"Error: {finished} uses {what}: extending it would change the past. "
+        "Train a new run with --set train.epochs=4 instead\n"
     )
 
 
