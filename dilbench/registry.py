@@ -62,9 +62,10 @@ class Registry(Mapping[str, E]):
             raise RegistryError(f"{self.kind} {name!r} is already registered ({self._origins[name]})",
                                 f"give the new {self.kind} another name")
         self._check(name, entry)
-        plugin = _state.current
+        builtin = where.startswith("dilbench.")
+        plugin = None if builtin else _state.current  # a built-in module first imported while a plugin loads is still built in
         self._entries[name] = entry
-        self._origins[name] = plugin.label if plugin else "built in" if where.startswith("dilbench.") else f"by {where}"
+        self._origins[name] = plugin.label if plugin else "built in" if builtin else f"by {where}"
         if plugin:
             plugin.added.append((self, name))
 

@@ -23,6 +23,7 @@ import sys
 
 import numpy as np
 import tensorflow as tf
+from toolkit import QUICKSTART
 
 BATCHES, BATCH_SIZE, SHAPE = 3, 16, (32, 32, 3)
 CONFIG = [
@@ -40,7 +41,7 @@ def main(schedule: str) -> dict:
     from dilbench.training.distributed import distribute_batches
     from dilbench.training.step import TrainingStep
 
-    config = load_config("configs/quickstart.yaml", [*CONFIG, f"schedule={schedule}"])
+    config = load_config(QUICKSTART, [*CONFIG, f"schedule={schedule}"])
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     one = TrainingStep.build(config, SHAPE, 10)
     two = TrainingStep.build(config, SHAPE, 10, mirrored)

@@ -14,17 +14,14 @@ from typing import Literal, Union
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-from config_helpers import error_of, write
+from toolkit import CONFIGS, QUICKSTART, REPO, error_of, invoke, run_train, the_run, train_tiny, write
 
 from dilbench.augment.config import AugmentationConfig
 from dilbench.augment.ops import OPS, Op
 from dilbench.augment.pipeline import BatchAugmenter, apply, build_augmenter
-from dilbench.cli import cli
 from dilbench.config import dump_config, load_config
 from dilbench.typed.validate import FieldError, OneKey, build, convert, to_plain
 
-REPO = Path(__file__).resolve().parents[1]
 VALID_OPS = ("fliplr, flipud, affine, crop, pad, crop_and_pad, gaussian_blur, additive_gaussian_noise, dropout, "
              "linear_contrast, multiply, cutout, grayscale, sometimes, one_of, some_of, sequence")
 
@@ -93,7 +90,7 @@ def test_mode_checks(tmp_path):
 
 @pytest.mark.parametrize("name", ["allconv_standard_aug", "unfair_back_aug", "unfair_front_aug"])
 def test_published_configs_round_trip(name, tmp_path):
-    config = load_config(REPO / "configs" / f"{name}.yaml")
+    config = load_config(CONFIGS / f"{name}.yaml")
     assert config.augmentation == pipeline(
         {"fliplr": {"p": 1.0}},
         {"sometimes": {"p": 0.1, "ops": [{"affine": {"translate_percent": [-0.2, 0.2], "rotate": [-25, 25]}}]}},
@@ -151,12 +148,12 @@ def test_validate_one_key_and_fixed_length_tuples():
 
 
 def test_config_loading_and_help_import_neither_imgaug_nor_tensorflow():
-    code = textwrap.dedent("""\
+    code = textwrap.dedent(f"""\
         import sys
         from dilbench.cli import cli
         from dilbench.config import load_config
-        load_config('configs/allconv_standard_aug.yaml')
-        for args in (['augment', '--help'], ['augment', 'preview', '--help'], ['validate', 'configs/unfair_back_aug.yaml']):
+        load_config({str(CONFIGS / 'allconv_standard_aug.yaml')!r})
+        for args in (['augment', '--help'], ['augment', 'preview', '--help'], ['validate', {str(CONFIGS / 'unfair_back_aug.yaml')!r}]):
             try:
                 cli(args, standalone_mode=False)
             except SystemExit:
@@ -294,7 +291,7 @@ AUG = ["augmentation.mode=paired", "augmentation.random_order=true",
 
 def test_preview_writes_a_png_without_tensorflow(tmp_path):
     out = tmp_path / "grid.png"
-    args = ["augment", "preview", "configs/quickstart.yaml", "--out", str(out), "--images", "3", "--versions", "2"]
+    args = ["augment", "preview", str(QUICKSTART), "--out", str(out), "--images", "3", "--versions", "2"]
     for item in AUG:
         args += ["--set", item]
     code = f"import sys\nfrom dilbench.cli import cli\ncli({args!r}, standalone_mode=False)\nprint('TF', 'tensorflow' in sys.modules)"
@@ -304,23 +301,11 @@ def test_preview_writes_a_png_without_tensorflow(tmp_path):
 
 
 def test_preview_without_ops_is_a_usage_error(tmp_path):
-    result = CliRunner().invoke(cli, ["augment", "preview", "configs/quickstart.yaml", "--out", str(tmp_path / "g.png")])
+    result = invoke("augment", "preview", QUICKSTART, "--out", tmp_path / "g.png")
     assert result.exit_code == 2 and result.output == "Error: quickstart: augmentation.ops is empty; there is nothing to preview\n"
 
 
-TINY = [
-    "data.dataset=mnist_bundled", "data.train_subset=300", "data.test_subset=100",
-    "model.channels=4", "model.hidden=[16]", "train.batch_size=64", "train.epochs=2",
-    "precision=float32", "runtime.deterministic=true", "seed=7", *AUG,
-]
 STEPS_PER_EPOCH = 10  # ceil(300 / 32): 32 originals + 32 augmented copies per batch; the last holds 12 + 12
-
-
-def train(runs: Path):
-    args = ["train", "configs/quickstart.yaml", "--runs-dir", str(runs), "--name", "aug"]
-    for item in TINY:
-        args += ["--set", item]
-    return CliRunner().invoke(cli, args, catch_exceptions=False)
 
 
 def checkpoint_values(run: Path) -> dict[str, np.ndarray]:
@@ -333,10 +318,7 @@ def checkpoint_values(run: Path) -> dict[str, np.ndarray]:
 @pytest.fixture(scope="module")
 def paired_run(tmp_path_factory) -> Path:
     runs = tmp_path_factory.mktemp("runs")
-    result = train(runs)
-    assert result.exit_code == 0, result.output
-    (path,) = runs.glob("aug-*")
-    return path
+    return train_tiny(runs, *AUG, name="aug")
 
 
 def test_paired_run_plots_its_augmentation_and_counts_updates(paired_run):
@@ -359,10 +341,10 @@ def test_interrupted_paired_run_resumes_bit_equal(paired_run, tmp_path, monkeypa
             os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(progress.Progress, "update", update_then_interrupt)
-    assert train(tmp_path).exit_code == 130
+    assert run_train(tmp_path, *AUG, name="aug").exit_code == 130
     monkeypatch.setattr(progress.Progress, "update", original)
-    (path,) = tmp_path.glob("aug-*")
-    assert CliRunner().invoke(cli, ["train", "--resume", str(path)], catch_exceptions=False).exit_code == 0
+    path = the_run(tmp_path, "aug")
+    assert invoke("train", "--resume", path).exit_code == 0
     straight, resumed = checkpoint_values(paired_run), checkpoint_values(path)
     assert straight.keys() == resumed.keys()
     assert all(np.array_equal(straight[k], resumed[k]) for k in straight)

@@ -6,17 +6,16 @@ from __future__ import annotations
 import re
 
 import pytest
-from click.testing import CliRunner
+from toolkit import QUICKSTART, TINY, invoke
 
-from dilbench.cli import cli
 from dilbench.schedules import SCHEDULES
 
-TINY = ["--steps", "1", "--rounds", "1", "--set", "model.channels=2", "--set", "model.hidden=[4]",
-        "--set", "model.dilations=[1,2]", "--set", "train.batch_size=4"]
+QUICK = ["--steps", "1", "--rounds", "1", "--set", "model.channels=2", "--set", "model.hidden=[4]",
+         "--set", "model.dilations=[1,2]", "--set", "train.batch_size=4"]  # one timed step of a small model
 
 
 def bench(*extra: str) -> str:
-    result = CliRunner().invoke(cli, ["bench", "configs/quickstart.yaml", *TINY, *extra], catch_exceptions=False)
+    result = invoke("bench", QUICKSTART, *QUICK, *extra)
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -72,8 +71,8 @@ def test_bench_tables_are_aligned_with_numbers_right():
     ]
 
 
-TINY_END_TO_END = ["data.train_subset=128", "data.test_subset=64", "model.channels=2", "model.hidden=[4]",
-                   "model.dilations=[1,2]", "train.batch_size=32", "precision=float32"]
+TINY_END_TO_END = [*TINY, "data.train_subset=128", "data.test_subset=64", "model.channels=2", "model.hidden=[4]",
+                   "model.dilations=[1,2]", "train.batch_size=32", "runtime.deterministic=false", "seed=0"]
 
 
 def test_end_to_end_times_trainer_epochs_against_the_bare_step():
@@ -85,7 +84,7 @@ def test_end_to_end_times_trainer_epochs_against_the_bare_step():
     from dilbench.config import load_config
     from dilbench.launch.bench_end_to_end import format_end_to_end, run_end_to_end
 
-    result = run_end_to_end(load_config("configs/quickstart.yaml", TINY_END_TO_END), rounds=2)
+    result = run_end_to_end(load_config(QUICKSTART, TINY_END_TO_END), rounds=2)
     assert (result.steps, result.batch_size, len(result.rounds)) == (4, 32, 2)
     for r in result.rounds:
         assert all(math.isfinite(v) and v > 0 for v in vars(r).values()), r
@@ -113,8 +112,8 @@ def test_end_to_end_times_trainer_epochs_against_the_bare_step():
 
 
 def test_end_to_end_needs_the_data():
-    args = ["bench", "configs/quickstart.yaml", "--end-to-end", "--set", "data.dataset=cifar10",
+    args = ["bench", str(QUICKSTART), "--end-to-end", "--set", "data.dataset=cifar10",
             "--set", "data.root=/nonexistent/cifar"]
-    result = CliRunner().invoke(cli, args, env={"DILBENCH_DATA": "/nonexistent", "KERAS_HOME": "/nonexistent"})
+    result = invoke(*args, env={"DILBENCH_DATA": "/nonexistent", "KERAS_HOME": "/nonexistent"}, catch_exceptions=True)
     assert result.exit_code == 1 and len(result.output.splitlines()) == 1, result.output
     assert result.output.startswith("Error: cifar10 data root /nonexistent/cifar does not exist")

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from toolkit import PNG, config, invoke, write_run
 
 from dilbench.report.budget import axis_values, best_until, value_at
 from dilbench.report.runs_index import RunRecord, read_run
-from tests.test_compare import PNG, config, invoke, write_run
 
 # run -> (schedule, eval_acc per epoch, cumulative train_flops, train seconds per epoch (None: old runs' `seconds` only))
 RUNS = {

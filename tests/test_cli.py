@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from toolkit import CONFIGS, REPO, invoke
 
 from dilbench import __version__
-from dilbench.cli import cli
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def test_version():
@@ -46,7 +38,7 @@ def test_validate_reports_each_file(tmp_path):
     bad.write_text("seed: x\n")
     result = invoke("validate", "quickstart", str(bad))
     assert result.exit_code == 2
-    assert "ok: " + str(REPO / "configs" / "quickstart.yaml") in result.output
+    assert "ok: " + str(CONFIGS / "quickstart.yaml") in result.output
     assert f"Error: {bad}:1: seed: expected int, got 'x'" in result.output
 
 

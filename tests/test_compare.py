@@ -15,13 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
-from click.testing import CliRunner
-
-from dilbench.cli import cli
-
-REPO = Path(__file__).resolve().parents[1]
-PNG = b"\x89PNG\r\n\x1a\n"
+from toolkit import PNG, REPO, config, epoch_records, invoke, write_run
 
 # run dir -> (name, schedule, seed, lr, status, eval_acc per epoch, train_acc per epoch, images/s per epoch)
 RUNS = {
@@ -31,41 +25,6 @@ RUNS = {
     "ub-s1": ("ub", "unfair_back", 1, 1e-4, "completed", [0.62, 0.7, 0.72], [0.6, 0.8, 0.85], [100.0] * 3),
     "ub-s2": ("ub", "unfair_back", 2, 1e-3, "running", [0.6, 0.7], [0.6, 0.8], [100.0] * 2),
 }
-SECONDS = 10.0
-
-
-def config(name: str, schedule: str, seed: int, lr: float) -> dict:
-    return {
-        "name": name, "seed": seed, "deterministic": False, "precision": "float32",
-        "data": {"dataset": "mnist_bundled", "root": None},
-        "model": {"name": "context_module", "channels": 16, "hidden": [64]},
-        "schedule": {"name": schedule}, "optimizer": {"name": "adam", "lr": lr},
-        "augmentation": {"mode": "none"}, "train": {"epochs": 3, "batch_size": 64},
-    }
-
-
-def epoch_records(eval_acc: list[float], train_acc: list[float], images_per_s: list[float], updates: list[int]) -> list[dict]:
-    return [
-        {"epoch": e, "train_loss": 1 - tr, "train_acc": tr, "eval_loss": 1 - te, "eval_acc": te, "eval_split": "test",
-         "seconds": SECONDS, "images_per_s": ips, "updates": updates, "updates_total": [u * e for u in updates]}
-        for e, (te, tr, ips) in enumerate(zip(eval_acc, train_acc, images_per_s), start=1)
-    ]
-
-
-def write_run(root: Path, dirname: str, cfg: dict | None, meta: dict | None, records: list[dict] | None) -> Path:
-    """A run directory as the trainer leaves it (None: that file is missing)."""
-    path = root / dirname
-    for sub in ("events", "plots", "checkpoints"):
-        (path / sub).mkdir(parents=True)
-    if cfg is not None:
-        (path / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    if meta is not None:
-        (path / "meta.json").write_text(json.dumps(meta, indent=2))
-    if records is not None:
-        (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    return path
-
-
 @pytest.fixture
 def runs(tmp_path) -> Path:
     root = tmp_path / "runs"
@@ -74,10 +33,6 @@ def runs(tmp_path) -> Path:
         meta = {"status": status, "name": name, "seed": seed, "host": "lab1", "git": {"commit": "abc123", "dirty": False}}
         write_run(root, dirname, config(name, schedule, seed, lr), meta, epoch_records(test, train, ips, updates))
     return root
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
 def as_json(*args: str) -> list[dict]:

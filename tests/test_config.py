@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from config_helpers import error_of, write
+from toolkit import CONFIGS, QUICKSTART, REPO, error_of, nonempty, write
 
 from dilbench.config import Config, dump_config, load_config
 from dilbench.config.schema import RuntimeConfig
 from dilbench.optimizers import AdamConfig, SGDConfig
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_defaults_from_empty_file(tmp_path):
@@ -102,20 +99,27 @@ def test_cross_field_check(tmp_path):
 
 
 def test_resolved_config_round_trips(tmp_path):
-    cfg = load_config(REPO / "configs" / "quickstart.yaml", ["optimizer.lr=3.16e-4", "data.validation=0.1"])
+    cfg = load_config(QUICKSTART, ["optimizer.lr=3.16e-4", "data.validation=0.1"])
     saved = tmp_path / "resolved.yaml"
     saved.write_text(dump_config(cfg))
     assert load_config(saved) == cfg
     assert "dilations: [1, 1, 2, 4, 8, 16, 1]" in saved.read_text()
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+SHIPPED = nonempty(sorted(CONFIGS.glob("*.yaml")), "configs/*.yaml")
+
+
+def test_the_shipped_configs_are_found():
+    assert {"quickstart.yaml", "unfair_back.yaml", "resnet_v2_cifar.yaml"} <= {path.name for path in SHIPPED}
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
 def test_shipped_configs_are_valid(path):
     load_config(path)
 
 
 def test_config_loading_does_not_import_tensorflow():
-    code = ("import sys; from dilbench.config import load_config; load_config('configs/quickstart.yaml'); "
+    code = (f"import sys; from dilbench.config import load_config; load_config({str(QUICKSTART)!r}); "
             "print('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from toolkit import REPO
 
 from dilbench.data import DATASETS, DataError, DataNotFoundError, Dataset, cifar10, load_dataset, mnist
 from dilbench.data.split import balanced_order
 
-SHARED_DATA = Path(__file__).parents[1].parent / "shared" / "data"
+SHARED_DATA = REPO.parent / "shared" / "data"
 CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
@@ -437,7 +438,7 @@ def test_registry_lists_every_dataset_with_a_description():
 
 def test_importing_the_package_does_not_import_tensorflow():
     code = "import sys, dilbench.data; sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1]).returncode == 0
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
 
 
 # ---------------------------------------------------------------- cache

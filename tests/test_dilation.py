@@ -6,10 +6,9 @@ import math
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from toolkit import invoke
 
 from dilbench.checks import dilation as checks
-from dilbench.cli import cli
 from dilbench.dilation import (
     conv2d_reference,
     convolve2d_reference,
@@ -117,12 +116,12 @@ def test_missing_scipy_is_reported_not_a_crash(monkeypatch):
 
 def test_cli_check_dilation(rows, monkeypatch):
     monkeypatch.setattr(checks, "run_checks", lambda seed: rows)
-    result = CliRunner().invoke(cli, ["check", "dilation"])
+    result = invoke("check", "dilation")
     assert result.exit_code == 0, result.output
     assert "cross-correlation" in result.output and "flipped kernel" in result.output
     assert "all 52 comparisons ok" in result.output
     failing = [checks.CheckRow("tf.nn.conv2d(dilations=d)", "NumPy reference", 2, "valid", 0.5)]
     monkeypatch.setattr(checks, "run_checks", lambda seed: failing)
-    result = CliRunner().invoke(cli, ["check", "dilation"])
+    result = invoke("check", "dilation")
     assert result.exit_code == 1
     assert "FAIL" in result.output and "1 dilated-convolution comparisons failed" in result.output

@@ -6,13 +6,12 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
+
+from toolkit import REPO
 
 from dilbench import docs
 from dilbench.config.schema import Config
 from dilbench.models import MODELS
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_generated_pages_are_current():

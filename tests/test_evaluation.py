@@ -9,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import tensorflow as tf
+from toolkit import QUICKSTART
 
 from dilbench.config import load_config
 from dilbench.data import load_data
@@ -22,7 +23,7 @@ def trainer_after_some_steps(*overrides: str, epochs: int = 1):
     would hide differences)."""
     from dilbench.training.trainer import Trainer
 
-    config = load_config("configs/quickstart.yaml",
+    config = load_config(QUICKSTART,
                          ["data.dataset=mnist_bundled", "data.train_subset=256", "train.lr_schedule=constant", *overrides])
     config = replace(config, train=replace(config.train, epochs=epochs))
     trainer = Trainer(config, load_data(config.data, config.seed))
@@ -87,7 +88,7 @@ def test_evaluation_pieces_split_a_batch_evenly():
 def test_batches_gathered_in_the_loop_are_the_pipelines():
     """Without augmentation on one replica the Trainer gathers batches itself (batches.py): the same images
     and labels in the same order as the tf.data pipeline's, from any step of the epoch on."""
-    data = load_data(load_config("configs/quickstart.yaml", ["data.train_subset=300"]).data, 0)
+    data = load_data(load_config(QUICKSTART, ["data.train_subset=300"]).data, 0)
     order = epoch_order(3, 1, len(data.y_train))
     for start_step in (0, 2):
         piped = list(epoch_batches(data.x_train, data.y_train, order, 64, start_step))
@@ -108,7 +109,7 @@ def test_every_model_family_evaluates_bit_equal_in_pieces(model):
     from dilbench.training.step import TrainingStep
 
     shape = (28, 28, 1) if "context" in model else (32, 32, 3)
-    config = load_config("configs/quickstart.yaml", [f"model={model}", "precision=bfloat16"])
+    config = load_config(QUICKSTART, [f"model={model}", "precision=bfloat16"])
     step = TrainingStep.build(config, shape, 10)
     rng = np.random.default_rng(0)
     x, y = rng.integers(0, 256, (300, *shape), dtype=np.uint8), rng.integers(0, 10, 300)

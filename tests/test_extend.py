@@ -8,25 +8,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from config_helpers import train_tiny
+from toolkit import QUICKSTART, TINY, invoke, sets, train_tiny
 
-from dilbench.cli import cli
 from dilbench.config import dump_config, load_config, loader
 from dilbench.training.resources import RESOURCE_KEYS
 
-TINY = [
-    "data.dataset=mnist_bundled", "data.train_subset=128", "data.test_subset=50", "model.channels=4",
-    "model.hidden=[16]", "train.batch_size=64", "precision=float32", "runtime.deterministic=true", "seed=3",
-    "train.lr_schedule=constant",
-]
+SMALL = ["data.train_subset=128", "data.test_subset=50", "seed=3", "train.lr_schedule=constant"]  # on top of TINY
 
 
 def resume(run: Path, *overrides: str):
-    args = ["train", "--resume", str(run)]
-    for item in overrides:
-        args += ["--set", item]
-    return CliRunner().invoke(cli, args)
+    return invoke("train", "--resume", run, *sets(*overrides), catch_exceptions=True)
 
 
 def read(path: Path) -> dict:
@@ -34,8 +25,8 @@ def read(path: Path) -> dict:
 
 
 def test_extending_a_run_equals_training_it_that_long(tmp_path):
-    direct = train_tiny(tmp_path / "direct", [*TINY, "train.epochs=2"])
-    extended = train_tiny(tmp_path / "extended", [*TINY, "train.epochs=1"])
+    direct = train_tiny(tmp_path / "direct", *SMALL, "train.epochs=2")
+    extended = train_tiny(tmp_path / "extended", *SMALL, "train.epochs=1")
     first_digest = read(extended / "meta.json")["weights_sha256"]
 
     result = resume(extended, "train.epochs=2")
@@ -75,7 +66,7 @@ def finished(tmp_path) -> Path:
     """A completed two-epoch run directory as the Trainer leaves it, without training (the checks come first)."""
     run = tmp_path / "tiny-20260101-000000-abcd"
     run.mkdir()
-    (run / "config.yaml").write_text(dump_config(load_config("configs/quickstart.yaml", [*TINY, "train.epochs=2"])))
+    (run / "config.yaml").write_text(dump_config(load_config(QUICKSTART, [*TINY, *SMALL, "train.epochs=2"])))
     (run / "meta.json").write_text(json.dumps({"status": "completed", "epochs_done": 2}))
     (run / "metrics.jsonl").write_text('{"epoch": 1}\n{"epoch": 2}\n')
     return run
@@ -108,21 +99,17 @@ def test_an_extension_must_add_epochs(finished):
     assert refused(finished, "train.epochs=0") == "Error: --set train.epochs: must be > 0, got 0\n"
 
 
-def test_a_cosine_run_cannot_be_extended(finished):
-    config = (finished / "config.yaml").read_text().replace("lr_schedule: constant", "lr_schedule: cosine")
-    (finished / "config.yaml").write_text(config)
+@pytest.mark.parametrize("edit, what", [
+    (("lr_schedule: constant", "lr_schedule: cosine"),
+     "train.lr_schedule: cosine, whose learning rate decays over all 2 epochs"),
+    (("freezeout: null", "freezeout: {t0: 0.5}"), "schedule.freezeout, whose groups freeze at fractions of all 2 epochs"),
+])
+def test_a_run_whose_past_depends_on_its_length_cannot_be_extended(finished, edit, what):
+    """A cosine learning rate or freezeout spreads over all epochs: more epochs would change the ones done."""
+    (finished / "config.yaml").write_text((finished / "config.yaml").read_text().replace(*edit))
     assert refused(finished, "train.epochs=4") == (
-        f"Error: {finished} uses train.lr_schedule: cosine, whose learning rate decays over all 2 epochs: extending it "
-        "would change the past. Train a new run with --set train.epochs=4 instead\n"
-    )
-
-
-def test_a_freezeout_run_cannot_be_extended(finished):
-    config = (finished / "config.yaml").read_text().replace("freezeout: null", "freezeout: {t0: 0.5}")
-    (finished / "config.yaml").write_text(config)
-    assert refused(finished, "train.epochs=4") == (
-        f"Error: {finished} uses schedule.freezeout, whose groups freeze at fractions of all 2 epochs: extending it "
-        "would change the past. Train a new run with --set train.epochs=4 instead\n"
+        f"Error: {finished} uses {what}: extending it would change the past. "
+        "Train a new run with --set train.epochs=4 instead\n"
     )
 
 
@@ -134,7 +121,7 @@ def test_a_running_run_cannot_be_extended(finished):
 def test_resume_may_change_the_runtime_and_records_each_segment(tmp_path, monkeypatch, caplog):
     """A run resumes with other runtime settings (here evaluation batches, op determinism off): config.yaml then holds
     the new runtime and meta.json the runtime of every segment; the experiment stays as it was."""
-    run = train_tiny(tmp_path / "runs", [*TINY, "train.epochs=1"])
+    run = train_tiny(tmp_path / "runs", *SMALL, "train.epochs=1")
     before = load_config(run / "config.yaml")
     monkeypatch.setattr(loader, "_noted", set())  # notes are said once a process: this test must see its own
     result = resume(run, "train.epochs=2", "runtime.eval_batch_size=7", "train.xla=false")  # an old-form key, noted

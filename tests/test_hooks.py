@@ -14,11 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from test_sweep import EXPERIMENT, FAKE_TRAINER
+from toolkit import EXPERIMENT, FAKE_TRAINER, invoke
 
 import dilbench.sweep.execute as execute
-from dilbench.cli import cli
 from dilbench.runs.hooks import Hook, run_hook
 
 
@@ -59,7 +57,7 @@ def test_a_hanging_hook_is_stopped_at_its_timeout_with_everything_it_started(tmp
 
 
 def test_train_rejects_a_bad_hook_timeout():
-    result = CliRunner().invoke(cli, ["train", "quickstart", "--on-end", "true", "--hook-timeout", "0"])
+    result = invoke("train", "quickstart", "--on-end", "true", "--hook-timeout", "0", catch_exceptions=True)
     assert result.exit_code == 2 and "--hook-timeout" in result.output
 
 
@@ -74,7 +72,7 @@ def test_sweep_hooks_reach_every_run_and_run_once_at_the_end(tmp_path, monkeypat
     script.write_text(FAKE_TRAINER)
     monkeypatch.setattr(execute, "TRAIN", (sys.executable, str(script)))
     monkeypatch.setattr(execute, "POLL_SECONDS", 0.02)
-    result = CliRunner().invoke(cli, ["sweep", str(experiment)], catch_exceptions=False)
+    result = invoke("sweep", experiment)
     assert result.exit_code == 0, result.output
     runs_dir = experiment.parent / "runs" / "quick"
     for log in (runs_dir / "logs").glob("*.log"):  # every child `train` got the run hook
@@ -85,12 +83,12 @@ def test_sweep_hooks_reach_every_run_and_run_once_at_the_end(tmp_path, monkeypat
     assert env["DILBENCH_RESULTS"] == str((experiment.parent / "results" / "quick" / "RESULTS.md").resolve())
     assert Path(env["DILBENCH_RESULTS"]).is_file()  # written before the hook runs
     proof.unlink()
-    assert CliRunner().invoke(cli, ["sweep", str(experiment), "--report-only"]).exit_code == 0
+    assert invoke("sweep", experiment, "--report-only", catch_exceptions=True).exit_code == 0
     assert not proof.exists()  # nothing ran: no sweep end
 
     monkeypatch.setenv("FAKE_FAIL", "a-seed2")
     experiment.write_text(EXPERIMENT.replace("seed: [0, 1]", "seed: [0, 1, 2]") + hooks.replace("python3", "exit 9; python3"))
-    result = CliRunner().invoke(cli, ["sweep", str(experiment)], catch_exceptions=False)
+    result = invoke("sweep", experiment)
     assert result.exit_code == 1  # a-seed2 failed; the failing hook changes nothing
     assert not proof.exists()
 

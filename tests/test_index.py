@@ -20,45 +20,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from click.testing import CliRunner
+from toolkit import CONFIGS, HOUR, age, age_file, config, epoch_records, invoke, make_runs, nonempty, write_run
 
-from dilbench.cli import cli
 from dilbench.report import index_store, run_parts
 from dilbench.report.compare import compare
 from dilbench.report.index_store import INDEX_DIR
 from dilbench.report.runs_index import path_key, read_run
 from dilbench.runs.owner import this_process
-from tests.test_compare import config, epoch_records, write_run
-
-HOUR = 3600
-
-
-def age(root: Path, seconds: float = HOUR) -> None:
-    """`root` and every file and directory under it (but the index) last changed `seconds` ago."""
-    when = time.time() - seconds
-    for path in [root, *root.rglob("*")]:
-        if INDEX_DIR not in path.parts:
-            os.utime(path, (when, when))
-
-
-def age_file(path: Path) -> None:
-    """One file (and its directory) last changed an hour ago."""
-    when = time.time() - HOUR
-    for each in (path, path.parent):
-        os.utime(each, (when, when))
-
-
-def make_runs(root: Path, count: int = 6) -> Path:
-    for i in range(count):
-        schedule = ("standard", "unfair_back")[i % 2]
-        accs = [0.5 + 0.01 * i, 0.6 + 0.01 * i, 0.55 + 0.02 * i]
-        records = epoch_records(accs, [0.6, 0.7, 0.8], [100.0 + i, 200.0, 300.0], [5, 5 + i])
-        for epoch, record in enumerate(records, start=1):
-            record.update(train_flops=1e9 * epoch * (i + 1), train_seconds=8.0, eval_seconds=2.0)
-        meta = {"status": "completed", "name": f"r{i}", "seed": i, "host": "lab1", "git": {"commit": "abc", "dirty": i == 3}}
-        write_run(root, f"r{i}-20260101-000000-{i:04x}", config(f"r{i}", schedule, i % 3, (1e-3, 1e-4)[i % 2]), meta, records)
-    age(root)
-    return root
 
 
 @pytest.fixture
@@ -66,13 +34,13 @@ def runs(tmp_path) -> Path:
     return make_runs(tmp_path / "runs")
 
 
-def invoke(*args: str, index: bool = True, env: dict | None = None):
-    environment = {"DILBENCH_INDEX": "on" if index else "off", **(env or {})}
-    return CliRunner(env=environment).invoke(cli, [str(a) for a in args], catch_exceptions=False)
+def indexed(index: bool) -> dict[str, str]:
+    """The environment of a call with the index on or off."""
+    return {"DILBENCH_INDEX": "on" if index else "off"}
 
 
 def output(*args: str, index: bool = True) -> tuple[str, str]:
-    result = invoke(*args, index=index)
+    result = invoke(*args, env=indexed(index))
     return result.stdout, result.stderr
 
 
@@ -443,7 +411,7 @@ def test_an_unreadable_tags_or_notes_file_is_a_problem_of_the_run(runs):
 
 
 def as_rows(*args: str, index: bool = True) -> list[dict]:
-    result = invoke(*args, "--format", "json", index=index)
+    result = invoke(*args, "--format", "json", env=indexed(index))
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -498,12 +466,13 @@ def test_the_quick_config_reader_reads_what_yaml_reads(value):
 def test_the_quick_config_reader_on_real_configs():
     from dilbench.config import dump_config, load_config
 
-    texts = [dump_config(load_config(path)) for path in sorted(Path("configs").glob("*.yaml"))]
+    shipped = nonempty(sorted(CONFIGS.glob("*.yaml")), "configs/*.yaml")
+    texts = [dump_config(load_config(path)) for path in shipped]
     texts += ["a:\n  - x: 1\n", "a: 1\n# c\n", "a: 'x\n  y'\n", "a: |\n  x\n", "a:\n    b: 1\n  c: 2\n", "- 1\n", ""]
     for text in texts:
         quick = run_parts.simple_yaml(text)
         assert quick is None or repr(quick) == repr(yaml.load(text, Loader=yaml.CSafeLoader)), text
-    quick = [path.stem for path, text in zip(sorted(Path("configs").glob("*.yaml")), texts) if run_parts.simple_yaml(text)]
+    quick = [path.stem for path, text in zip(shipped, texts) if run_parts.simple_yaml(text)]
     assert quick == ["allconv_standard", "context_mnist", "quickstart", "unfair_back", "unfair_front"]  # _aug: lists of ops
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "dilbench"
+from toolkit import REPO, nonempty
+
+PACKAGE = REPO / "dilbench"
 
 # bottom to top; a module may import its own layer's modules (without cycles) and any layer below
 LAYERS: list[tuple[str, ...]] = [
@@ -27,7 +29,7 @@ LAYER_OF = {part: i for i, parts in enumerate(LAYERS) for part in parts}
 
 def _modules() -> dict[str, Path]:
     modules = {}
-    for path in PACKAGE.rglob("*.py"):
+    for path in nonempty(PACKAGE.rglob("*.py"), "the package's modules"):
         parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
         name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
         modules[name] = path

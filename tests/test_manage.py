@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from click.testing import CliRunner
+from toolkit import invoke
 
-from dilbench.cli import cli
 from dilbench.runs.lock import RunLock
 from dilbench.runs.rundir import RunDir
 from dilbench.runs.trash import TRASH, find_trash, parse_age, tree_bytes
@@ -34,10 +33,6 @@ def write_run(root: Path, name: str, status: str = "completed", checkpoints: dic
         (directory / "ckpt-1.index").write_bytes(b"i" * 10)
         (directory / "ckpt-1.data-00000-of-00001").write_bytes(b"d" * (size - 10))
     return path
-
-
-def invoke(*args: object):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+from toolkit import invoke
 
 from dilbench.config import load_config
 from dilbench.models import MODELS, build_model
@@ -494,20 +495,16 @@ def test_layers_get_the_mixed_precision_policy():
 
 # ---- CLI ----------------------------------------------------------------------------------------------
 def test_cli_summary_and_models(tmp_path):
-    from click.testing import CliRunner
-
-    from dilbench.cli import cli
-
     path = tmp_path / "a.yaml"
     path.write_text("data:\n  dataset: cifar10\nmodel: allconv9\n")
-    result = CliRunner().invoke(cli, ["summary", str(path)])
+    result = invoke("summary", path, catch_exceptions=True)
     assert result.exit_code == 0, result.output
     assert "allconv9 on 32x32x3 inputs, 10 classes" in result.output and "1,301,888" in result.output
     assert "2,020,163,584" in result.output  # sum of the per-layer formula above
-    result = CliRunner().invoke(cli, ["summary", str(path), "--set", "model.width=0.5", "--set", "data.dataset=imagefolder"])
+    result = invoke("summary", path, "--set", "model.width=0.5", "--set", "data.dataset=imagefolder", catch_exceptions=True)
     assert result.exit_code == 2 and "--input-shape H,W,C" in result.output
-    result = CliRunner().invoke(cli, ["summary", str(path), "--set", "model.width=0"])
+    result = invoke("summary", path, "--set", "model.width=0", catch_exceptions=True)
     assert result.exit_code == 2 and "model.width: must be > 0" in result.output
-    result = CliRunner().invoke(cli, ["models"])
+    result = invoke("models", catch_exceptions=True)
     assert result.exit_code == 0
     assert [line.split()[0] for line in result.output.splitlines()] == list(MODELS)

@@ -10,9 +10,9 @@ import subprocess
 import sys
 import zipfile
 from importlib.metadata import packages_distributions
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from toolkit import REPO, nonempty
+
 SETUP = configparser.ConfigParser()
 SETUP.read(REPO / "setup.cfg")
 
@@ -29,7 +29,7 @@ def _requirement_names(text: str) -> set[str]:
 def _imported_modules() -> set[str]:
     """Top-level modules the package imports anywhere (function-level imports and import_module too)."""
     modules = set()
-    for path in (REPO / "dilbench").rglob("*.py"):
+    for path in nonempty((REPO / "dilbench").rglob("*.py"), "the package's modules"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 modules.update(alias.name.split(".")[0] for alias in node.names)
@@ -61,7 +61,7 @@ def test_python_floor_is_what_the_code_needs():
     assert minor >= 11, "the code uses datetime.UTC (3.11)"
     pyproject = (REPO / "pyproject.toml").read_text()
     assert f'target-version = "py3{minor}"' in pyproject, "ruff must check against the same floor"
-    for path in (REPO / "dilbench").rglob("*.py"):
+    for path in nonempty((REPO / "dilbench").rglob("*.py"), "the package's modules"):
         ast.parse(path.read_text(), feature_version=(3, minor))  # no syntax newer than the floor
 
 

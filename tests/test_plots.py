@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
+from toolkit import CONFIGS, QUICKSTART
 
 from dilbench.augment.pipeline import build_augmenter
 from dilbench.config import load_config
@@ -97,7 +98,7 @@ def test_weight_histogram_without_reference_has_no_legend():
 def test_context_module_groups_are_named_by_layer():
     from dilbench.models import build_model
 
-    config = load_config("configs/quickstart.yaml", ["model.channels=2", "model.hidden=[4]"])
+    config = load_config(QUICKSTART, ["model.channels=2", "model.hidden=[4]"])
     model = build_model(config.model, (28, 28, 1), 10, "float32", 0)
     assert model.group_names == ["layer1_d1", "layer2_d1", "layer3_d2", "layer4_d4", "layer5_d8", "layer6_d16",
                                  "layer7_d1", "layer8_1x1"]
@@ -198,7 +199,7 @@ def test_compare_plot_can_put_flops_on_a_log_axis(tmp_path):
 def test_augmentation_preview_names_rows_and_columns():
     from dilbench.report.augmentation import preview_figure
 
-    config = load_config("configs/unfair_back_aug.yaml")
+    config = load_config(CONFIGS / "unfair_back_aug.yaml")
     rng = np.random.default_rng(0)
     data = Dataset("toy", rng.integers(0, 255, (6, 8, 8, 3), dtype=np.uint8), np.arange(6) % 2,
                    np.zeros((1, 8, 8, 3), np.uint8), np.zeros(1, np.int64), ("cat", "dog"), "test")

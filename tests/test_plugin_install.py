@@ -18,10 +18,10 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+from toolkit import REPO
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
 EXTRA = '''
 
 # ---- added by tests/test_plugin_install.py: a data set and an augmentation operation ----

@@ -18,17 +18,14 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from toolkit import REPO, TESTS, invoke
 
 from dilbench import registry
-from dilbench.cli import cli
 from dilbench.config.json_schema import run_config_schema
 from dilbench.models import MODELS
 from dilbench.plugins import load_plugins, registered
 from dilbench.schedules import SCHEDULES
 
-REPO = Path(__file__).resolve().parents[1]
-TESTS = Path(__file__).resolve().parent
 TOY_CONFIG = """\
 name: toy
 data: {dataset: toy_random}
@@ -88,15 +85,15 @@ def test_an_installed_plugin_is_loaded_on_the_first_read_and_every_command_knows
     assert registry._state.status == "new"  # nothing read a registry yet
     config = tmp_path / "toy.yaml"
     config.write_text(TOY_CONFIG)
-    result = CliRunner().invoke(cli, ["validate", str(config)], catch_exceptions=False)
+    result = invoke("validate", config)
     assert result.exit_code == 0 and result.output == f"ok: {config}\n"
     assert MODELS.origin("toy_mlp") == "plugin 'toys' (dilbench-toys 0.1)"
-    listing = CliRunner().invoke(cli, ["plugins"], catch_exceptions=False).output.splitlines()
+    listing = invoke("plugins").output.splitlines()
     assert listing[2].split(None, 3) == ["toys", "dilbench-toys", "0.1", "model 'toy_mlp', data set 'toy_random', "
                                          "schedule 'toy_top_twice', augmentation op 'toy_invert'"]
-    models = CliRunner().invoke(cli, ["models"], catch_exceptions=False).output
+    models = invoke("models").output
     assert "a two-group MLP for the registry test [plugin 'toys' (dilbench-toys 0.1)]" in models
-    schema = json.loads(CliRunner().invoke(cli, ["schema"], catch_exceptions=False).output)
+    schema = json.loads(invoke("schema").output)
     assert schema["properties"]["model"]["anyOf"][0]["enum"][-1] == "toy_mlp"
     assert schema == run_config_schema()
 
@@ -222,3 +219,28 @@ def test_plugins_can_be_turned_off(site):
     assert off.stdout == "plugins are off: $DILBENCH_NO_PLUGINS is set\n"
     on = subprocess.run([sys.executable, "-m", "dilbench", "models"], env=env, capture_output=True, text=True, check=True)
     assert "toy_mlp" in on.stdout
+
+
+def test_builtins_first_imported_by_a_plugin_stay_built_in_and_survive_its_failure(site, tmp_path):
+    # In a fresh `dilbench plugins` process the registries' modules may first be imported by a plugin's own
+    # `from dilbench.plugins import ...`: their built-in entries must not become the plugin's, nor go when it fails.
+    site.install("dilbench-early", {"early": "early_plugin"}, {"early_plugin": """
+        from dilbench.plugins import register_schedule
+
+        register_schedule("early_top", lambda num_groups: [-1], "the top group only")
+    """})
+    site.install("dilbench-late", {"late": "late_plugin"}, {"late_plugin": """
+        from dilbench.plugins import register_schedule
+
+        register_schedule("late_top", lambda num_groups: [-1], "the top group only")
+        raise RuntimeError("late fails after registering")
+    """})
+    listing = dilbench(site, "plugins").stdout.splitlines()
+    assert [line.split(None, 3) for line in listing[2:4]] == [
+        ["early", "dilbench-early", "0.1", "schedule 'early_top'"],
+        ["late", "dilbench-late", "0.1", "skipped: importing late_plugin failed: RuntimeError: late fails after registering"],
+    ]
+    schedules = dilbench(site, "validate", "quickstart", "--set", "schedule=unfair_back")
+    assert schedules.returncode == 0 and schedules.stdout.startswith("ok: ")
+    augmented = dilbench(site, "validate", "unfair_back_aug")  # fliplr, affine, ... registered by dilbench, kept
+    assert augmented.returncode == 0 and augmented.stdout.startswith("ok: ")

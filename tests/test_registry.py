@@ -14,12 +14,11 @@ import numpy as np
 import pytest
 import toy
 import yaml
-from click.testing import CliRunner
+from toolkit import invoke
 from toy import model as toy_model
 
 from dilbench.augment.config import AugmentationConfig
 from dilbench.augment.ops import OPS
-from dilbench.cli import cli
 from dilbench.config.json_schema import run_config_schema
 from dilbench.config.schema import Config
 from dilbench.data.registry import READERS
@@ -61,7 +60,7 @@ def test_toy_entries_train_one_epoch_through_the_cli_and_compare_shows_them(tmp_
     config.write_text(TOY_CONFIG)
     runs = tmp_path / "runs"
     with registered(toy.register):
-        result = CliRunner().invoke(cli, ["train", str(config), "--runs-dir", str(runs)], catch_exceptions=False)
+        result = invoke("train", config, "--runs-dir", runs)
         assert result.exit_code == 0, result.output
     (run,) = [p for p in runs.iterdir() if p.is_dir()]
     (record,) = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -71,8 +70,8 @@ def test_toy_entries_train_one_epoch_through_the_cli_and_compare_shows_them(tmp_
     assert meta["status"] == "completed" and meta["error"] is None
     assert (run / "plots" / "augmentation.png").is_file()
     # compare reads run directories, not registries: the entries show, with the plugin gone as well
-    result = CliRunner().invoke(cli, ["compare", str(runs), "--columns", "model,data.dataset,schedule,augmentation.ops",
-                                      "--format", "csv"], catch_exceptions=False)
+    result = invoke("compare", runs, "--columns", "model,data.dataset,schedule,augmentation.ops",
+                                      "--format", "csv")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[1].startswith("toy_mlp,toy_random,toy_top_twice,")
     assert "toy_invert" in result.stdout
@@ -116,7 +115,7 @@ def test_a_plugin_augmentation_op_is_validated_nested_and_runs_in_the_pipeline()
 def test_schema_and_cli_listings_know_registered_entries():
     with registered(toy.register):
         schema = run_config_schema()
-        models_listing = CliRunner().invoke(cli, ["models", "--keys"], catch_exceptions=False).output
+        models_listing = invoke("models", "--keys").output
     defs = schema["$defs"]
     assert "toy_mlp" in schema["properties"]["model"]["anyOf"][0]["enum"]
     assert "toy_random" in defs["DataConfig"]["properties"]["dataset"]["enum"]
@@ -152,8 +151,8 @@ def test_a_layer_the_flop_count_does_not_know_is_a_clear_error_and_a_flops_metho
     config = tmp_path / "norm.yaml"
     config.write_text("data: {dataset: mnist_bundled}\nmodel: toy_norm\n")
     with registered(lambda: register_model("toy_norm", ToyNormConfig, build_toy_norm, "dense + layer norm")):
-        refused = CliRunner().invoke(cli, ["summary", str(config)])
-        counted = CliRunner().invoke(cli, ["summary", str(config), "--set", "model.declare_flops=true"])
+        refused = invoke("summary", config, catch_exceptions=True)
+        counted = invoke("summary", config, "--set", "model.declare_flops=true", catch_exceptions=True)
     assert refused.exit_code == 1 and refused.stderr == (
         "Error: the FLOP count does not know layer type LayerNormalization (layer 'norm'); give it a method "
         "flops(input_shape) returning (forward FLOPs per example, output shape), both without the batch axis, or wrap it "

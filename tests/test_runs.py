@@ -12,9 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from toolkit import invoke
 
-from dilbench.cli import cli
 from dilbench.runs.lock import RunLock
 from dilbench.runs.oserrors import describe
 from dilbench.runs.owner import run_status, this_process
@@ -74,10 +73,10 @@ def test_show_and_compare_name_a_crashed_run(tmp_path):
     run.path.mkdir()
     run.config.write_text("name: r\ntrain: {epochs: 3}\n")
     run.write_meta({"status": "running", "owner": owner_of_a_finished_process()})
-    shown = CliRunner().invoke(cli, ["show", str(run.path)])
+    shown = invoke("show", str(run.path))
     assert "status  crashed (0/3 epochs)" in shown.output
     assert f"is gone; continue with: dilbench train --resume {run.path}" in shown.output
-    listed = CliRunner().invoke(cli, ["compare", str(run.path), "--columns", "run,status", "--format", "json"])
+    listed = invoke("compare", str(run.path), "--columns", "run,status", "--format", "json")
     assert json.loads(listed.output) == [{"run": run.path.name, "status": "crashed"}]
 
 

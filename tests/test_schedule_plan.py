@@ -6,13 +6,13 @@ from __future__ import annotations
 import math
 
 import pytest
+from toolkit import error_of, write
 
 from dilbench.schedules import FreezeOutConfig, ScheduleConfig, batch_plan, flops_per_example, updates_per_batch
 from dilbench.schedules.freezeout import freeze_points, frozen_groups, lr_factor
 from dilbench.schedules.plan import SubStep, per_group, resolve
 from dilbench.training.compute import epoch_images, training_flops
 from dilbench.typed.validate import FieldError
-from tests.config_helpers import error_of, write
 
 FLOPS = [1, 2, 3]  # forward FLOPs of three groups
 

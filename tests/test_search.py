@@ -9,7 +9,6 @@ test marked slow runs the Done-when search for real on tiny MNIST; tests/faults/
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -17,40 +16,27 @@ from pathlib import Path
 
 import pytest
 import yaml
-from click.testing import CliRunner
+from toolkit import (
+    FAKE_TRAINER_START,
+    PNG,
+    REPO,
+    SEARCH_PROFILE,
+    child_env,
+    invoke,
+    meta,
+    squeeze,
+    study_trials,
+    sweep,
+    tiny_search,
+)
 
 import dilbench.sweep.execute as execute
-from dilbench.cli import cli
 from dilbench.config import ConfigError
 from dilbench.sweep.experiment import load_experiment
 from dilbench.sweep.plan import make_plan
 
-REPO = Path(__file__).resolve().parents[1]
-BASE = REPO / "configs" / "quickstart.yaml"
-PNG = b"\x89PNG\r\n\x1a\n"
-
-EXPERIMENT = f"""\
-name: tune
-base: {BASE}
-cases:
-  a: {{schedule: standard}}
-  c: {{schedule: unfair_back}}
-grid:
-  seed: [0, 1]
-profiles:
-  quick: {{train.epochs: 3, model.channels: 4}}
-claims:
-  - {{higher: c, lower: a, says: "unfair_back beats standard"}}
-search:
-  method: tpe
-  trials: 4
-  space:
-    optimizer.lr: {{log_uniform: [1.0e-4, 1.0e-1]}}
-  metric: final_eval_acc
-  pruner: {{median: {{startup_trials: 1, warmup_epochs: 1}}}}
-  seeds: [100]
-  sampler_seed: 3
-"""
+EXPERIMENT = (tiny_search("tune").replace(f"  tiny: {SEARCH_PROFILE}", "  quick: {train.epochs: 3, model.channels: 4}")
+              .replace("3.0e-2]", "1.0e-1]").replace("  seeds: [100, 101]\n  startup_trials: 2\n", "  seeds: [100]\n  sampler_seed: 3\n"))
 
 # The fake trainer of both commands: `train CONFIG --runs-dir D [--trial SPEC]` or `train --resume RUN [--trial SPEC]`.
 # eval_acc after epoch e: 0.5 + 0.3 exp(-(log10(lr) + 2.5)^2) + 0.02 e (+0.05 unfair_back, +0.001 seed): best near lr 3e-3.
@@ -61,22 +47,7 @@ FAKE = r'''
 import json, math, os, secrets, sys, time
 from datetime import datetime, timezone
 import yaml
-
-args = sys.argv[1:]
-spec = json.load(open(args[args.index("--trial") + 1])) if "--trial" in args else None
-if args[1] == "--resume":
-    run = args[2]
-else:
-    source = open(args[1]).read()
-    name = yaml.safe_load(source)["name"]
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    run = os.path.join(args[args.index("--runs-dir") + 1], f"{name}-{stamp}-{secrets.token_hex(2)}")
-    os.makedirs(run)
-    open(os.path.join(run, "config.yaml"), "w").write(source)
-config = yaml.safe_load(open(os.path.join(run, "config.yaml")))
-name = config["name"]
-meta_file = os.path.join(run, "meta.json")
-meta = json.load(open(meta_file)) if os.path.exists(meta_file) else {"created": "2026-01-01T00:00:00+00:00", "host": "fakehost"}
+''' + FAKE_TRAINER_START + r'''spec = json.load(open(args[args.index("--trial") + 1])) if "--trial" in args else None
 if spec and "search" not in meta:
     meta["search"] = {k: spec[k] for k in ("study", "study_id", "group", "trial", "params", "role") if k in spec}
 
@@ -142,38 +113,14 @@ def fake(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.setattr(execute, "TRAIN", (sys.executable, str(script)))
     monkeypatch.setattr(execute, "TRIAL", (sys.executable, str(script)))
     monkeypatch.setattr(execute, "POLL_SECONDS", 0.02)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    monkeypatch.setenv("PYTHONPATH", child_env()["PYTHONPATH"])
     for var in ("FAKE_DIE", "FAKE_NO_TELL", "FAKE_DIVERGE", "FAKE_SLEEP"):
         monkeypatch.delenv(var, raising=False)
     return script
 
 
-def sweep(*args: str):
-    return CliRunner().invoke(cli, ["sweep", *map(str, args)], catch_exceptions=False)
-
-
-def squeeze(markdown: str) -> str:
-    return "\n".join(re.sub(r" *\| *", " | ", line).strip() if line.startswith("|") else line for line in markdown.splitlines()) + "\n"
-
-
-def journal_trials(runs_dir: Path, group: str) -> list[dict]:
-    """The study's trials as the journal holds them (number, state, params), read with Optuna."""
-    import optuna
-
-    from dilbench.sweep.study import storage
-
-    path = runs_dir / ".sweep" / f"study-{group}.log"
-    (summary,) = optuna.get_all_study_summaries(storage(path))
-    study = optuna.load_study(study_name=summary.study_name, storage=storage(path))
-    return [{"number": t.number, "state": t.state.name, "params": t.params, "value": t.value} for t in study.trials]
-
-
 def run_dirs(runs_dir: Path, pattern: str) -> list[Path]:
     return sorted(runs_dir.glob(f"{pattern}-*-*-*"))
-
-
-def meta(run: Path) -> dict:
-    return json.loads((run / "meta.json").read_text())
 
 
 # ---- the experiment file ----------------------------------------------------------------------------
@@ -228,7 +175,8 @@ def test_the_plan_holds_tuned_groups_their_trials_and_confirmation_runs(experime
 def test_dry_run_prints_the_space_and_budget_writes_nothing_and_imports_no_tensorflow(experiment):
     code = ("import sys; from dilbench.cli import main; sys.argv = ['dilbench', 'sweep', sys.argv[1], '--dry-run']\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\nprint('tensorflow' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code, str(experiment)], cwd=REPO, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code, str(experiment)], cwd=REPO, env=child_env(), capture_output=True,
+                         text=True, check=True)
     lines = out.stdout.splitlines()
     assert lines[-1] == "False"
     text = out.stdout
@@ -249,7 +197,7 @@ def test_search_tunes_each_group_prunes_confirms_and_writes_the_page(experiment,
     assert result.exit_code == 0, result.output
     runs_dir = experiment.parent / "runs" / "quick"
     for group in ("a", "c"):
-        trials = journal_trials(runs_dir, group)
+        trials = study_trials(runs_dir, group)
         assert [t["number"] for t in trials] == [0, 1, 2, 3]
         assert {t["state"] for t in trials} <= {"COMPLETE", "PRUNED"}
         for trial in trials:  # one run directory per trial, recording its study, trial and values
@@ -267,9 +215,9 @@ def test_search_tunes_each_group_prunes_confirms_and_writes_the_page(experiment,
             assert meta(run)["sweep"]["group"] == f"{group}-tuned"
     pruned = [run for run in run_dirs(runs_dir, "*-trial*") if meta(run)["status"] == "pruned"]
     assert pruned, "the median pruner stopped no trial"
-    listed = CliRunner().invoke(cli, ["compare", str(runs_dir), "--columns", "run,status", "--format", "json"])
+    listed = invoke("compare", runs_dir, "--columns", "run,status", "--format", "json")
     assert {row["run"] for row in json.loads(listed.output) if row["status"] == "pruned"} == {p.name for p in pruned}
-    shown = CliRunner().invoke(cli, ["show", str(pruned[0])])
+    shown = invoke("show", pruned[0])
     assert re.search(r"status +pruned \(1/3 epochs\)", shown.output) and re.search(r"search +trial \d of study tune/quick/", shown.output)
 
     results = experiment.parent / "results" / "quick"
@@ -299,7 +247,7 @@ def test_jobs_share_the_study_and_never_ask_past_the_budget(experiment, fake, mo
     assert result.exit_code == 0, result.output
     runs_dir = experiment.parent / "runs" / "quick"
     for group in ("a", "c"):
-        assert [t["number"] for t in journal_trials(runs_dir, group)] == [0, 1, 2, 3]
+        assert [t["number"] for t in study_trials(runs_dir, group)] == [0, 1, 2, 3]
         assert len(run_dirs(runs_dir, f"{group}-trial*")) == 4 and len(run_dirs(runs_dir, f"{group}-tuned-*")) == 2
 
 
@@ -313,7 +261,7 @@ def test_a_dead_trial_is_resumed_an_asked_one_started_a_told_one_never_repeated(
     assert result.exit_code == 1
     assert "a-trial1: failed" in result.output and "tuning a: 3 of 4 trials finished; not finished: a-trial1" in result.output
     runs_dir = experiment.parent / "runs" / "quick"
-    states = [t["state"] for t in journal_trials(runs_dir, "a")]
+    states = [t["state"] for t in study_trials(runs_dir, "a")]
     assert states[1] == "RUNNING" and len(states) == 4
     (dead,) = run_dirs(runs_dir, "a-trial1")
     assert meta(dead)["status"] == "running"
@@ -327,11 +275,11 @@ def test_a_dead_trial_is_resumed_an_asked_one_started_a_told_one_never_repeated(
     assert re.search(r"trial 1 +running; optimizer.lr=[0-9.e-]+; resume a-trial1: running, but its process is gone after 1/3 "
                      r"epochs", result.output)
     for group in ("a", "c"):
-        trials = journal_trials(runs_dir, group)
+        trials = study_trials(runs_dir, group)
         assert [t["number"] for t in trials] == [0, 1, 2, 3] and all(t["state"] != "RUNNING" for t in trials)
         assert len(run_dirs(runs_dir, f"{group}-trial*")) == 4  # none repeated
     assert run_dirs(runs_dir, "a-trial1") == [dead] and meta(dead)["resumes"] == [1]
-    assert journal_trials(runs_dir, "c")[0]["state"] == "COMPLETE"
+    assert study_trials(runs_dir, "c")[0]["state"] == "COMPLETE"
     assert len(run_dirs(runs_dir, "*-tuned-*")) == 4
 
 
@@ -341,7 +289,7 @@ def test_a_diverged_trial_is_finished_and_ranked_last(experiment, fake, monkeypa
     result = sweep(experiment)
     assert result.exit_code == 0, result.output  # a diverged trial is a result of tuning, not a failed sweep
     runs_dir = experiment.parent / "runs" / "quick"
-    trials = journal_trials(runs_dir, "a")
+    trials = study_trials(runs_dir, "a")
     diverged = [t for t in trials if t["params"]["optimizer.lr"] > 0.01]
     assert diverged and all(t["state"] == "PRUNED" and t["value"] is None for t in diverged)
     for trial in diverged:
@@ -357,7 +305,7 @@ def test_a_diverged_trial_is_finished_and_ranked_last(experiment, fake, monkeypa
 def test_a_changed_search_is_an_error_until_moved_or_rerun(experiment, fake):
     assert sweep(experiment).exit_code == 0
     experiment.write_text(EXPERIMENT.replace("metric: final_eval_acc", "metric: best_eval_acc"))
-    result = CliRunner().invoke(cli, ["sweep", str(experiment)])
+    result = invoke("sweep", experiment, catch_exceptions=True)
     assert result.exit_code == 2
     assert "study tune/quick/a was made with other search settings or another tuning config (metric: final_eval_acc -> " \
            "best_eval_acc)" in result.output
@@ -365,7 +313,7 @@ def test_a_changed_search_is_an_error_until_moved_or_rerun(experiment, fake):
     more = sweep(experiment)
     assert more.exit_code in (0, 2), more.output
     runs_dir = experiment.parent / "runs" / "quick"
-    assert [t["number"] for t in journal_trials(runs_dir, "a")] == [0, 1, 2, 3, 4]
+    assert [t["number"] for t in study_trials(runs_dir, "a")] == [0, 1, 2, 3, 4]
 
 
 # ---- Slurm: tuning slots, then the confirmation runs (a real cluster: tests/test_slurm.py) --------------
@@ -390,7 +338,7 @@ def test_a_slurm_tuning_slot_takes_the_next_trial_and_the_last_task_writes_the_p
     for name in ["a-seed0", "a-seed1", "c-seed0", "c-seed1", *["tune:a"] * 4, *["tune:c"] * 4]:
         assert run_task(experiment, None, None, name, False, command) == 0, name
     runs_dir = experiment.parent / "runs" / "quick"
-    assert [t["number"] for t in journal_trials(runs_dir, "a")] == [0, 1, 2, 3]
+    assert [t["number"] for t in study_trials(runs_dir, "a")] == [0, 1, 2, 3]
     assert run_task(experiment, None, None, "tune:a", False, command) == 0  # a fifth slot: nothing left to do
     assert len(run_dirs(runs_dir, "a-trial*")) == 4
     results = experiment.parent / "results" / "quick" / "RESULTS.md"
@@ -401,35 +349,12 @@ def test_a_slurm_tuning_slot_takes_the_next_trial_and_the_last_task_writes_the_p
 
 
 # ---- the Done-when search, for real (TensorFlow, tiny MNIST) ------------------------------------------
-TINY = ("data.dataset: mnist_bundled, data.train_subset: 320, data.test_subset: 160, model.channels: 2, model.hidden: [8], "
-        "train.batch_size: 32, train.epochs: 3, precision: float32")
-REAL = f"""\
-name: tiny_search
-base: {BASE}
-cases:
-  a: {{schedule: standard}}
-  c: {{schedule: unfair_back}}
-grid:
-  seed: [0, 1]
-profiles:
-  tiny: {{{TINY}}}
-claims:
-  - {{higher: c, lower: a, says: "unfair_back beats standard"}}
-search:
-  method: tpe
-  trials: 4
-  space:
-    optimizer.lr: {{log_uniform: [1.0e-4, 3.0e-2]}}
-  metric: final_eval_acc
-  pruner: {{median: {{startup_trials: 1, warmup_epochs: 1}}}}
-  seeds: [100, 101]
-  startup_trials: 2
-"""
+REAL = tiny_search()
 
 
 def real_sweep(path: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", "dilbench", "sweep", str(path), *args], cwd=path.parent, env=env,
+    return subprocess.run([sys.executable, "-m", "dilbench", "sweep", str(path), *args], cwd=path.parent,
+                          env=child_env({"TF_CPP_MIN_LOG_LEVEL": "3"}),
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -437,14 +362,14 @@ def assert_done_when_search(path: Path, runs_dir: Path, results: Path) -> None:
     """What the issue's Done-when asks of the small search, once it has run: every trial once, pruned runs in
     compare, confirmation runs on the grid seeds, and a page whose claims carry CI, raw and adjusted p, seeds needed."""
     for group in ("a", "c"):
-        trials = journal_trials(runs_dir, group)
+        trials = study_trials(runs_dir, group)
         assert [t["number"] for t in trials] == [0, 1, 2, 3]
         assert all(t["state"] in ("COMPLETE", "PRUNED") for t in trials), trials
         for trial in trials:
             (run,) = run_dirs(runs_dir, f"{group}-trial{trial['number']}")  # exactly one run directory per trial
             assert meta(run)["search"]["params"] == trial["params"] and meta(run)["search"]["trial"] == trial["number"]
         assert sorted(yaml.safe_load((r / "config.yaml").read_text())["seed"] for r in run_dirs(runs_dir, f"{group}-tuned-*")) == [0, 1]
-    listed = CliRunner().invoke(cli, ["compare", str(runs_dir), "--columns", "run,status", "--format", "json"])
+    listed = invoke("compare", runs_dir, "--columns", "run,status", "--format", "json")
     statuses = {row["run"]: row["status"] for row in json.loads(listed.output)}
     pruned = {run.name for run in run_dirs(runs_dir, "*-trial*") if meta(run)["status"] == "pruned"}
     assert {name for name, status in statuses.items() if status == "pruned"} == pruned

@@ -8,26 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-from config_helpers import train_tiny
+from toolkit import invoke, metrics, train_tiny
 
-from dilbench.cli import cli
-
-TINY = [
-    "data.dataset=mnist_bundled", "data.train_subset=300", "data.test_subset=100", "model.channels=4",
-    "model.hidden=[16]", "train.batch_size=64", "train.epochs=2", "precision=float32", "seed=7",
-]
 GROUPS = 8  # 7 dilated layers + the final 1x1
 STEPS = 5  # ceil(300 / 64)
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
-    return train_tiny(tmp_path_factory.mktemp("runs"), TINY)
-
-
-def metrics(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return train_tiny(tmp_path_factory.mktemp("runs"), "runtime.deterministic=false")
 
 
 LAYERS = ["layer1_d1", "layer2_d1", "layer3_d2", "layer4_d4", "layer5_d8", "layer6_d16", "layer7_d1", "layer8_1x1"]
@@ -76,7 +65,7 @@ def test_events_open_in_tensorboard(run):
 
 
 def test_show_of_a_real_run(run):
-    result = CliRunner().invoke(cli, ["show", str(run)], catch_exceptions=False)
+    result = invoke("show", str(run))
     assert result.exit_code == 0
     text = result.stdout
     last = metrics(run)[-1]
@@ -99,7 +88,7 @@ def test_show_of_a_real_run(run):
 
 
 def test_compare_agrees_with_meta(run):
-    result = CliRunner().invoke(cli, ["compare", str(run.parent), "--format", "json"], catch_exceptions=False)
+    result = invoke("compare", str(run.parent), "--format", "json")
     (record,) = json.loads(result.stdout)
     meta = json.loads((run / "meta.json").read_text())
     assert record["status"] == meta["status"] == "completed"
@@ -107,12 +96,12 @@ def test_compare_agrees_with_meta(run):
     assert record["final_eval_acc"] == meta["final_eval_acc"] and record["best_eval_acc"] == meta["best_eval_acc"]
     assert record["model"] == "context_module" and record["schedule"] == "standard" and record["seed"] == 7
     columns = "run,peak_rss_mib,cpu_util,gpu_peak_mib,data_sha256,dirty"
-    result = CliRunner().invoke(cli, ["compare", str(run.parent), "--format", "json", "--columns", columns], catch_exceptions=False)
+    result = invoke("compare", str(run.parent), "--format", "json", "--columns", columns)
     (record,) = json.loads(result.stdout)
     records = metrics(run)
     assert record["peak_rss_mib"] == max(r["peak_rss_bytes"] for r in records) / 2**20
     assert record["cpu_util"] == pytest.approx(sum(r["cpu_util"] for r in records) / 2) and record["gpu_peak_mib"] is None
     assert record["data_sha256"] == meta["provenance"]["data"]["sha256"][:12] and record["dirty"] == meta["git"]["dirty"]
-    kept = CliRunner().invoke(cli, ["compare", str(run.parent), "--where", f"data_sha256={record['data_sha256']}",
-                                    "--where", f"dirty={str(record['dirty']).lower()}", "--columns", "run"])
+    kept = invoke("compare", run.parent, "--where", f"data_sha256={record['data_sha256']}",
+                  "--where", f"dirty={str(record['dirty']).lower()}", "--columns", "run")
     assert kept.exit_code == 0 and run.name in kept.stdout

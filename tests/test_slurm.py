@@ -20,38 +20,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from toolkit import REPO, child_env, meta, study_trials, tiny_profile, tiny_search, train_args
 
-REPO = Path(__file__).resolve().parents[1]
 CLUSTER = REPO / ".ci" / "slurm"
-BASE = REPO / "configs" / "quickstart.yaml"
 DEADLINE = 600  # seconds for any one wait: generous, as a requeued job waits out the cluster's cred_expire
 pytestmark = pytest.mark.slurm
 
-TINY = "model.hidden: [8], data.test_subset: 200, precision: float32"
-SMOKE = f"""\
-name: smoke
-base: {BASE}
-cases:
-  a: {{schedule: standard}}
-  b: {{schedule: unfair_back}}
-grid:
-  seed: [0, 1]
-profiles:
-  tiny: {{{TINY}, model.channels: 2, data.train_subset: 256, train.epochs: 1}}
-slurm:
-  cpus_per_run: 1
-"""
+SMALL = ["model.hidden=[8]", "data.test_subset=200", "runtime.deterministic=false"]  # on top of the toolkit's TINY
+SMOKE = {"name": "smoke", "cases": {"a": {"schedule": "standard"}, "b": {"schedule": "unfair_back"}}, "grid": {"seed": [0, 1]},
+         "profiles": {"tiny": tiny_profile(*SMALL, "model.channels=2", "data.train_subset=256", "train.epochs=1")},
+         "slurm": {"cpus_per_run": 1}}
 # One run long enough to stop in the middle: 3 epochs of 1,280 images (20 steps, seconds each).
-LONG = f"""\
-name: long
-base: {BASE}
-cases:
-  a: {{schedule: standard}}
-profiles:
-  tiny: {{{TINY}, model.channels: 8, data.train_subset: 1280, train.epochs: 3}}
-slurm:
-  cpus_per_run: 1
-"""
+LONG = {"name": "long", "cases": {"a": {"schedule": "standard"}},
+        "profiles": {"tiny": tiny_profile(*SMALL, "model.channels=8", "data.train_subset=1280", "train.epochs=3")},
+        "slurm": {"cpus_per_run": 1}}
 
 
 def cluster_answers() -> bool:
@@ -82,16 +64,13 @@ def slurm() -> Iterator[None]:
 
 
 @pytest.fixture
-def experiment(tmp_path: Path, slurm) -> Iterator[Callable[[str], Path]]:
-    """Write an experiment file; every job its sweeps submitted is cancelled at the end of the test."""
+def experiment(make_experiment, slurm) -> Iterator[Callable[..., Path]]:
+    """make_experiment(); every job the sweeps of its files submitted is cancelled at the end of the test."""
     written: list[Path] = []
 
-    def write(text: str) -> Path:
-        path = tmp_path / f"exp{len(written)}" / "experiment.yaml"
-        path.parent.mkdir()
-        path.write_text(text)
-        written.append(path)
-        return path
+    def write(**sections) -> Path:
+        written.append(make_experiment(**sections))
+        return written[-1]
 
     yield write
     for path in written:
@@ -100,13 +79,8 @@ def experiment(tmp_path: Path, slurm) -> Iterator[Callable[[str], Path]]:
             subprocess.run(["scancel", *sorted({job.split("_")[0] for job in jobs.values()})], capture_output=True)
 
 
-def env() -> dict[str, str]:
-    """The sweep's environment, which sbatch passes on to the jobs: this checkout's dilbench first."""
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
-
-
 def dilbench(path: Path, *args: str, timeout: float = DEADLINE) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dilbench", "sweep", str(path), *args], cwd=path.parent, env=env(),
+    return subprocess.run([sys.executable, "-m", "dilbench", "sweep", str(path), *args], cwd=path.parent, env=child_env(),
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -121,10 +95,6 @@ def jobs_of(path: Path) -> dict[str, str]:
 
 def run_dirs(path: Path, name: str) -> list[Path]:
     return sorted(runs_dir(path).glob(f"{name}-*-*-*"))
-
-
-def meta(run: Path) -> dict:
-    return json.loads((run / "meta.json").read_text())
 
 
 def epochs(run: Path) -> list[int]:
@@ -159,7 +129,7 @@ def job_over(job: str) -> bool:
 
 
 def test_smoke_sweep_runs_as_one_array_and_the_last_job_writes_the_page(experiment):
-    path = experiment(SMOKE)
+    path = experiment(**SMOKE)
     submitted = dilbench(path, "--launcher", "slurm", "--jobs", "2", "--no-wait")
     assert submitted.returncode == 0, submitted.stderr
     assert "submitted job array" in submitted.stdout and "start 4" in submitted.stdout
@@ -186,7 +156,7 @@ def test_smoke_sweep_runs_as_one_array_and_the_last_job_writes_the_page(experime
 
 
 def test_scancel_mid_run_then_rerunning_the_sweep_resumes_it(experiment):
-    path = experiment(LONG)
+    path = experiment(**LONG)
     assert dilbench(path, "--launcher", "slurm", "--no-wait").returncode == 0
     job = jobs_of(path)["a"]
     wait_until(lambda: in_epoch_2(path), "the run to be inside its second epoch")
@@ -206,7 +176,7 @@ def test_scancel_mid_run_then_rerunning_the_sweep_resumes_it(experiment):
 
 
 def test_the_time_limit_warning_checkpoints_requeues_and_resumes_with_each_epoch_once(experiment):
-    path = experiment(LONG)
+    path = experiment(**LONG)
     assert dilbench(path, "--launcher", "slurm", "--no-wait", "--time", "30").returncode == 0
     job = jobs_of(path)["a"]
     wait_until(lambda: in_epoch_2(path), "the run to be inside its second epoch")
@@ -229,10 +199,10 @@ def test_the_time_limit_warning_checkpoints_requeues_and_resumes_with_each_epoch
 def test_two_workers_of_a_multi_worker_run_under_srun_agree(tmp_path, slurm):
     runs = tmp_path / "runs"
     settings = ["data.train_subset=96", "data.test_subset=50", "model.channels=2", "model.hidden=[8]", "train.batch_size=16",
-                "train.epochs=1", "precision=float32", "seed=3", "schedule=unfair_back", "runtime.distribute=multi_worker"]
-    command = ["srun", "--nodes=1", "--ntasks=2", "--cpus-per-task=1", sys.executable, "-m", "dilbench", "train", str(BASE),
-               "--runs-dir", str(runs), *(arg for item in settings for arg in ("--set", item))]
-    environment = {key: value for key, value in env().items() if key != "TF_CONFIG"}  # the cluster comes from Slurm alone
+                "train.epochs=1", "seed=3", "runtime.deterministic=false", "schedule=unfair_back", "runtime.distribute=multi_worker"]
+    command = ["srun", "--nodes=1", "--ntasks=2", "--cpus-per-task=1", sys.executable, "-m", "dilbench",
+               *train_args(runs, *settings, name=None)]
+    environment = {key: value for key, value in child_env().items() if key != "TF_CONFIG"}  # the cluster comes from Slurm alone
     result = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=DEADLINE)
     assert result.returncode == 0, result.stderr
     (run,) = [p for p in runs.iterdir() if p.is_dir()]  # the chief's; the other worker's temporary directory is gone
@@ -248,42 +218,7 @@ def test_two_workers_of_a_multi_worker_run_under_srun_agree(tmp_path, slurm):
 # The Done-when search of issue 22 (tests/test_search.py runs it locally): 2 cases, TPE, 4 trials each, the median
 # pruner, 2 confirmation seeds. Under Slurm: one array of the fixed runs and tuning slots (each slot asks the shared
 # journal-file study for its trial), then the confirmation runs, after it.
-SEARCH = f"""\
-name: search
-base: {BASE}
-cases:
-  a: {{schedule: standard}}
-  c: {{schedule: unfair_back}}
-grid:
-  seed: [0, 1]
-profiles:
-  tiny: {{data.dataset: mnist_bundled, data.train_subset: 320, data.test_subset: 160, model.channels: 2, model.hidden: [8],
-         train.batch_size: 32, train.epochs: 3, precision: float32}}
-claims:
-  - {{higher: c, lower: a, says: "unfair_back beats standard"}}
-search:
-  method: tpe
-  trials: 4
-  space:
-    optimizer.lr: {{log_uniform: [1.0e-4, 3.0e-2]}}
-  metric: final_eval_acc
-  pruner: {{median: {{startup_trials: 1, warmup_epochs: 1}}}}
-  seeds: [100, 101]
-  startup_trials: 2
-slurm:
-  cpus_per_run: 1
-"""
-
-
-def study_trials(path: Path, group: str) -> list[dict]:
-    import optuna
-
-    from dilbench.sweep.study import storage
-
-    journal = runs_dir(path) / ".sweep" / f"study-{group}.log"
-    (summary,) = optuna.get_all_study_summaries(storage(journal))
-    study = optuna.load_study(study_name=summary.study_name, storage=storage(journal))
-    return [{"number": t.number, "state": t.state.name, "params": t.params} for t in study.trials]
+SEARCH = tiny_search("search") + "slurm:\n  cpus_per_run: 1\n"
 
 
 def test_the_small_search_tunes_in_array_tasks_then_confirms_after_them(experiment):
@@ -296,7 +231,7 @@ def test_the_small_search_tunes_in_array_tasks_then_confirms_after_them(experime
     assert "tune:a tune:a tune:a tune:a tune:c tune:c tune:c tune:c" in tuning.read_text()
     assert "#SBATCH --dependency=afterany:" in confirming.read_text()
     for group in ("a", "c"):
-        trials = study_trials(path, group)
+        trials = study_trials(runs_dir(path), group)
         assert [t["number"] for t in trials] == [0, 1, 2, 3]  # the slots shared one study: no trial twice, none past 4
         assert all(t["state"] in ("COMPLETE", "PRUNED") for t in trials), trials
         for trial in trials:

@@ -18,10 +18,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from click.testing import CliRunner
+from toolkit import EXPERIMENT, EXPERIMENTS, FAKE_TRAINER, PNG, QUICKSTART, REPO, invoke, nonempty, squeeze, sweep
 
 import dilbench.sweep.execute as execute
-from dilbench.cli import cli
 from dilbench.config import ConfigError, dump_config, load_config
 from dilbench.runs.lock import RunLock, is_locked
 from dilbench.runs.owner import this_process
@@ -30,101 +29,10 @@ from dilbench.sweep.existing import decide, lock_path
 from dilbench.sweep.experiment import load_experiment
 from dilbench.sweep.plan import make_plan
 
-REPO = Path(__file__).resolve().parents[1]
-BASE = REPO / "configs" / "quickstart.yaml"
-PNG = b"\x89PNG\r\n\x1a\n"
-
-EXPERIMENT = f"""\
-name: demo
-base: {BASE}
-cases:
-  a: {{schedule: standard}}
-  c: {{schedule: unfair_back, optimizer.lr: 3.0e-4}}
-grid:
-  seed: [0, 1]
-profiles:
-  quick: {{train.epochs: 2, model.channels: 4}}
-  full: {{}}
-published:
-  a: {{final_eval_acc: 0.777, note: "after 10 epochs"}}
-  c: {{final_eval_acc: 0.83}}
-claims:
-  - {{higher: c, lower: a, says: "unfair_back beats standard"}}
-  - {{higher: a, lower: c, says: "standard beats unfair_back"}}
-"""
-
-# The fake trainer: `train CONFIG --runs-dir D` or `train --resume RUN`, like `python -m dilbench`.
-# eval_acc = 0.5, +0.1 for unfair_back, +0.01 per seed. FAKE_FAIL names runs that fail; FAKE_SLEEP
-# makes each run wait (a Ctrl-C then interrupts it); FAKE_TRACE collects start/end lines.
-
-def squeeze(markdown: str) -> str:
-    """Markdown tables with each cell's padding removed (`|  a |` -> `| a |`), to assert on cells."""
-    return "\n".join(re.sub(r" *\| *", " | ", line).strip() if line.startswith("|") else line for line in markdown.splitlines()) + "\n"
-
-
-FAKE_TRAINER = r'''
-import json, os, secrets, signal, sys, time
-from datetime import datetime, timezone
-import yaml
-
-args = sys.argv[1:]
-if args[1] == "--resume":
-    run = args[2]
-else:
-    source = open(args[1]).read()
-    name = yaml.safe_load(source)["name"]
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    run = os.path.join(args[args.index("--runs-dir") + 1], f"{name}-{stamp}-{secrets.token_hex(2)}")
-    os.makedirs(run)
-    open(os.path.join(run, "config.yaml"), "w").write(source)
-config = yaml.safe_load(open(os.path.join(run, "config.yaml")))
-name = config["name"]
-meta_file = os.path.join(run, "meta.json")
-meta = json.load(open(meta_file)) if os.path.exists(meta_file) else {"created": "2026-01-01T00:00:00+00:00", "host": "fakehost"}
-
-def write(status, **more):
-    meta.update(status=status, **more)
-    json.dump(meta, open(meta_file, "w"))
-
-def trace(what):
-    if os.environ.get("FAKE_TRACE"):
-        with open(os.environ["FAKE_TRACE"], "a") as f:
-            f.write(f"{what} {name} {time.monotonic()}\n")
-
-def interrupted(signum, frame):
-    write("interrupted", error="interrupted at epoch 1; checkpoint saved")
-    trace("interrupted")
-    sys.exit(130)
-
-signal.signal(signal.SIGINT, interrupted)
-write("running", resumes=meta.get("resumes", []) + ([1] if args[1] == "--resume" else []))
-trace("start")
-time.sleep(float(os.environ.get("FAKE_SLEEP", "0")))
-if name in os.environ.get("FAKE_FAIL", "").split(","):
-    write("failed", error="NaN loss at epoch 1, step 3")
-    print("Error: NaN loss at epoch 1, step 3", file=sys.stderr)
-    sys.exit(1)
-acc = 0.5 + 0.1 * (config["schedule"]["name"] == "unfair_back") + 0.01 * config["seed"]
-flops = 150.0 if config["schedule"]["name"] == "unfair_back" else 100.0  # per epoch
-records = [{"epoch": e, "train_loss": 1.0, "train_acc": acc, "eval_loss": 1.0, "eval_acc": acc - 0.1 / e,
-            "eval_split": "test", "seconds": 2.0, "images_per_s": 100.0, "train_flops": e * flops} for e in (1, 2)]
-for record in records:  # FAKE_PEAK: {run name: peak_rss_bytes}
-    record.update({"peak_rss_bytes": peak} if (peak := json.loads(os.environ.get("FAKE_PEAK", "{}")).get(name)) else {})
-if (data := json.loads(os.environ.get("FAKE_DATA", "{}")).get(name)):  # {run name: data sha256}
-    meta["provenance"] = {"data": {"sha256": data}, "source": {"commit": "c0ffee" * 7, "dirty": False}}
-open(os.path.join(run, "metrics.jsonl"), "w").write("".join(json.dumps(r) + "\n" for r in records))
-write("completed", ended="2026-01-01T00:05:00+00:00", final_eval_acc=records[-1]["eval_acc"], error=None)
-trace("end")
-print(run)
-'''
-
 
 @pytest.fixture
-def experiment(tmp_path: Path) -> Path:
-    path = tmp_path / "exp" / "experiment.yaml"
-    path.parent.mkdir()
-    path.write_text(EXPERIMENT)
-    return path
+def experiment(make_experiment) -> Path:
+    return make_experiment(EXPERIMENT)
 
 
 @pytest.fixture
@@ -136,10 +44,6 @@ def fake(tmp_path: Path, monkeypatch) -> Path:
     for var in ("FAKE_FAIL", "FAKE_SLEEP", "FAKE_TRACE", "FAKE_DATA", "FAKE_PEAK"):
         monkeypatch.delenv(var, raising=False)
     return script
-
-
-def sweep(*args: str):
-    return CliRunner().invoke(cli, ["sweep", *map(str, args)], catch_exceptions=False)
 
 
 def statuses(runs_dir: Path) -> dict[str, str]:
@@ -157,7 +61,7 @@ def statuses(runs_dir: Path) -> dict[str, str]:
     (("higher: c, lower: a", "higher: c, lower: b"), "experiment.yaml:15: claims[0].lower: unknown group 'b'"),
     (("higher: c, lower: a", "higher: c, lower: c"), "experiment.yaml:15: claims[0].lower: must differ from higher"),
     (("  quick: {", "  qu ick: {"), "experiment.yaml:9: profiles.qu ick: names must be letters"),
-    ((f"base: {BASE}", "base: nowhere.yaml"), "experiment.yaml:2: base: "),
+    ((f"base: {QUICKSTART}", "base: nowhere.yaml"), "experiment.yaml:2: base: "),
 ])
 def test_experiment_errors_name_file_line_and_key(experiment, edit, message):
     experiment.write_text(EXPERIMENT.replace(*edit))
@@ -486,7 +390,7 @@ def test_the_results_page_warns_when_a_groups_runs_read_different_data(experimen
     assert "**Warning: runs on this page differ in what they read or ran from.**" in page
     assert f"- **Group `a`**: its runs read different data files (data sha256 {'a' * 12}: 1 run, {'b' * 12}: 1 run)." in page
     assert "Group `c`" not in page
-    grouped = CliRunner().invoke(cli, ["compare", str(experiment.parent / "runs" / "quick"), "--group-by", "meta.sweep.group"])
+    grouped = invoke("compare", experiment.parent / "runs" / "quick", "--group-by", "meta.sweep.group")
     assert f"warning: group meta.sweep.group=a (n=2): its runs read different data files (data sha256 {'a' * 12}" in grouped.stdout
     monkeypatch.setenv("FAKE_DATA", json.dumps({"a-seed0": "a" * 64, "a-seed1": "a" * 64, "c-seed0": "c" * 64, "c-seed1": "c" * 64}))
     for run in (experiment.parent / "runs" / "quick").glob("*-seed*-*"):
@@ -557,7 +461,7 @@ def test_real_tiny_sweep_on_the_bundled_mnist_sample(tmp_path):
     """Two real runs (context module, 4 channels, 1 epoch) side by side (missing data: test_user_path.py)."""
     path = tmp_path / "experiment.yaml"
     path.write_text(yaml.safe_dump({
-        "name": "tiny", "base": str(BASE),
+        "name": "tiny", "base": str(QUICKSTART),
         "cases": {"a": {"schedule": "standard"}, "c": {"schedule": "unfair_back"}},
         "profiles": {"smoke": {"data.train_subset": 256, "data.test_subset": 128, "model.channels": 4, "model.hidden": [16],
                                "train.epochs": 1, "precision": "float32"}},
@@ -573,7 +477,9 @@ def test_real_tiny_sweep_on_the_bundled_mnist_sample(tmp_path):
 
 
 def test_shipped_experiments_are_valid():
-    for path in sorted((REPO / "experiments").glob("*/experiment.yaml")):
+    shipped = nonempty(sorted(EXPERIMENTS.glob("*/experiment.yaml")), "experiments/*/experiment.yaml")
+    assert {"context_module", "resnet_v2_cifar", "unfair_backprop"} <= {path.parent.name for path in shipped}
+    for path in shipped:
         experiment = load_experiment(path)
         for profile in experiment.spec.profiles:
             assert make_plan(experiment, profile).runs

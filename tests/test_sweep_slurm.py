@@ -17,28 +17,18 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from toolkit import QUICKSTART, invoke, sweep, two_cases
 
 import dilbench.sweep.execute as execute
-from dilbench.cli import cli
 from dilbench.config import ConfigError
 from dilbench.errors import UsageError
 from dilbench.sweep.experiment import load_experiment
 from dilbench.sweep.slurm_task import run_task
 from dilbench.training import cluster
 
-REPO = Path(__file__).resolve().parents[1]
-BASE = REPO / "configs" / "quickstart.yaml"
-EXPERIMENT = f"""\
-name: demo
-base: {BASE}
-cases:
-  a: {{schedule: standard}}
-  c: {{schedule: unfair_back}}
-grid:
-  seed: [0, 1]
+EXPERIMENT = two_cases("demo") + """\
 profiles:
-  quick: {{train.epochs: 2, model.channels: 4}}
+  quick: {train.epochs: 2, model.channels: 4}
 slurm:
   partition: cpu
   cpus_per_run: 4
@@ -47,11 +37,8 @@ slurm:
 
 
 @pytest.fixture
-def experiment(tmp_path: Path) -> Path:
-    path = tmp_path / "exp" / "experiment.yaml"
-    path.parent.mkdir()
-    path.write_text(EXPERIMENT)
-    return path
+def experiment(make_experiment) -> Path:
+    return make_experiment(EXPERIMENT)
 
 
 def fake_commands(directory: Path, monkeypatch, **scripts: str) -> None:
@@ -62,10 +49,6 @@ def fake_commands(directory: Path, monkeypatch, **scripts: str) -> None:
         path.write_text(f"#!/bin/sh\n{body}\n")
         path.chmod(path.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{directory}{os.pathsep}{os.environ['PATH']}")
-
-
-def sweep(*args: str):
-    return CliRunner().invoke(cli, ["sweep", *map(str, args)], catch_exceptions=False)
 
 
 @pytest.mark.parametrize("line, message", [
@@ -111,7 +94,7 @@ def test_dry_run_shows_the_job_script_with_file_and_command_line_resources(exper
     (["--status", "--dry-run"], "Error: --status only shows the runs; leave out --dry-run and --report-only"),
 ])
 def test_bad_slurm_options_are_one_line_usage_errors(experiment, args, message):
-    result = CliRunner().invoke(cli, ["sweep", str(experiment), *args])
+    result = invoke("sweep", experiment, *args, catch_exceptions=True)
     assert result.exit_code == 2
     assert message in result.output
 
@@ -151,7 +134,7 @@ def test_submit_records_each_runs_array_task_and_queued_runs_are_not_submitted_t
     assert lines[5:] == ["queued 2, not started 2", f"results page: {page} (not written yet)"]
 
     fake_commands(tmp_path / "bin", monkeypatch, squeue="echo 'slurm_load_jobs error: Unable to contact slurm controller' >&2; exit 1")
-    down = CliRunner().invoke(cli, ["sweep", str(experiment), "--launcher", "slurm", "--no-wait"])
+    down = invoke("sweep", experiment, "--launcher", "slurm", "--no-wait", catch_exceptions=True)
     assert down.exit_code == 1  # never "nothing is queued, submit everything again"
     assert "Error: `squeue --me --array --noheader --states=all --format=%i|%T|%r` failed: cannot tell" in down.output
     assert len(list(slurm_dir.glob("sweep-*.sh"))) == 1
@@ -200,7 +183,7 @@ write("completed", ended="2026-01-01T00:05:00+00:00", final_eval_acc=0.5, error=
 def test_an_array_task_checkpoints_and_requeues_on_the_time_limit_warning_then_resumes(tmp_path, monkeypatch):
     path = tmp_path / "exp" / "experiment.yaml"
     path.parent.mkdir()
-    path.write_text(f"name: one\nbase: {BASE}\ncases:\n  a: {{schedule: standard}}\n")
+    path.write_text(f"name: one\nbase: {QUICKSTART}\ncases:\n  a: {{schedule: standard}}\n")
     trainer = tmp_path / "fake_train.py"
     trainer.write_text(FAKE_TRAINER)
     monkeypatch.setattr(execute, "TRAIN", (sys.executable, str(trainer)))

@@ -5,7 +5,6 @@ and the HParams dashboard's experiment and session groups comparing the two runs
 from __future__ import annotations
 
 import json
-import os
 import select
 import signal
 import subprocess
@@ -15,15 +14,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from toolkit import REPO, child_env, invoke, metrics, train_tiny
 
-from dilbench.cli import cli
-
-ROOT = Path(__file__).resolve().parents[1]
-TINY = [
-    "data.dataset=mnist_bundled", "data.train_subset=300", "data.test_subset=100", "model.channels=4",
-    "model.hidden=[16]", "train.batch_size=64", "train.epochs=2", "precision=float32", "train.lr_schedule=constant",
-]
 LRS = {"lr_low": 1e-4, "lr_high": 3e-3}
 DEADLINE = 120  # seconds for TensorBoard to start and load both runs
 
@@ -32,27 +24,18 @@ DEADLINE = 120  # seconds for TensorBoard to start and load both runs
 def sweep(tmp_path_factory) -> Path:
     runs = tmp_path_factory.mktemp("sweep")
     for seed, (name, lr) in enumerate(LRS.items()):
-        args = ["train", "configs/quickstart.yaml", "--runs-dir", str(runs), "--name", name,
-                "--set", f"optimizer.lr={lr}", "--set", f"seed={seed}"]
-        for item in TINY:
-            args += ["--set", item]
-        result = CliRunner().invoke(cli, args, catch_exceptions=False)
-        assert result.exit_code == 0, result.output
+        train_tiny(runs, "train.lr_schedule=constant", "runtime.deterministic=false", f"optimizer.lr={lr}", f"seed={seed}",
+                   name=name)
     return runs
-
-
-def metrics(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
 class Board:
     """A `dilbench tensorboard` process and its URL."""
 
     def __init__(self, runs: Path):
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "dilbench", "tensorboard", str(runs), "--port", "0"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(), cwd=REPO,
         )
         self.deadline = time.monotonic() + DEADLINE
         ready, _, _ = select.select([self.process.stdout], [], [], DEADLINE)
@@ -156,7 +139,7 @@ def test_tensorboard_serves_a_sweep(sweep):
 
 
 def test_tensorboard_refuses_a_missing_directory(tmp_path):
-    result = CliRunner().invoke(cli, ["tensorboard", str(tmp_path / "nope")])
+    result = invoke("tensorboard", tmp_path / "nope", catch_exceptions=True)
     assert result.exit_code == 2
     assert result.output == f"Error: {tmp_path / 'nope'}: no such directory; pass run directories or directories of runs (e.g. runs/)\n"
 

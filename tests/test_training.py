@@ -12,30 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from click.testing import CliRunner
+from toolkit import QUICKSTART, TINY, invoke, run_train, the_run
 
-from dilbench.cli import cli
 from dilbench.config import load_config
 from dilbench.training import progress
 
-TINY = [
-    "data.dataset=mnist_bundled", "data.train_subset=300", "data.test_subset=100",
-    "model.channels=4", "model.hidden=[16]", "train.batch_size=64", "train.epochs=2",
-    "precision=float32", "runtime.deterministic=true", "seed=7",
-]
 STEPS_PER_EPOCH = math.ceil(300 / 64)  # 5, the last batch holds 44 images
-
-
-def train(runs: Path, *extra: str, name: str = "tiny", options: tuple[str, ...] = ()):
-    args = ["train", "configs/quickstart.yaml", "--runs-dir", str(runs), "--name", name, *options]
-    for item in (*TINY, *extra):
-        args += ["--set", item]
-    return CliRunner().invoke(cli, args, catch_exceptions=False)
-
-
-def run_dir(runs: Path, name: str) -> Path:
-    (path,) = runs.glob(f"{name}-*")
-    return path
 
 
 def checkpoint_values(path: Path) -> dict[str, np.ndarray]:
@@ -59,12 +41,12 @@ def completed(tmp_path_factory) -> Path:
     proof = runs.parent / f"{runs.name}-hook.txt"  # the --on-end hook: its environment, and a tag it adds to the ended run
     hook = f'env | grep ^DILBENCH_RUN_ | sort > {proof}; {sys.executable} -m dilbench tag "$DILBENCH_RUN_DIR" +hooked -q'
     try:
-        result = train(runs, options=("--on-end", hook))
+        result = run_train(runs, options=("--on-end", hook))
     finally:
         for name, value in saved.items():
             os.environ.pop(name) if value is None else os.environ.update({name: value})
     assert result.exit_code == 0, result.output
-    return run_dir(runs, "tiny")
+    return the_run(runs)
 
 
 def test_run_directory_contract(completed):
@@ -86,7 +68,7 @@ def test_meta(completed):
     assert set(meta["versions"]) >= {"dilbench", "tensorflow", "numpy"}
     assert meta["devices"] and meta["host"]
     # the command line as Click parsed it, also in process (pytest's own argv is not the command's)
-    assert meta["command"][:5] == ["dilbench", "train", "configs/quickstart.yaml", "--runs-dir", meta["command"][4]]
+    assert meta["command"][:5] == ["dilbench", "train", str(QUICKSTART), "--runs-dir", meta["command"][4]]
     assert meta["command"][5:8] == ["--name", "tiny", "--on-end"] and meta["command"][8].startswith("env | grep ^DILBENCH_RUN_ ")
     assert meta["command"][9] == "--set" and meta["command"][-1] == TINY[-1]
     assert "commit" in meta["git"] and isinstance(meta["git"]["dirty"], bool)
@@ -143,9 +125,9 @@ def test_pipeline_runs_without_tfdata_autotuning():
 def test_saved_config_reproduces_the_run(completed, tmp_path):
     config = load_config(completed / "config.yaml")
     assert config.name == "tiny" and config.model.channels == 4 and config.runtime.deterministic
-    rerun = CliRunner().invoke(cli, ["train", str(completed / "config.yaml"), "--runs-dir", str(tmp_path)], catch_exceptions=False)
+    rerun = invoke("train", completed / "config.yaml", "--runs-dir", tmp_path)
     assert rerun.exit_code == 0, rerun.output
-    again = run_dir(tmp_path, "tiny")
+    again = the_run(tmp_path)
     first = checkpoint_values(completed)
     second = checkpoint_values(again)
     assert first.keys() == second.keys()
@@ -164,16 +146,16 @@ def test_interrupt_then_resume_is_bit_equal(completed, tmp_path, monkeypatch):
             os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(progress.Progress, "update", update_then_interrupt)
-    result = train(tmp_path)
+    result = run_train(tmp_path)
     assert result.exit_code == 130
     assert "interrupted at epoch 2, step 2; checkpoint saved" in result.output
-    path = run_dir(tmp_path, "tiny")
+    path = the_run(tmp_path)
     meta = json.loads((path / "meta.json").read_text())
     assert meta["status"] == "interrupted"
     assert len((path / "metrics.jsonl").read_text().splitlines()) == 1  # epoch 1 kept
 
     monkeypatch.setattr(progress.Progress, "update", original)
-    resumed = CliRunner().invoke(cli, ["train", "--resume", str(path)], catch_exceptions=False)
+    resumed = invoke("train", "--resume", path)
     assert resumed.exit_code == 0, resumed.output
     meta = json.loads((path / "meta.json").read_text())
     assert meta["status"] == "completed" and len(meta["resumes"]) == 1
@@ -192,7 +174,7 @@ def test_interrupt_then_resume_is_bit_equal(completed, tmp_path, monkeypatch):
 
 
 def test_resume_of_completed_run_is_refused(completed):
-    result = CliRunner().invoke(cli, ["train", "--resume", str(completed)])
+    result = invoke("train", "--resume", completed, catch_exceptions=True)
     assert result.exit_code == 1 and "already completed all 2 epochs" in result.output
 
 
@@ -211,10 +193,10 @@ def test_nan_loss_fails_the_run_and_keeps_finished_epochs(tmp_path, monkeypatch)
         return tf.where(calls > STEPS_PER_EPOCH + 1, nan, real(labels, logits))
 
     monkeypatch.setattr(engine, "cross_entropy", poisoned)
-    result = train(tmp_path)
+    result = run_train(tmp_path)
     assert result.exit_code == 1
     assert "loss became nan at epoch 2, step 2; lower optimizer.lr; epochs 1-1 are kept" in result.output
-    path = run_dir(tmp_path, "tiny")
+    path = the_run(tmp_path)
     meta = json.loads((path / "meta.json").read_text())
     assert meta["status"] == "failed" and "epoch 2, step 2" in meta["error"]
     assert [json.loads(line)["epoch"] for line in (path / "metrics.jsonl").read_text().splitlines()] == [1]
@@ -232,19 +214,19 @@ def test_a_listener_prunes_the_run_after_an_epoch(tmp_path):
         def epoch_ended(self, trainer, records):
             raise RunPruned(f"pruned after epoch {len(records)}")
 
-    config = load_config(Path("configs/quickstart.yaml"), [Override.parse(item) for item in TINY])
+    config = load_config(QUICKSTART, [Override.parse(item) for item in TINY])
     with pytest.raises(RunPruned):
         start_run(config, tmp_path, ["test"], listeners=[PruneAfterFirst()], meta={"search": {"trial": 3, "role": "tune"}})
-    run = run_dir(tmp_path, "quickstart")
+    run = the_run(tmp_path, "quickstart")
     meta = json.loads((run / "meta.json").read_text())
     assert (meta["status"], meta["pruned"], meta["epochs_done"], meta["search"]) == (
         "pruned", "pruned after epoch 1", 1, {"trial": 3, "role": "tune"})
     assert meta["final_eval_acc"] == meta["best_eval_acc"] and meta["train_flops"] > 0 and meta["error"] is None
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1 and (run / "checkpoints" / "latest").is_dir()
-    listed = CliRunner().invoke(cli, ["compare", str(run), "--columns", "run,status,epochs", "--format", "json"])
+    listed = invoke("compare", run, "--columns", "run,status,epochs", "--format", "json")
     assert json.loads(listed.output)[0]["status"] == "pruned"
-    assert "status  pruned (1/2 epochs)" in CliRunner().invoke(cli, ["show", str(run)]).output
-    refused = CliRunner().invoke(cli, ["train", "--resume", str(run)])
+    assert "status  pruned (1/2 epochs)" in invoke("show", run).output
+    refused = invoke("train", "--resume", run)
     assert refused.exit_code == 1 and "was pruned by its search after 1 epoch(s): a finished trial, not resumed" in refused.output
 
 
@@ -264,7 +246,7 @@ def model_flops() -> list[int]:
     """Forward FLOPs per example of each group of the TINY model (8 groups), from the model summary."""
     from dilbench.models.summary import group_flops
 
-    return group_flops(load_config("configs/quickstart.yaml", TINY).model, (28, 28, 1))
+    return group_flops(load_config(QUICKSTART, TINY).model, (28, 28, 1))
 
 
 def test_training_flops_and_totals(completed):
@@ -280,12 +262,11 @@ def test_training_flops_and_totals(completed):
 
 def test_a_yaml_schedule_trains_with_exact_updates_and_flops(tmp_path):
     config = tmp_path / "custom.yaml"
-    config.write_text(yaml.safe_dump(yaml.safe_load(Path("configs/quickstart.yaml").read_text())
+    config.write_text(yaml.safe_dump(yaml.safe_load(QUICKSTART.read_text())
                                      | {"schedule": {"substeps": [[-1], [-2, -1], "all"]}}))
-    args = ["train", str(config), "--runs-dir", str(tmp_path), "--name", "custom"] + [a for item in TINY for a in ("--set", item)]
-    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    result = run_train(tmp_path, name="custom", config=config)
     assert result.exit_code == 0, result.output
-    path = run_dir(tmp_path, "custom")
+    path = the_run(tmp_path, "custom")
     assert load_config(path / "config.yaml").schedule.name == "custom"
     records = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
     assert records[0]["updates"] == [STEPS_PER_EPOCH] * 6 + [2 * STEPS_PER_EPOCH, 3 * STEPS_PER_EPOCH]
@@ -299,9 +280,9 @@ def test_a_yaml_schedule_trains_with_exact_updates_and_flops(tmp_path):
 def test_freezeout_freezes_groups_at_their_points(tmp_path):
     """t0 0.5, linear: group i freezes at t_i = 0.5 + 0.5 (i-1)/7, group 8 never. 2 epochs of 5 batches:
     batch b (0-based over the run) is at t = b/10, so group i is updated on the batches with b/10 < t_i."""
-    result = train(tmp_path, "schedule.freezeout={t0: 0.5, spacing: linear}", "train.lr_schedule=constant", name="fo")
+    result = run_train(tmp_path, "schedule.freezeout={t0: 0.5, spacing: linear}", "train.lr_schedule=constant", name="fo")
     assert result.exit_code == 0, result.output
-    records = [json.loads(line) for line in (run_dir(tmp_path, "fo") / "metrics.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (the_run(tmp_path, "fo") / "metrics.jsonl").read_text().splitlines()]
     points = [0.5 + 0.5 * i / 7 for i in range(7)] + [1.0]
     assert records[1]["updates_total"] == [sum(1 for b in range(10) if b / 10 < t) for t in points] == [5, 6, 7, 8, 8, 9, 10, 10]
     f = model_flops()

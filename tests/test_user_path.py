@@ -10,20 +10,15 @@ import types
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from toolkit import REPO, invoke, nonempty
 
 import dilbench.cli as cli_module
 from dilbench import tfquiet
-from dilbench.cli import cli
 from dilbench.data.locate import keras_download
 from dilbench.examples import CONFIGS, EXPERIMENTS, bundled_configs, bundled_experiments
 
-CONFIG_NAMES = sorted(path.stem for path in CONFIGS.glob("*.yaml"))
-EXPERIMENT_NAMES = sorted(path.parent.name for path in EXPERIMENTS.glob("*/experiment.yaml"))
-
-
-def invoke(*args: str, **kwargs):
-    return CliRunner().invoke(cli, list(args), **kwargs)
+CONFIG_NAMES = nonempty(sorted(path.stem for path in CONFIGS.glob("*.yaml")), "the bundled configs")
+EXPERIMENT_NAMES = nonempty(sorted(path.parent.name for path in EXPERIMENTS.glob("*/experiment.yaml")), "the bundled experiments")
 
 
 @pytest.fixture
@@ -124,7 +119,7 @@ def test_unexpected_errors_are_one_line_unless_debug(in_tmp, monkeypatch):
     result = invoke("train", "quickstart", "--dry-run")
     assert result.exit_code == 1
     assert result.output == "Error: RuntimeError: disk on fire (run with --debug for the traceback)\n"
-    debug = invoke("train", "quickstart", "--dry-run", "--debug")
+    debug = invoke("train", "quickstart", "--dry-run", "--debug", catch_exceptions=True)
     assert isinstance(debug.exception, RuntimeError)
 
 
@@ -159,10 +154,9 @@ def test_sweep_checks_data_once_before_starting_any_run(in_tmp):
 
 def test_a_checkout_runs_the_cards_commands_from_its_top_level(monkeypatch):
     """DESIGN.md 12: configs/ and experiments/ at the top are the one copy, and the card's paths work as written."""
-    repo = Path(__file__).resolve().parents[1]
-    assert repo / "configs" == CONFIGS and repo / "experiments" == EXPERIMENTS
-    assert not (repo / "dilbench" / "configs").exists() and not (repo / "dilbench" / "experiments").exists()
-    monkeypatch.chdir(repo)
+    assert REPO / "configs" == CONFIGS and REPO / "experiments" == EXPERIMENTS
+    assert not (REPO / "dilbench" / "configs").exists() and not (REPO / "dilbench" / "experiments").exists()
+    monkeypatch.chdir(REPO)
     result = invoke("train", "configs/unfair_back.yaml", "--dry-run", "--set", "train.epochs=1")
     assert result.exit_code == 0, result.output
     assert "name: allconv_unfair_back\n" in result.output and "schedule:\n  name: unfair_back\n" in result.output

@@ -15,7 +15,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from faultlib import RISING, the_run, train
+from faultlib import RISING, train
+from toolkit import the_run
 
 
 def pytest_collection_modifyitems(items):

@@ -1,21 +1,21 @@
-"""Helpers of the fault-injection tests: run dilbench children with faults injected, read what they left."""
+"""Helpers of the fault-injection tests: run dilbench children with faults injected, read what they left.
+They build on the tests' toolkit (tests/toolkit.py): its tiny config, made smaller here, and its paths."""
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-INJECT = Path(__file__).with_name("inject.py")
+import toolkit
+from toolkit import INJECT, REPO, child_env, metrics
+
 EPOCHS = 3
 STEPS = 4  # 128 images / batch 32
-TINY = [
-    "data.dataset=mnist_bundled", "data.train_subset=128", "data.test_subset=64", "model.channels=2", "model.hidden=[8]",
-    "train.batch_size=32", f"train.epochs={EPOCHS}", "precision=float32", "runtime.deterministic=true", "seed=3",
+SMALLER = [  # on top of the toolkit's TINY (deterministic float32 on the bundled MNIST)
+    "data.train_subset=128", "data.test_subset=64", "model.channels=2", "model.hidden=[8]",
+    "train.batch_size=32", f"train.epochs={EPOCHS}", "seed=3",
 ]
 RISING = "acc=0.5,0.6,0.7"  # every epoch improves: saves go best, latest per epoch (2 per epoch)
 
@@ -24,7 +24,7 @@ def _command(args: tuple[str, ...], specs: tuple[str, ...], env: dict[str, str] 
     command = [sys.executable, str(INJECT), *specs, "--", *args]
     if user is not None:
         command = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *command]
-    environment = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    environment = child_env({"TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
     return command, environment
 
 
@@ -42,10 +42,8 @@ def spawn(*args: str, specs: tuple[str, ...] = (), env: dict[str, str] | None = 
 
 
 def train_args(runs: Path, *extra: str) -> list[str]:
-    args = ["train", "configs/quickstart.yaml", "--runs-dir", str(runs), "--name", "tiny"]
-    for item in (*TINY, *extra):
-        args += ["--set", item]
-    return args
+    """`train` of the smaller tiny config into `runs`, with `extra` overrides."""
+    return toolkit.train_args(runs, *SMALLER, *extra)
 
 
 def train(runs: Path, *extra: str, specs: tuple[str, ...] = (), **kwargs) -> subprocess.CompletedProcess:
@@ -66,19 +64,6 @@ def wait_for(path: Path, process: subprocess.Popen, seconds: float = 240) -> Non
 
 def resume(run: Path, *extra: str, specs: tuple[str, ...] = (), **kwargs) -> subprocess.CompletedProcess:
     return dilbench("train", "--resume", str(run), *extra, specs=specs, **kwargs)
-
-
-def the_run(runs: Path) -> Path:
-    (path,) = runs.glob("tiny-*")
-    return path
-
-
-def meta(run: Path) -> dict:
-    return json.loads((run / "meta.json").read_text())
-
-
-def metrics(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
 def training_records(run: Path) -> list[dict]:

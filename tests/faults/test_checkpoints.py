@@ -9,16 +9,8 @@ import shutil
 import signal
 
 import pytest
-from faultlib import (
-    EPOCHS,
-    checkpoint_progress,
-    meta,
-    metrics,
-    one_line_error,
-    resume,
-    the_run,
-    train,
-)
+from faultlib import EPOCHS, checkpoint_progress, one_line_error, resume, train
+from toolkit import meta, metrics, the_run
 
 FALLING = "acc=0.7,0.5,0.5"  # epoch 1 stays the best: best/ is older than latest/
 

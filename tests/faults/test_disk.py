@@ -13,24 +13,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from faultlib import (
-    INJECT,
-    REPO,
-    RISING,
-    checkpoint_progress,
-    meta,
-    metrics,
-    one_line_error,
-    partial_files,
-    remount,
-    resume,
-    spawn,
-    the_run,
-    train,
-    train_args,
-    wait_for,
-)
+from faultlib import RISING, checkpoint_progress, one_line_error, partial_files, remount, resume, spawn, train, train_args, wait_for
 from inject import fill
+from toolkit import INJECT, REPO, meta, metrics, the_run
 
 NOBODY = 65534
 

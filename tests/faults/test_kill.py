@@ -8,22 +8,8 @@ import random
 import signal
 import subprocess
 
-from click.testing import CliRunner
-from faultlib import (
-    RISING,
-    checkpoint_progress,
-    meta,
-    metrics,
-    partial_files,
-    resume,
-    spawn,
-    the_run,
-    train,
-    train_args,
-    training_records,
-)
-
-from dilbench.cli import cli
+from faultlib import RISING, checkpoint_progress, partial_files, resume, spawn, train, train_args, training_records
+from toolkit import invoke, meta, metrics, the_run
 
 # One run, killed again at each resume; each process counts its own steps, saves and writes.
 KILLS = [
@@ -37,9 +23,9 @@ KILLS = [
 
 def assert_crashed(run):
     assert meta(run)["status"] == "running"  # what it last recorded; readers must not believe it
-    shown = CliRunner().invoke(cli, ["show", str(run)])
+    shown = invoke("show", str(run))
     assert "crashed (" in shown.output and "is gone; continue with: dilbench train --resume" in shown.output, shown.output
-    listed = CliRunner().invoke(cli, ["compare", str(run), "--columns", "run,status", "--format", "json"])
+    listed = invoke("compare", str(run), "--columns", "run,status", "--format", "json")
     assert json.loads(listed.output)[0]["status"] == "crashed"
 
 

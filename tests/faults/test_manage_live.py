@@ -5,6 +5,7 @@ run's status and exit code alone."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import multiprocessing
@@ -16,17 +17,16 @@ from pathlib import Path
 from faultlib import (
     RISING,
     dilbench,
-    meta,
     one_line_error,
     partial_files,
     resume,
     spawn,
-    the_run,
     train,
     train_args,
     training_records,
     wait_for,
 )
+from toolkit import meta, the_run
 
 TAGGERS = 6
 EDITS = 12  # per tagger: a tag added and a line appended to the note each time
@@ -259,6 +259,17 @@ def _holds_open(pid: int, path: Path, seconds: float = 60) -> None:
     raise AssertionError(f"pid {pid} never opened {path}")
 
 
+def _polling(pid: int, seconds: float = 60) -> None:
+    """Block until process `pid` sleeps between two tries of a lock (its wait loop), as the kernel says."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if "nanosleep" in Path(f"/proc/{pid}/wchan").read_text():
+                return
+        time.sleep(0.001)
+    raise AssertionError(f"pid {pid} never waited in its lock loop")
+
+
 def test_ctrl_c_while_waiting_for_a_runs_annotation_lock_is_exit_130_and_changes_nothing(tmp_path):
     """`tag` and `rm` waiting for another annotator: Ctrl-C ends them with one line and exit code 130; the run is
     neither tagged nor moved, and no lock is left behind (a later rm moves it)."""
@@ -269,7 +280,7 @@ def test_ctrl_c_while_waiting_for_a_runs_annotation_lock_is_exit_130_and_changes
         for args in (("tag", str(run), "+x"), ("rm", str(run))):
             waiting = spawn(*args)
             _holds_open(waiting.pid, run / ".annotations.lock")
-            time.sleep(0.2)  # into its wait loop
+            _polling(waiting.pid)
             waiting.send_signal(signal.SIGINT)
             _, stderr = waiting.communicate(timeout=60)
             assert waiting.returncode == 130, stderr

@@ -6,7 +6,8 @@ from __future__ import annotations
 import signal
 
 import pytest
-from faultlib import RISING, STEPS, checkpoint_progress, meta, partial_files, resume, the_run, train, training_records
+from faultlib import RISING, STEPS, checkpoint_progress, partial_files, resume, train, training_records
+from toolkit import meta, the_run
 
 
 @pytest.mark.parametrize(("every", "kill", "saved_at"), [

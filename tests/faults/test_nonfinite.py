@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from faultlib import RISING, STEPS, checkpoint_progress, meta, metrics, one_line_error, partial_files, the_run, train
+from faultlib import RISING, STEPS, checkpoint_progress, one_line_error, partial_files, train
+from toolkit import meta, metrics, the_run
 
 
 @pytest.mark.parametrize("action, what", [("nan", "model/"), ("nanslot", "group8/")])

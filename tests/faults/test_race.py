@@ -7,7 +7,8 @@ import platform
 import signal
 
 import pytest
-from faultlib import RISING, meta, one_line_error, resume, spawn, the_run, train, train_args, training_records, wait_for
+from faultlib import RISING, one_line_error, resume, spawn, train, train_args, training_records, wait_for
+from toolkit import meta, the_run
 
 
 @pytest.mark.parametrize("first", ["new run", "resume"])

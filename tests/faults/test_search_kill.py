@@ -17,63 +17,18 @@ import sys
 import time
 from pathlib import Path
 
-from click.testing import CliRunner
+from toolkit import child_env, invoke, meta, study_trials, tiny_search
 
-from dilbench.cli import cli
-
-REPO = Path(__file__).resolve().parents[2]
-BASE = REPO / "configs" / "quickstart.yaml"
-TINY = ("data.dataset: mnist_bundled, data.train_subset: 320, data.test_subset: 160, model.channels: 2, model.hidden: [8], "
-        "train.batch_size: 32, train.epochs: 3, precision: float32")
-EXPERIMENT = f"""\
-name: tiny_search
-base: {BASE}
-cases:
-  a: {{schedule: standard}}
-  c: {{schedule: unfair_back}}
-grid:
-  seed: [0, 1]
-profiles:
-  tiny: {{{TINY}}}
-claims:
-  - {{higher: c, lower: a, says: "unfair_back beats standard"}}
-search:
-  method: tpe
-  trials: 4
-  space:
-    optimizer.lr: {{log_uniform: [1.0e-4, 3.0e-2]}}
-  metric: final_eval_acc
-  pruner: {{median: {{startup_trials: 1, warmup_epochs: 1}}}}
-  seeds: [100, 101]
-  startup_trials: 2
-"""
+EXPERIMENT = tiny_search()
 
 
 def sweep_command(path: Path, *args: str) -> tuple[list[str], dict[str, str]]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return [sys.executable, "-m", "dilbench", "sweep", str(path), "--profile", "tiny", *args], env
-
-
-def trials(runs_dir: Path, group: str) -> list[dict]:
-    """The study's trials from its journal (number, state, params, value)."""
-    import optuna
-
-    from dilbench.sweep.study import storage
-
-    path = runs_dir / ".sweep" / f"study-{group}.log"
-    if not path.exists():
-        return []
-    (summary,) = optuna.get_all_study_summaries(storage(path))
-    study = optuna.load_study(study_name=summary.study_name, storage=storage(path))
-    return [{"number": t.number, "state": t.state.name, "params": t.params, "value": t.value} for t in study.trials]
+    return ([sys.executable, "-m", "dilbench", "sweep", str(path), "--profile", "tiny", *args],
+            child_env({"TF_CPP_MIN_LOG_LEVEL": "3"}))
 
 
 def trial_dirs(runs_dir: Path, group: str, number: int) -> list[Path]:
     return sorted(runs_dir.glob(f"{group}-trial{number}-*-*-*"))
-
-
-def meta(run: Path) -> dict:
-    return json.loads((run / "meta.json").read_text())
 
 
 def children(pid: int) -> list[int]:
@@ -93,10 +48,10 @@ def test_kill_9_of_the_sweep_mid_study_then_rerun_loses_and_repeats_no_trial(tmp
     deadline = time.monotonic() + 600
 
     def finished() -> list[dict]:
-        return [t for g in ("a", "c") for t in trials(runs_dir, g) if t["state"] in ("COMPLETE", "PRUNED")]
+        return [t for g in ("a", "c") for t in study_trials(runs_dir, g) if t["state"] in ("COMPLETE", "PRUNED")]
 
     try:  # kill once a trial has finished and others are running (a trial runs the fixed runs' way: seconds each)
-        while not (finished() and any(t["state"] == "RUNNING" for g in ("a", "c") for t in trials(runs_dir, g))):
+        while not (finished() and any(t["state"] == "RUNNING" for g in ("a", "c") for t in study_trials(runs_dir, g))):
             assert sweep.poll() is None, f"the sweep ended before it could be killed mid-study:\n{sweep.stdout.read()}"  # type: ignore[union-attr]
             assert time.monotonic() < deadline, "no trial finished within 600 s"
             time.sleep(0.5)
@@ -111,17 +66,17 @@ def test_kill_9_of_the_sweep_mid_study_then_rerun_loses_and_repeats_no_trial(tmp
     time.sleep(1)
     before = {}  # what the killed sweep had finished: (group, number) -> trial, and its one run directory
     for group in ("a", "c"):
-        for trial in trials(runs_dir, group):
+        for trial in study_trials(runs_dir, group):
             if trial["state"] in ("COMPLETE", "PRUNED"):
                 (run,) = trial_dirs(runs_dir, group, trial["number"])
                 before[group, trial["number"]] = (trial, run, (run / "metrics.jsonl").read_text())
     assert before, "the sweep was killed before any trial finished"
-    cut_off = [(g, t["number"]) for g in ("a", "c") for t in trials(runs_dir, g) if t["state"] == "RUNNING"]
+    cut_off = [(g, t["number"]) for g in ("a", "c") for t in study_trials(runs_dir, g) if t["state"] == "RUNNING"]
 
     rerun = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1200)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     for group in ("a", "c"):
-        after = trials(runs_dir, group)
+        after = study_trials(runs_dir, group)
         assert [t["number"] for t in after] == [0, 1, 2, 3], after  # none repeated, none past the budget
         assert all(t["state"] in ("COMPLETE", "PRUNED") for t in after), after
         for trial in after:
@@ -136,7 +91,7 @@ def test_kill_9_of_the_sweep_mid_study_then_rerun_loses_and_repeats_no_trial(tmp
     for group, number in cut_off:
         (run,) = trial_dirs(runs_dir, group, number)
         assert meta(run)["status"] in ("completed", "pruned")
-    listed = CliRunner().invoke(cli, ["compare", str(runs_dir), "--columns", "run,status", "--format", "json"])
+    listed = invoke("compare", runs_dir, "--columns", "run,status", "--format", "json")
     statuses = {row["run"]: row["status"] for row in json.loads(listed.output)}
     assert {n for n, s in statuses.items() if s == "pruned"} == {
         r.name for r in runs_dir.glob("*-trial*-*-*-*") if meta(r)["status"] == "pruned"}
