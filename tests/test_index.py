@@ -484,3 +484,23 @@ def test_runs_sort_as_paths_do():
 
 def test_the_owner_check_uses_this_host():
     assert this_process()["host"] == platform.node()
+
+
+def test_epochs_of_an_older_series_file_are_never_used(runs):
+    """A shard and its series file are replaced one after the other (and concurrent writers may race), so a
+    reader may find an older series file beside a newer shard: epochs are used only while the series file
+    holds them for the file signature the shard summarised, otherwise the run's metrics.jsonl is read."""
+    args = ("compare", runs, "--at-flops", "2.5e9", "--format", "json")
+    output(*args)  # index and series files written
+    old = {path: path.read_bytes() for path in (runs / INDEX_DIR).glob("*.series")}
+    assert old
+    run = runs / "r2-20260101-000000-0002"
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    records[-1]["eval_acc"], records[-1]["train_flops"] = 0.99, 9e9
+    (run / "metrics.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
+    age_file(run / "metrics.jsonl")
+    output(*args)  # the changed run's new summary and epochs written
+    for path, data in old.items():  # the series files put back as they were before the change
+        path.write_bytes(data)
+    assert parsed(runs, at_flops=2.5e9) == {"metrics.jsonl": 1}  # r2's epochs from its file, not the old chunk
+    assert output(*args)[0] == output(*args, index=False)[0]

@@ -83,6 +83,8 @@ def _setting(config_key: str, meta_key: str | None = None) -> Callable[[RunRecor
 def _settings(config_key: str, meta_key: str | None = None) -> Callable[[list[RunRecord]], list[Any]]:
     def values(runs: list[RunRecord]) -> list[Any]:
         found = config_column(runs, config_key)
+        if not found.count(MISSING):
+            return found
         return [value if value is not MISSING else run.meta.get(meta_key) if meta_key else None for run, value in zip(runs, found)]
 
     return values
@@ -95,7 +97,9 @@ def _gap(run: RunRecord) -> float | None:
 
 def _gaps(runs: list[RunRecord]) -> list[float | None]:
     pairs = zip(reduced_column(runs, "last:train_acc"), reduced_column(runs, "last:eval_acc"))
-    return [train - test if is_number(train) and is_number(test) else None for train, test in pairs]
+    finite = math.isfinite
+    return [train - test if (train.__class__ is float is test.__class__ and finite(train) and finite(test))
+            or (is_number(train) and is_number(test)) else None for train, test in pairs]
 
 
 def _peak_mib(key: str) -> Callable[[RunRecord], float | None]:

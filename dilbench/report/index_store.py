@@ -35,8 +35,11 @@ Inside a file, values are stored by column (one column per dotted key of a part,
 `metrics:max:eval_acc`), each behind its own offset and CRC, so a call reads only the columns it
 asks for: a default table of 100,000 runs reads a few MB, not the epochs. Numbers are packed as
 float64/int64 (exact), everything else is JSON (never pickle: an index in a shared directory must
-not be able to run code). A run's epochs are one opaque chunk per run (column `metrics~`), read only
-for plots and `at:` columns.
+not be able to run code). A run's epochs are one opaque chunk per run (column `metrics~`), kept in a
+second file beside the shard (`vN-XX.series`, same layout) with the signature of the file they came
+from: a table of final metrics never opens it (a shard is about 3 KB a run, its series file 11 KB),
+plots and `at:` columns use a chunk only while that signature is the shard's for the run (the two
+files are replaced one after the other, so a reader may see a new one beside an old one).
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ from dilbench.report.run_parts import SOURCES, Part, numeric_of
 
 log = logging.getLogger("dilbench")
 
-FORMAT = 2  # 2: signatures hold the change time (ctime); the header the parts code digest
+FORMAT = 3  # 2: signatures hold the change time (ctime); the header the parts code digest. 3: epochs in .series files
 MAGIC = b"DBIX"
 SHARDS = 256
 INDEX_DIR = ".dilbench-index"
@@ -167,6 +170,11 @@ def shard_file(directory: Path, number: int) -> Path:
     return directory / f"v{FORMAT}-{number:02x}.shard"
 
 
+def series_file(directory: Path, number: int) -> Path:
+    """The epochs of a shard's runs: a file of the same layout beside it, read only for plots and `at:` columns."""
+    return directory / f"v{FORMAT}-{number:02x}.series"
+
+
 class DamagedShard(Exception):
     """A shard file failed a check (CRC, length, JSON): what it holds is not used."""
 
@@ -192,6 +200,9 @@ class Shard:
         self._numeric: dict[int, tuple[str, ...]] = {}
         self._masks: dict[int, frozenset[str]] = {}
         self._series: dict[int, SeriesChunk | None] = {}
+        self._signatures: tuple[tuple[str, ...], tuple[list[Any] | None, ...]] | None = None
+        self.companion: Callable[[], Shard] | None = None  # opens the series file of this shard (DirIndex sets it)
+        self._epochs: Shard | None = None
 
     @classmethod
     def open(cls, path: Path) -> Shard:
@@ -265,6 +276,21 @@ class Shard:
     def value(self, name: str, row: int) -> Any:
         return self.column(name)[row]
 
+    def signatures(self, names: tuple[str, ...]) -> tuple[list[Any] | None, ...]:
+        """These columns (the file signatures `config@`, `meta@`, ...), None for one that cannot be read; asked
+        once per run with the same tuple, so the answer is kept for that tuple."""
+        kept = self._signatures
+        if kept is not None and kept[0] is names:
+            return kept[1]
+        found: list[list[Any] | None] = []
+        for name in names:
+            try:
+                found.append(self.column(name))
+            except DamagedShard:
+                found.append(None)
+        self._signatures = (names, tuple(found))
+        return self._signatures[1]
+
     def entry(self, row: int) -> Entry:
         try:
             state = self.value("@dir", row)
@@ -303,13 +329,24 @@ class Shard:
         return self._numeric[code]
 
     def series_chunk(self, part: str, row: int) -> SeriesChunk | None:
+        """A run's epochs from the series file beside this shard: used only when the series file holds them for
+        the same file signature as this shard's summary of the part (the two files are replaced one after the
+        other, by writers that may race); DamagedShard otherwise, and the run's file is read again."""
         if row not in self._series:
-            chunk = self.value(f"{part}~", row)
+            if not self.value(f"{part}%", row):  # no epoch records: no chunk
+                self._series[row] = None
+                return None
+            if self._epochs is None:
+                self._epochs = self.companion() if self.companion is not None else Shard(Path())
+            epochs, at = self._epochs, self._epochs.row_of.get(self.rows[row])
+            if at is None or epochs.value(f"{part}@", at) != self.value(f"{part}@", row):
+                raise DamagedShard(f"{epochs.path}: no epochs of {self.rows[row]} for its summary")
+            chunk = epochs.value(f"{part}~", at)
             try:
                 self._series[row] = None if chunk is MISSING else SeriesChunk(chunk)
             except (ValueError, KeyError, TypeError) as err:
-                self.damaged = True
-                raise DamagedShard(f"{self.path}: epochs of row {row}: {err}") from None
+                epochs.damaged = True
+                raise DamagedShard(f"{epochs.path}: epochs of row {at}: {err}") from None
         return self._series[row]
 
     def read_all(self) -> None:
@@ -451,7 +488,12 @@ class DirIndex:
     def _load(self, number: int) -> Shard:
         if self.directory is None:
             return Shard(Path())
-        shard = Shard.open(shard_file(self.directory, number))
+        shard = self._open(shard_file(self.directory, number))
+        shard.companion = functools.partial(self._open, series_file(self.directory, number))
+        return shard
+
+    def _open(self, path: Path) -> Shard:
+        shard = Shard.open(path)
         if shard.fd is not None:
             self._budget[0] -= 1
             if self._budget[0] <= 0:  # too many files open: keep this one's columns in memory instead
@@ -555,8 +597,9 @@ class DirIndex:
         rows = [name for name in base.rows if name not in gone]
         rows += [name for name in updates if name not in base.row_of and name not in gone]
         if not rows:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+            for empty in (series_file(self.directory, number), path):
+                with contextlib.suppress(FileNotFoundError):
+                    empty.unlink()
             return
         row_of = {name: i for i, name in enumerate(rows)}
         old = [base.row_of.get(name) for name in rows]
@@ -569,6 +612,7 @@ class DirIndex:
                 columns[name] = [MISSING if i is None else values[i] for i in old]
             else:  # the rows kept in order, new ones after them (a copy: records may still read the base's)
                 columns[name] = values + [MISSING] * (len(rows) - len(values))
+        epochs: dict[str, dict[str, tuple[Any, bytes]]] = {}  # run -> part -> (file signature, chunk)
         by_part: dict[str, list[str]] = {}
         for name in columns:
             by_part.setdefault(_part_of(name), []).append(name)
@@ -587,6 +631,9 @@ class DirIndex:
                 if value is None:
                     continue
                 for column, cell in _part_columns(name, *value):
+                    if column.endswith("~"):  # epochs: into the series file, with the signature they were read for
+                        epochs.setdefault(dirname, {})[name] = (value[0], cell)
+                        continue
                     if column.endswith("#"):  # a tuple of keys: stored once per shard, rows hold its number
                         known = numbers.setdefault(column[:-1], {})
                         if cell not in known:
@@ -597,8 +644,41 @@ class DirIndex:
                         columns[column] = [MISSING] * len(rows)
                         by_part.setdefault(name, []).append(column)
                     columns[column][row] = cell
+        if epochs or gone:  # first the epochs, then the summaries they belong to (either order is safe: series_chunk)
+            self._save_series(number, epochs, gone)
         _write_shard(path, rows, schemas, columns, self.files)
         self.written += 1
+
+    def _save_series(self, number: int, epochs: dict[str, dict[str, tuple[Any, bytes]]], gone: set[str]) -> None:
+        """Rewrite a shard's series file with these runs' epochs (file signature and chunk per part) and without
+        the runs gone. A run whose part was read again without epochs keeps its old chunk: it no longer matches
+        the summary's signature, so it is never used."""
+        assert self.directory is not None
+        path = series_file(self.directory, number)
+        base = Shard.open(path)
+        try:
+            base.read_all()
+        except DamagedShard:
+            base = Shard(path)
+        base.close()
+        cells: dict[str, dict[str, Any]] = {}  # run -> column -> value
+        for row, dirname in enumerate(base.rows):
+            if dirname not in gone and dirname not in epochs:
+                cells[dirname] = {name: values[row] for name, values in base.columns.items() if values[row] is not MISSING}
+        for dirname, parts in epochs.items():
+            old = base.row_of.get(dirname)
+            cells[dirname] = {} if old is None else {name: values[old] for name, values in base.columns.items()
+                                                    if values[old] is not MISSING and _part_of(name) not in parts}
+            for part, (sig, chunk) in parts.items():
+                cells[dirname][f"{part}@"], cells[dirname][f"{part}~"] = tuple(sig), chunk
+        rows = [dirname for dirname, found in cells.items() if found]
+        if not rows:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            return
+        names = {name: None for found in cells.values() for name in found}
+        columns = {name: [cells[dirname].get(name, MISSING) for dirname in rows] for name in names}
+        _write_shard(path, rows, {}, columns, [])
 
     def _remove_stale_temps(self) -> None:
         assert self.directory is not None
@@ -611,9 +691,10 @@ class DirIndex:
 
     def close(self) -> None:
         for shard in self.shards.values():
-            if shard.fd is not None:
-                shard.close()
-                self._budget[0] += 1
+            for one in (shard, shard._epochs):
+                if one is not None and one.fd is not None:
+                    one.close()
+                    self._budget[0] += 1
 
 
 def watched() -> list[str]:

@@ -95,6 +95,11 @@ class RunReader:
         self.parsed: Counter[str] = Counter()  # file name -> files of that name parsed (not taken from the index)
         self.indexes: dict[str, index_store.DirIndex] = {}
         self.watched = watched_files()
+        self.absent = {name: source.absent() for name, source in SOURCES.items()}  # one part for all runs without the file
+        self._checks = tuple((name, source.file, self.absent[name]) for name, source in SOURCES.items())
+        self._signature_columns = tuple(f"{name}@" for name in SOURCES)
+        self._where = {source.file: (name, at) for at, (name, source) in enumerate(SOURCES.items())}  # file -> part, column
+        self._names: dict[tuple[frozenset[str], frozenset[str]], tuple[str, ...]] = {}  # (present, known) -> files to look at
         self._budget: list[int] = []
         self._plans: dict[tuple[int, int, int, str], list[tuple[list[RunRecord], Plan]]] = {}  # runs kept: ids stay unique
 
@@ -117,7 +122,11 @@ class RunReader:
         directory's inode, modification and change time say whether the absent ones may have appeared
         (creating, removing or renaming a file changes them), so an absent file costs no look of its own. On a
         network file system each is opened to be looked at (index_store.fresh_stat)."""
-        entry = index.lookup(dirname) if index is not None else None
+        return self._probe(path, index, dirname, index.lookup(dirname) if index is not None else None)
+
+    def _probe(self, path: str, index: index_store.DirIndex | None, dirname: str,
+               entry: index_store.Entry | None) -> tuple[dict[str, Sig], index_store.Entry | None] | None:
+        """probe, the index's entry for the run looked up already."""
         state = entry[2] if entry is not None else None
         watched = self.watched
         look = index_store.fresh_stat if index is not None and index.network else os.stat
@@ -142,12 +151,37 @@ class RunReader:
         sig = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
         names = watched
         if state is not None and state[0] == sig:
-            names = tuple(name for name in watched if name in state[1] or name not in state[2])
-        found = _stat_files(path, names, look)
+            names = self._names.get((state[1], state[2]))  # type: ignore[assignment]
+            if names is None:
+                names = self._names[state[1], state[2]] = tuple(name for name in watched if name in state[1] or name not in state[2])
+        found = {}
+        for name in names:
+            try:
+                st = look(f"{path}/{name}")
+            except OSError:
+                continue
+            if st.st_mode & 0o170000 == stat.S_IFREG:
+                found[name] = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         if index is not None and (state is None or state[0] != sig or state[1] != found.keys()) and (
                 "config.yaml" in found or "meta.json" in found):
             index.put_dir(dirname, sig, found)
         return found, entry
+
+    def known_parts(self, files: dict[str, Sig], entry: index_store.Entry) -> dict[str, Any]:
+        """The parts of a run the index holds for exactly its files (IN_INDEX) and those of absent files, as
+        prefetch would find them, worked out when the run is found: a table then has nothing left to look up."""
+        shard, row, _ = entry
+        parts = self.absent.copy()  # then the parts of the files there
+        columns = shard.signatures(self._signature_columns)
+        in_index, where = index_store.IN_INDEX, self._where
+        for file, sig in files.items():
+            name, at = where[file]
+            column = columns[at]
+            if column is not None and column[row] == sig:
+                parts[name] = in_index
+            else:
+                del parts[name]
+        return parts
 
     def record(self, parent: Path, dirname: str, probed: tuple[dict[str, Sig], index_store.Entry | None] | None = None,
                index: index_store.DirIndex | None = None) -> RunRecord:
@@ -166,7 +200,7 @@ class RunReader:
         source = SOURCES[name]
         sig = record.files.get(source.file)
         if sig is None:
-            return source.absent()
+            return self.absent[name]
         if record.entry is not None:
             shard, row, _ = record.entry
             return index_store.stored(shard, row, name, sig, lambda: self._parse(record, name))
@@ -186,17 +220,16 @@ class RunReader:
         files, by a process per core when there are many (what a first call on thousands of runs waits for)."""
         todo = []
         in_index = index_store.IN_INDEX
+        records = records if isinstance(records, list) else list(records)
         for name in names:
-            file, absent = SOURCES[name].file, SOURCES[name].absent
+            file, absent = SOURCES[name].file, self.absent[name]
             signatures: dict[int, list[Any]] = {}  # shard -> its column of file signatures of this part
             column = f"{name}@"
-            for record in records:
+            for record in [record for record in records if name not in record._parts]:  # mostly none: known_parts
                 have = record._parts
-                if name in have:
-                    continue
                 sig = record.files.get(file)
                 if sig is None:
-                    have[name] = absent()
+                    have[name] = absent
                     continue
                 entry = record.entry
                 if entry is not None:  # as RunReader._stored, for many runs
@@ -231,8 +264,22 @@ class RunReader:
         for known, plan in self._plans.get(key, ()):
             if known is runs or known == runs:  # the same runs in the same order (compared by identity: fast)
                 return plan
-        self.prefetch(runs, (part,))
-        plan = Plan(runs, part)
+        views = list(map(operator.methodcaller("get", part), map(_PARTS_OF, runs)))
+        ids = list(map(id, views))  # counted by identity: a Part's __eq__ is Python code
+        if ids.count(id(None)):
+            self.prefetch(runs, (part,))
+            views = list(map(operator.itemgetter(part), map(_PARTS_OF, runs)))
+            ids = list(map(id, views))
+        in_index = ids.count(id(index_store.IN_INDEX))
+        if in_index == len(views) and runs:  # every run's part in the index: where the runs are, whatever the part
+            where = (len(runs), id(runs[0]), id(runs[-1]), "")
+            shared = next((plan for known, plan in self._plans.get(where, ()) if known is runs or known == runs), None)
+            if shared is None:
+                shared = Plan(runs, part, views, ids)
+                self._plans.setdefault(where, []).append((runs, shared))
+            plan = shared
+        else:
+            plan = Plan(runs, part, views, ids, in_index == 0)
         self._plans.setdefault(key, []).append((runs, plan))
         return plan
 
@@ -264,7 +311,7 @@ class RunRecord:
         self.parent, self.dirname, self.reader, self.files, self.index = parent, dirname, reader, files, index
         self.entry = entry  # where the index holds this run: (shard, row, directory state)
         self._path: Path | None = None
-        self._parts: dict[str, Any] = {}
+        self._parts: dict[str, Any] = reader.known_parts(files, entry) if entry is not None else {}
         self._status: str | None = None
         self._meta: dict[str, Any] | None = None
 
@@ -414,20 +461,33 @@ def part_column(runs: list[RunRecord], part: str, column: str, from_part: Callab
         except index_store.DamagedShard:
             return [from_part(run.part(part)) for run in runs]  # each run's part falls back to its file
         gathered.extend(operator.itemgetter(*rows)(values) if len(rows) > 1 else [values[rows[0]]])
-    gathered.extend(from_part(view) for view in plan.others)
-    return [gathered[i] for i in plan.inverse]
+    return plan.gather(gathered, [from_part(view) for view in plan.others])
+
+
+_PARTS_OF = operator.attrgetter("_parts")
 
 
 class Plan:
     """How to gather a column of one part for a list of runs: the index's rows shard by shard, then the
-    parts read from files; `inverse` puts the gathered values back in the runs' order."""
+    parts read from files (or of absent files); `inverse` puts the gathered values back in the runs' order
+    (None: they are in it). `others` holds each distinct part object once, `other_of` which one each of
+    those runs has (runs without a file share one)."""
 
-    def __init__(self, runs: list[RunRecord], part: str):
+    def __init__(self, runs: list[RunRecord], part: str, views: list[Any], ids: list[int], none_in_index: bool = False):
+        stored = index_store.StoredPart
+        if none_in_index and stored not in set(map(type, views)):  # all parts of absent files, or all read
+            distinct = {ids[0]: views[0]} if ids and ids.count(ids[0]) == len(ids) else dict(zip(ids, views))
+            self.shards: list[tuple[index_store.Shard, list[int]]] = []
+            self.others = list(distinct.values())
+            slot = {key: at for at, key in enumerate(distinct)}
+            self.other_of = None if len(distinct) == 1 else list(map(slot.__getitem__, ids))
+            self.inverse: list[int] | None = None
+            self.count = len(views)
+            return
         by_shard: dict[int, tuple[index_store.Shard, list[int], list[int]]] = {}
         others: list[int] = []
-        in_index, stored = index_store.IN_INDEX, index_store.StoredPart
-        for position, run in enumerate(runs):
-            view = run._parts[part]
+        in_index = index_store.IN_INDEX
+        for position, (run, view) in enumerate(zip(runs, views)):
             if view is in_index:
                 shard, row, _ = run.entry  # type: ignore[misc]  # IN_INDEX only where there is an entry
             elif view.__class__ is stored and view._fallback is None:
@@ -442,10 +502,23 @@ class Plan:
             found[2].append(position)
         self.shards = [(shard, rows) for shard, rows, _ in by_shard.values()]
         self.others = [runs[i].part(part) for i in others]
+        self.other_of = list(range(len(others)))
+        self.count = len(runs)
         order = [i for _, _, positions in by_shard.values() for i in positions] + others
-        self.inverse = [0] * len(order)
+        inverse = [0] * len(order)
         for at, position in enumerate(order):
-            self.inverse[position] = at
+            inverse[position] = at
+        self.inverse = None if order == sorted(order) else inverse
+
+    def gather(self, gathered: list[Any], from_others: list[Any]) -> list[Any]:
+        """The values gathered from the shards, then each of `others`' value, in the runs' order."""
+        if self.other_of is None:
+            gathered.extend(from_others * self.count if len(from_others) == 1 else from_others)
+        else:
+            gathered.extend(map(from_others.__getitem__, self.other_of))
+        if self.inverse is None:
+            return gathered
+        return list(operator.itemgetter(*self.inverse)(gathered)) if len(gathered) > 1 else gathered
 
 
 def keys_column(runs: list[RunRecord], part: str, series: bool = False) -> list[tuple[str, ...]]:
@@ -463,8 +536,7 @@ def keys_column(runs: list[RunRecord], part: str, series: bool = False) -> list[
             return [run.part(part).series_keys() if series else run.part(part).keys() for run in runs]
         known = shard.schemas.get(schema, [])
         gathered.extend(() if codes[row] is MISSING else known[codes[row]] for row in rows)
-    gathered.extend(view.series_keys() if series else view.keys() for view in plan.others)
-    return [gathered[i] for i in plan.inverse]
+    return plan.gather(gathered, [view.series_keys() if series else view.keys() for view in plan.others])
 
 
 def config_column(runs: list[RunRecord], key: str) -> list[Any]:
@@ -501,7 +573,10 @@ def problems_column(runs: list[RunRecord]) -> list[list[str]]:
             for problems, run, status in zip(found, runs, statuses):
                 if source.file not in run.files and status in ENDED_WITH_EPOCHS:
                     problems.append("no metrics.jsonl")  # other states may simply not have finished an epoch yet
-        for problems, more in zip(found, part_column(runs, name, f"{name}!", lambda part: list(part.problems))):
+        column = part_column(runs, name, f"{name}!", lambda part: list(part.problems))
+        if column and not column[0] and column.count(column[0]) == len(column):  # no run has a problem here
+            continue
+        for problems, more in zip(found, column):
             if more:
                 problems += more
     return found
@@ -610,16 +685,21 @@ def _children(path: Path, depth: int, reader: RunReader) -> Iterator[tuple[str, 
         index.load_all()
     real_parent, parent_key = os.path.realpath(path), path_key(path / "_")[:-1]
     listed = set()
+    held = index.entries if index is not None else None
+    lookup = held.get if held is not None else index.lookup if index is not None else lambda _: None
+    probe = reader._probe
     for entry in entries:
-        probed = reader.probe(entry.path, index, entry.name)
+        name = entry.name
+        probed = probe(entry.path, index, name, lookup(name))
         if probed is None:
             continue
-        if "config.yaml" in probed[0] or "meta.json" in probed[0]:  # MARKER_FILES
-            listed.add(entry.name)
-            real = os.path.realpath(entry.path) if entry.is_symlink() else f"{real_parent}/{entry.name}"
-            yield real, (*parent_key, entry.name), RunRecord(path, entry.name, reader, probed[0], index, probed[1])
+        files = probed[0]
+        if "config.yaml" in files or "meta.json" in files:  # MARKER_FILES
+            listed.add(name)
+            real = os.path.realpath(entry.path) if entry.is_symlink() else f"{real_parent}/{name}"
+            yield real, (*parent_key, name), RunRecord(path, name, reader, files, index, probed[1])
         else:
-            yield from _children(path / entry.name, depth - 1, reader)
+            yield from _children(path / name, depth - 1, reader)
     if index is not None:
         index.listed = listed  # the whole directory was seen: runs the index holds beyond these are gone
 
