@@ -6,11 +6,16 @@ paths to the checkout's files come from toolkit.py (REPO, CONFIGS, QUICKSTART, .
 The suite sees dilbench's own registries only: plugins installed in a developer's environment (entry
 points of `dilbench.plugins`) are not loaded, so they cannot change its results or the committed JSON
 Schema. Child processes inherit this; the plugin tests (test_plugins.py) turn discovery back on.
+
+Ctrl-C reaches the suite's children whoever started it: a suite started in the background by a script (`bash
+.ci/run &`) inherits SIGINT ignored, its children would too, and every test that stops a child with SIGINT
+would wait out its timeout instead.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +24,8 @@ import yaml
 from toolkit import QUICKSTART, tiny_profile
 
 os.environ["DILBENCH_NO_PLUGINS"] = "1"
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # children start with SIGINT at its default
 
 
 @pytest.fixture(autouse=True)

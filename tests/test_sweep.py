@@ -457,6 +457,28 @@ def test_ctrl_c_checkpoints_the_children_and_rerunning_resumes(experiment, fake,
     assert set(statuses(runs_dir).values()) == {"completed"}
 
 
+def test_a_sweep_started_in_the_background_still_stops_its_children(experiment, tmp_path):
+    """A script's `dilbench sweep ... &` inherits SIGINT ignored. Stopped with `kill` (SIGTERM), it forwards
+    SIGINT to its children: they must hear it (here, trainers without handlers of their own, as a real one is
+    while it starts) and the sweep end with 130, not wait out their 600-second runs."""
+    trace = tmp_path / "trace.txt"
+    sleeper = tmp_path / "sleeper.py"
+    sleeper.write_text(f"import time\nopen({str(trace)!r}, 'a').write('start\\n')\ntime.sleep(600)\n")
+    driver = (f"import sys; import dilbench.sweep.execute as e; e.TRAIN = (sys.executable, {str(sleeper)!r})\n"
+              f"from dilbench.cli import main; sys.argv = ['dilbench', 'sweep', {str(experiment)!r}, '--jobs', '2']; main()")
+    process = subprocess.Popen([sys.executable, "-c", driver], cwd=REPO, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    deadline = time.monotonic() + 120
+    while (not trace.exists() or trace.read_text().count("start") < 2) and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[0]
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, output
+    assert "stopping: 2 running job(s) save a checkpoint first" in output
+    assert output.splitlines()[-1].startswith("Error: interrupted")
+
+
 def test_real_tiny_sweep_on_the_bundled_mnist_sample(tmp_path):
     """Two real runs (context module, 4 channels, 1 epoch) side by side (missing data: test_user_path.py)."""
     path = tmp_path / "experiment.yaml"

@@ -182,11 +182,20 @@ def launch_job(step: Step, number: int, total: int, runs_dir: Path, env: dict[st
         command = [*TRIAL, *args, "--trial", str(spec), *train_options]
     log.write(f"=== {utc_now()} {' '.join(command)}\n")
     log.flush()
+    inherited_ignore = signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # started in the background by a script
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                               start_new_session=True, pass_fds=(lock.fd,))  # type: ignore[arg-type]  # held: fd is set
+                               start_new_session=True, pass_fds=(lock.fd,),  # type: ignore[arg-type]  # held: fd is set
+                               preexec_fn=_hear_sigint if inherited_ignore else None)
     what = f"resume ({step.detail})" if step.action == "resume" else "start"
     echo(f"[{number}/{total}] {run.name}: {what}")
     return _Job(step, number, process, lock, log, log_path, time.monotonic())
+
+
+def _hear_sigint() -> None:
+    """In a child, before it runs: Ctrl-C (SIGINT) back to its default. A sweep started in the background by
+    a non-interactive shell inherits SIGINT ignored, and so would its children: the SIGINT the sweep forwards
+    to stop them (_stop) would be lost and the sweep would wait for whole runs."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def finish_job(job: _Job, runs_dir: Path, total: int, echo: Callable[[str], None]) -> Outcome:
