@@ -573,3 +573,24 @@ def test_resource_and_provenance_columns_are_blank_for_old_runs_and_filter_new_o
     assert column(as_json(runs, "--where", "peak_rss_mib>1000", "--columns", "run"), "run") == ["new-s0"]
     show = invoke("show", runs / "new-s0").stdout
     assert "  resume 1  source abc123; data sha256 eeeeeeeeeeee\n" in show
+
+
+@pytest.mark.parametrize("values", [
+    [0.7, 0.75, 0.8], [1e-3, 1e-3 + 1e-15, 1e-3 - 1e-15], [1e8 + 0.1, 1e8 + 0.2, 1e8 + 0.3, 1e8], [0.5] * 7,
+    [0.1 * k for k in range(1, 1001)], [3, 4, 5, 9], [0.25, None, float("nan"), 0.75, float("inf"), True],
+])
+def test_group_summaries_match_the_exact_statistics(values):
+    """A group's mean and sample std (aggregate.summarize, float sums) agree with statistics' exact rational
+    ones to 1e-14 relative, from values that cancel (large offsets, near-equal) to many; None, NaN, inf and
+    booleans are not numbers of the group."""
+    import statistics
+
+    from dilbench.report.aggregate import summarize
+
+    numbers = [float(v) for v in values if type(v) in (int, float) and math.isfinite(v)]
+    summary = summarize(values)
+    assert summary is not None
+    assert summary.mean == pytest.approx(statistics.fmean(numbers), rel=1e-14)
+    assert summary.std == pytest.approx(statistics.stdev(numbers), rel=1e-14, abs=1e-300)
+    assert (summary.min, summary.max) == (min(numbers), max(numbers))
+    assert summary.integral == all(type(v) is int for v in values)

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from dilbench.errors import UsageError
-from dilbench.report import provenance
 from dilbench.report.budget import AXES, value_at
 from dilbench.report.packing import MISSING
 from dilbench.report.run_parts import QUALIFIERS, SOURCES, SUMMED, is_number, numeric_of
@@ -163,9 +162,9 @@ BUILTINS: dict[str, tuple[str, Callable[[RunRecord], Any], str]] = {
     "cpu_util": (MEASURE, _reduced("mean:cpu_util"),
                  "CPU time / wall time / usable CPUs, mean over epochs (1.0: every CPU busy)"),
     "gpu_peak_mib": (MEASURE, _peak_mib("gpu_peak_bytes"), "peak GPU memory TensorFlow allocated, MiB (max over epochs; GPU runs)"),
-    "data_sha256": (SETTING, lambda run: provenance.data_sha256(run.meta),
+    "data_sha256": (SETTING, lambda run: "+".join(run.provenance[0]) or None,
                     "SHA-256 of the data files read (first 12 hex digits; a+b: a resume read other data)"),
-    "dirty": (SETTING, lambda run: provenance.dirty(run.meta), "ran from uncommitted changes (true: see its source.patch)"),
+    "dirty": (SETTING, lambda run: run.provenance[2], "ran from uncommitted changes (true: see its source.patch)"),
     "tags": (SETTING, _tags_text, "the run's tags (dilbench tag); --where tags=X keeps runs tagged X"),
     "tag": (SETTING, _tags_text, "= tags (reads better in --where tag=baseline)"),
     "note": (SETTING, lambda run: _note_line(run.note), "the run's note (dilbench note)"),

@@ -146,13 +146,13 @@ def fresh_stat(path: str) -> os.stat_result:
 @functools.cache
 def code_digest() -> str:
     """What computed the stored parts: a digest of the modules that read and reduce a run's files (run_parts,
-    packing, runs/rundir's upgrades). A shard written by other code (an older checkout, a reduction added) is
+    packing, provenance's summary, runs/rundir's upgrades). A shard written by other code (an older checkout, a reduction added) is
     ignored and rewritten, so a change in how a file is summarised never shows a summary made the old way."""
-    from dilbench.report import packing, run_parts
+    from dilbench.report import packing, provenance, run_parts
     from dilbench.runs import rundir
 
     digest = hashlib.sha256(f"{FORMAT}".encode())
-    for module in (run_parts, packing, rundir):
+    for module in (run_parts, packing, provenance, rundir):
         try:
             digest.update(Path(module.__file__ or "").read_bytes())
         except OSError:  # no source beside the bytecode: the package version stands for it

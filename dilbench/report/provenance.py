@@ -1,5 +1,6 @@
 """Reading a run's provenance back (meta.json `provenance` and `resumes[].provenance`, launch/provenance.py):
-for `show`, the `data_sha256` and `dirty` columns of compare, and the results page's warnings. No TensorFlow.
+for `show`, and (as `summary`, kept in the summary index) the `data_sha256` and `dirty` columns of compare and
+the warnings of groups and results pages. No TensorFlow.
 
 A run is made of segments, its start and each resume; each records its own source, data and machine.
 Runs from before provenance was recorded have only `git` (commit and dirty flag): read as a start
@@ -29,12 +30,6 @@ def data_digests(meta: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(d for d in found if isinstance(d, str)))
 
 
-def data_sha256(meta: dict[str, Any]) -> str | None:
-    """The compare column: the short digest, or several joined by `+` when a resume read other data."""
-    digests = data_digests(meta)
-    return "+".join(d[:SHORT] for d in digests) or None
-
-
 def dirty(meta: dict[str, Any]) -> bool | None:
     """Whether any segment ran from a tree that differs from its commit (None: no git information)."""
     flags = [(p.get("source") or {}).get("dirty") for p in segments(meta)]
@@ -53,21 +48,31 @@ def source_state(meta: dict[str, Any]) -> str | None:
     return " then ".join(dict.fromkeys(states)) or None
 
 
-def mixed(metas: list[dict[str, Any]]) -> list[str]:
-    """Why runs meant to be alike may not be: they read different data files, ran from different sources, or
-    from uncommitted changes. One sentence each (empty when none)."""
+def summary(meta: dict[str, Any]) -> list[Any]:
+    """What compare's columns and `mixed` need of a run's provenance, small enough for the summary index to
+    hold beside meta.json's other values (so a table of 100,000 runs never parses their meta.json again):
+    [the short data digests, source_state, dirty]."""
+    return [[d[:SHORT] for d in data_digests(meta)], source_state(meta), dirty(meta)]
+
+
+NO_SUMMARY: list[Any] = [[], None, None]  # a run without a readable meta.json
+
+
+def mixed(summaries: list[list[Any]]) -> list[str]:
+    """Why runs meant to be alike may not be (their `summary`s): they read different data files, ran from
+    different sources, or from uncommitted changes. One sentence each (empty when none)."""
     problems = []
-    digests = Counter(" + ".join(d[:SHORT] for d in data_digests(meta)) for meta in metas if data_digests(meta))
+    digests = Counter(" + ".join(data) for data, _, _ in summaries if data)
     if len(digests) > 1:
         problems.append("its runs read different data files (data sha256 " + ", ".join(
             f"{digest}: {count} run{'s' if count > 1 else ''}" for digest, count in digests.most_common()) + ")")
-    sources = Counter(state for state in map(source_state, metas) if state)
+    sources = Counter(state for _, state, _ in summaries if state)
     if len(sources) > 1:
         problems.append("its runs ran from different sources (commit+patch " + ", ".join(
             f"{state}: {count} run{'s' if count > 1 else ''}" for state, count in sources.most_common()) + ")")
-    flags = [dirty(meta) for meta in metas]
+    flags = [flag for _, _, flag in summaries]
     if any(flags):
-        problems.append(f"{sum(bool(f) for f in flags)} of {len(metas)} runs ran from uncommitted changes "
+        problems.append(f"{sum(bool(f) for f in flags)} of {len(summaries)} runs ran from uncommitted changes "
                         "(each run's source.patch holds them)")
     return problems
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dilbench.report import provenance
 from dilbench.report.packing import MISSING, SeriesChunk, pack_series
 from dilbench.runs.rundir import RunDir, upgrade_meta, upgrade_record
 
@@ -287,7 +288,13 @@ def read_meta_part(path: Path) -> Part:
         return Part(problems=(f"meta.json unreadable: {first_line(err)}",), extras={"status": "corrupt"})
     if not isinstance(meta, dict):
         return Part(problems=(f"meta.json is not an object (got {type(meta).__name__})",), extras={"status": "corrupt"})
-    return Part(values=flatten(meta), extras={"status": str(meta.get("status") or "unknown"), "text": text})
+    return meta_part(meta, text)
+
+
+def meta_part(meta: dict[str, Any], text: str) -> Part:
+    """The part of a meta.json read as `meta` from `text`: its values, status, text and provenance summary."""
+    return Part(values=flatten(meta), extras={"status": str(meta.get("status") or "unknown"), "text": text,
+                                              "provenance": provenance.summary(meta)})
 
 
 def no_meta() -> Part:

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from dilbench.errors import UsageError
-from dilbench.report import index_store
+from dilbench.report import index_store, provenance
 from dilbench.report.packing import MISSING
-from dilbench.report.run_parts import MARKER_FILES, SOURCES, Part, flatten
+from dilbench.report.run_parts import MARKER_FILES, SOURCES, Part, flatten, meta_part
 from dilbench.runs.owner import run_status
 
 __all__ = ["MISSING", "RunReader", "RunRecord", "find_runs", "flatten", "is_run_dir", "load_runs", "read_run", "read_runs", "runs_in"]
@@ -336,8 +336,7 @@ class RunRecord:
         if config is not None:
             record._parts["config"] = Part(values=flatten(config))
         if meta is not None:
-            record._parts["meta"] = Part(values=flatten(meta), extras={"status": str(meta.get("status") or "unknown"),
-                                                                       "text": json.dumps(meta)})
+            record._parts["meta"] = meta_part(meta, json.dumps(meta))
         if metrics is not None:
             record._parts["metrics"] = metrics_part(metrics)
         record._path = path
@@ -383,6 +382,12 @@ class RunRecord:
         if self._meta is None:
             self._meta = self.part("meta").nested()
         return self._meta
+
+    @property
+    def provenance(self) -> list[Any]:
+        """The provenance summary of meta.json (report/provenance.py: data digests, source, dirty)."""
+        found = self.part("meta").extra("provenance")
+        return provenance.NO_SUMMARY if found is None else found
 
     def meta_value(self, key: str) -> Any:
         """A dotted key of meta.json (`git.commit`), None if it has none."""
@@ -552,6 +557,12 @@ def meta_column(runs: list[RunRecord], key: str) -> list[Any]:
 def reduced_column(runs: list[RunRecord], name: str) -> list[Any]:
     """A reduction of each run's epochs (RunRecord.reduced), None where it has none."""
     return [None if value is MISSING else value for value in part_column(runs, "metrics", f"metrics:{name}", lambda part: part.get(name))]
+
+
+def provenance_column(runs: list[RunRecord]) -> list[list[Any]]:
+    """Each run's provenance summary (report/provenance.py), from the index without parsing meta.json."""
+    return [provenance.NO_SUMMARY if value is None else value
+            for value in part_column(runs, "meta", "meta=provenance", lambda part: part.extra("provenance"))]
 
 
 def status_column(runs: list[RunRecord]) -> list[str]:

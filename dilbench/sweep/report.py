@@ -25,7 +25,7 @@ from dilbench.report.budget import best_until, series, value_at
 from dilbench.report.columns import BUILTINS
 from dilbench.report.compare import Table, compare
 from dilbench.report.formats import number, render
-from dilbench.report.runs_index import RunRecord
+from dilbench.report.runs_index import RunRecord, provenance_column
 from dilbench.runs.rundir import RunDir, utc_now, write_atomic
 from dilbench.runs.writer import update_meta_if_idle
 from dilbench.sweep.experiment import Claim, Published
@@ -438,8 +438,8 @@ def _mixing_warning(grouped: Table) -> str:
     """Say when a group's runs are not alike in what they read or ran (report/provenance.py), or the groups
     compared on this page read different data."""
     lines = [f"- **Group `{row['group']}`**: {problem}." for row, members in zip(grouped.rows, grouped.members)
-             for problem in provenance.mixed([run.meta for run in members])]
-    everyone = [run.meta for members in grouped.members for run in members]
+             for problem in provenance.mixed(provenance_column(members))]
+    everyone = [summary for members in grouped.members for summary in provenance_column(members)]
     if not any("data files" in line for line in lines):
         lines += [f"- **Across groups**: {problem}." for problem in provenance.mixed(everyone) if "data files" in problem]
     if not lines:
