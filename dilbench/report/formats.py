@@ -80,15 +80,20 @@ def _json(table: Table) -> str:
     return dumps_records(flat_records(table)) + "\n"
 
 
+def _column(table: Table, name: str) -> list[Any]:
+    """One column's values, row by row (None where a row has none)."""
+    try:
+        return list(map(operator.itemgetter(name), table.rows))
+    except KeyError:
+        return [row.get(name) for row in table.rows]
+
+
 def _json_by_column(table: Table) -> str:
     """What dumps_records(flat_records(table)) gives for a table of runs, each column's values encoded at once
     (a JSON table of 100,000 runs is 1.5 million values)."""
     encoded = []
     for name in table.columns:
-        try:
-            values = list(map(operator.itemgetter(name), table.rows))
-        except KeyError:
-            values = [row.get(name) for row in table.rows]
+        values = _column(table, name)
         kinds = set(map(type, values))
         if kinds <= {str}:
             encoded.append(list(map(_encode_text, values)))
@@ -188,10 +193,7 @@ def _cells(table: Table) -> tuple[list[tuple[str, ...]], list[bool]]:
     """Cell texts and, per column, whether it is numeric (right-aligned)."""
     columns, numeric = [], []
     for name in table.columns:
-        try:
-            values = list(map(operator.itemgetter(name), table.rows))
-        except KeyError:
-            values = [row.get(name) for row in table.rows]
+        values = _column(table, name)
         kinds = set(map(type, values))
         columns.append(_column_cells(values, kinds, name in table.measures))
         present = kinds - {type(None)}

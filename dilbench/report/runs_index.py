@@ -70,18 +70,6 @@ def no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _stat_files(path: str, names: Iterable[str], look: Callable[[str], os.stat_result] = os.stat) -> dict[str, Sig]:
-    found = {}
-    for name in names:
-        try:
-            st = look(f"{path}/{name}")
-        except OSError:
-            continue
-        if stat.S_ISREG(st.st_mode):
-            found[name] = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-    return found
-
-
 def watched_files() -> tuple[str, ...]:
     return tuple(source.file for source in SOURCES.values())
 
