@@ -68,8 +68,8 @@ def experiment(make_experiment, slurm) -> Iterator[Callable[..., Path]]:
     """make_experiment(); every job the sweeps of its files submitted is cancelled at the end of the test."""
     written: list[Path] = []
 
-    def write(**sections) -> Path:
-        written.append(make_experiment(**sections))
+    def write(text: str | None = None, **sections) -> Path:
+        written.append(make_experiment(text, **sections))
         return written[-1]
 
     yield write
