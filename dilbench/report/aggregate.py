@@ -91,26 +91,36 @@ def group_runs(runs: list[RunRecord], keys: list[Column]) -> list[list[RunRecord
     return list(groups.values())
 
 
+class GroupCut:
+    """The runs of several groups as one list, so that a column is read once for all of them (a --group-by of
+    100,000 runs asks for every config key of every group) and then cut back into one list per group."""
+
+    def __init__(self, groups: list[list[RunRecord]]):
+        self.everyone = [run for runs in groups for run in runs]
+        self._ends = list(itertools.accumulate(map(len, groups), initial=0))
+        self.count = len(groups)
+
+    def split(self, values: list[Any]) -> list[list[Any]]:
+        """Values of `everyone`, in its order, as one list per group."""
+        return [values[start:end] for start, end in zip(self._ends, self._ends[1:])]
+
+
 def differing_config_keys(runs: list[RunRecord], exclude: Set[str] = frozenset()) -> list[str]:
     """Config keys whose value (or presence) is not the same in all runs, in config-file order."""
-    return differing_in_groups([runs], exclude)[0]
+    return differing_in_groups(GroupCut([runs]), exclude)[0]
 
 
-def differing_in_groups(groups: list[list[RunRecord]], exclude: Set[str] = frozenset()) -> list[list[str]]:
-    """differing_config_keys of each group, with each key's column read once for all groups' runs (not once
-    per group: a --group-by of 100,000 runs asks for every config key of every group)."""
-    everyone = [run for runs in groups for run in runs]
+def differing_in_groups(cut: GroupCut, exclude: Set[str] = frozenset()) -> list[list[str]]:
+    """differing_config_keys of each group of `cut`, each key's column read once for all groups."""
     keys: dict[str, None] = {}
-    for keys_of_run in {id(k): k for k in keys_column(everyone, "config")}.values():
+    for keys_of_run in {id(k): k for k in keys_column(cut.everyone, "config")}.values():
         keys.update(dict.fromkeys(keys_of_run))
-    ends = list(itertools.accumulate(map(len, groups), initial=0))
-    found: list[list[str]] = [[] for _ in groups]
+    found: list[list[str]] = [[] for _ in range(cut.count)]
     for key in keys:
         if key in exclude:
             continue
-        column = config_column(everyone, key)
-        for differing, start, end in zip(found, ends, ends[1:]):
-            if end > start and _differs(column[start:end]):
+        for differing, values in zip(found, cut.split(config_column(cut.everyone, key))):
+            if values and _differs(values):
                 differing.append(key)
     return found
 

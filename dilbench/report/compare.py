@@ -7,7 +7,6 @@ offer before anything is computed, so a typo is an error, not an empty column.
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +15,15 @@ from typing import Any
 
 from dilbench.errors import UsageError
 from dilbench.report import provenance
-from dilbench.report.aggregate import differing_config_keys, differing_in_groups, group_runs, group_value, status_counts, summarize
+from dilbench.report.aggregate import (
+    GroupCut,
+    differing_config_keys,
+    differing_in_groups,
+    group_runs,
+    group_value,
+    status_counts,
+    summarize,
+)
 from dilbench.report.columns import DEFAULT_COLUMNS, MEASURE, PARTS, Catalog, Column, is_number, parse_names
 from dilbench.report.runs_index import RunReader, RunRecord, Runs, load_runs, no_gc, problems_column, provenance_column
 from dilbench.report.select import parse_condition, parse_sort, sort_items
@@ -156,21 +163,21 @@ def _group_table(groups: list[list[RunRecord]], keys: list[Column], shown: list[
     measures = [c for c in shown if c.kind == MEASURE and c.name not in key_names]
     extra = ["n"] + (["status"] if "status" not in key_names else []) + ["varies"]
     rows, labels = [], []
-    everyone = [run for runs in groups for run in runs]  # each column read once for all groups, then cut
-    values = {m.name: m.values(everyone) for m in measures}
-    ends = list(itertools.accumulate(map(len, groups), initial=0))
-    for runs, varies, start, end in zip(groups, differing_in_groups(groups), ends, ends[1:]):
+    cut = GroupCut(groups)  # each column read once for all groups
+    values = {m.name: cut.split(m.values(cut.everyone)) for m in measures}
+    for i, (runs, varies) in enumerate(zip(groups, differing_in_groups(cut))):
         row: dict[str, Any] = {key.name: key.value(runs[0]) for key in keys}
         row["n"] = len(runs)
         if "status" not in key_names:
             row["status"] = status_counts(runs)
         row["varies"] = ", ".join(varies) or None
-        row.update({name: summarize(column[start:end]) for name, column in values.items()})
+        row.update({name: summarize(per_group[i]) for name, per_group in values.items()})
         rows.append(row)
         labels.append(", ".join(f"{key.name}={_short(row[key.name])}" for key in keys) + f" (n={len(runs)})")
     columns = [*key_names, *extra, *(m.name for m in measures)]
-    notes = [GROUP_NOTE] + [f"warning: group {label}: {problem}" for label, runs in zip(labels, groups)
-                            for problem in provenance.mixed(provenance_column(runs))]
+    notes = [GROUP_NOTE] + [f"warning: group {label}: {problem}"
+                            for label, summaries in zip(labels, cut.split(provenance_column(cut.everyone)))
+                            for problem in provenance.mixed(summaries)]
     return Table(columns, {m.name for m in measures}, rows, groups, labels, grouped=True, notes=notes)
 
 

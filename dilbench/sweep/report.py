@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from dilbench.report import provenance
-from dilbench.report.aggregate import Summary, summarize
+from dilbench.report.aggregate import GroupCut, Summary, summarize
 from dilbench.report.budget import best_until, series, value_at
 from dilbench.report.columns import BUILTINS
 from dilbench.report.compare import Table, compare
@@ -437,9 +437,10 @@ def _profile_warning(plan: Plan, grouped: Table) -> str:
 def _mixing_warning(grouped: Table) -> str:
     """Say when a group's runs are not alike in what they read or ran (report/provenance.py), or the groups
     compared on this page read different data."""
-    lines = [f"- **Group `{row['group']}`**: {problem}." for row, members in zip(grouped.rows, grouped.members)
-             for problem in provenance.mixed(provenance_column(members))]
-    everyone = [summary for members in grouped.members for summary in provenance_column(members)]
+    cut = GroupCut(grouped.members)
+    everyone = provenance_column(cut.everyone)
+    lines = [f"- **Group `{row['group']}`**: {problem}." for row, summaries in zip(grouped.rows, cut.split(everyone))
+             for problem in provenance.mixed(summaries)]
     if not any("data files" in line for line in lines):
         lines += [f"- **Across groups**: {problem}." for problem in provenance.mixed(everyone) if "data files" in problem]
     if not lines:
