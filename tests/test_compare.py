@@ -594,3 +594,23 @@ def test_group_summaries_match_the_exact_statistics(values):
     assert summary.std == pytest.approx(statistics.stdev(numbers), rel=1e-14, abs=1e-300)
     assert (summary.min, summary.max) == (min(numbers), max(numbers))
     assert summary.integral == all(type(v) is int for v in values)
+
+
+def test_a_columns_one_format_is_what_number_gives_each_of_its_values():
+    """formats._one_format repeats number's magnitude bands (a column of 100,000 values is formatted at once):
+    wherever it names one format for [low, high], every value in between (either sign) formats as number does."""
+    from dilbench.report.formats import _one_format, number
+
+    edges = [0.0, 1e-9, 0.004, 0.00999, 0.01, 0.5, 9.99, 10.0, 123.4, 999.9, 1000.0, 5e6, 9999999.0, 1e7, 3e13]
+    checked = 0
+    for i, low in enumerate(edges):
+        for high in edges[i:]:
+            spec = _one_format(low, high)
+            inside = [v for v in edges if low <= v <= high] + [low + (high - low) * k / 7 for k in range(8)]
+            if spec is None:  # a column across bands: formatted value by value with number itself
+                continue
+            for value in inside:
+                for signed in (value, -value):
+                    assert format(signed, spec) == number(signed), (low, high, signed)
+                    checked += 1
+    assert checked > 500
