@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -78,13 +79,22 @@ def test_show_of_a_real_run(run):
     assert f"  {'':<11}  dilbench tensorboard {run}\n" in text
     meta = json.loads((run / "meta.json").read_text())
     source = meta["provenance"]["source"]
-    assert f"  source      {source['commit'][:12]}{' (dirty)' if source['dirty'] else ''} in {source['repo']}" in text
-    assert f"  data        mnist_bundled {meta['provenance']['data']['path']} (1.6 MiB, 1 file(s), sha256 " in text
+    provenance = _labelled(text, "provenance")  # its label column widens with the checkout ("not in patch")
+    untracked = f"; {source['untracked_count']} untracked file(s)" if source.get("untracked_count") else ""
+    assert provenance["source"] == f"{source['commit'][:12]}{' (dirty)' if source['dirty'] else ''} in {source['repo']}{untracked}"
+    assert provenance["data"].startswith(f"mnist_bundled {meta['provenance']['data']['path']} (1.6 MiB, 1 file(s), sha256 ")
     if source.get("patch"):  # a dirty checkout (while developing): how to re-create it
         assert f"re-create it in a clone: git checkout {source['commit']} && git apply {run}/source.patch\n" in text
     from dilbench.report.formats import number
 
     assert f"  peak_rss_mib {number(max(r['peak_rss_bytes'] for r in metrics(run)) / 2**20)}  cpu_util " in text
+
+
+def _labelled(text: str, section: str) -> dict[str, str]:
+    """The `  label  text` lines of one section of `show`'s output, by label (a line under a label's, with none
+    of its own, continues it and is left out)."""
+    body = text.split(f"\n{section}\n", 1)[1].split("\n\n", 1)[0]
+    return {m[1]: m[2] for line in body.splitlines() if (m := re.fullmatch(r"  (\S.*?)  +(.*)", line))}
 
 
 def test_compare_agrees_with_meta(run):
