@@ -300,6 +300,9 @@ def test_group_by_statistics(runs):
     assert standard["images_per_s.mean"] == pytest.approx(150.0) and standard["best_epoch.mean"] == 2.5
     assert set(standard) == {"schedule", "n", "status", "varies"} | {
         f"{c}.{s}" for c in ("final_eval_acc", "best_epoch", "images_per_s") for s in ("mean", "std", "min", "max")}
+    # --top keeps one group: its columns are read over its runs alone, not over all runs and cut back
+    assert as_json(runs, "--group-by", "schedule", "--columns", "final_eval_acc,best_epoch,images_per_s",
+                   "--sort", "-n", "--top", "1") == [unfair]
 
 
 def test_group_table_cells(runs):
@@ -577,7 +580,7 @@ def test_resource_and_provenance_columns_are_blank_for_old_runs_and_filter_new_o
 
 @pytest.mark.parametrize("values", [
     [0.7, 0.75, 0.8], [1e-3, 1e-3 + 1e-15, 1e-3 - 1e-15], [1e8 + 0.1, 1e8 + 0.2, 1e8 + 0.3, 1e8], [0.5] * 7,
-    [0.1 * k for k in range(1, 1001)], [3, 4, 5, 9], [0.25, None, float("nan"), 0.75, float("inf"), True],
+    [0.1 * k for k in range(1, 1001)], [3, 4, 5, 9], [2, None, 7], [0.25, None, float("nan"), 0.75, float("inf"), True],
 ])
 def test_group_summaries_match_the_exact_statistics(values):
     """A group's mean and sample std (aggregate.summarize, float sums) agree with statistics' exact rational
@@ -593,7 +596,25 @@ def test_group_summaries_match_the_exact_statistics(values):
     assert summary.mean == pytest.approx(statistics.fmean(numbers), rel=1e-14)
     assert summary.std == pytest.approx(statistics.stdev(numbers), rel=1e-14, abs=1e-300)
     assert (summary.min, summary.max) == (min(numbers), max(numbers))
-    assert summary.integral == all(type(v) is int for v in values)
+    assert summary.integral == all(type(v) is int for v in values if v is not None)
+
+
+@pytest.mark.parametrize("first, second", [
+    ([1, 2], [1, 2]), ([1], [1.0]), ([True], [1]), ([{"a": 1, "b": 2}], [{"b": 2, "a": 1}]), ([{"a": 1}], [{"a": 2}]),
+    (0.0, -0.0), (0.0, 0.0), (float("nan"), float("nan")), (0.1, 0.1), (0.1, 0.2), (1, 1.0), (True, 1), ("a", "a"),
+])
+def test_a_config_key_differs_exactly_when_its_canonical_json_does(first, second):
+    """aggregate's cheaper tests of whether a key differs (one repr, equal floats, one type) answer as the
+    canonical JSON of the values would: lists of equal but differently typed numbers differ, dicts in another
+    key order do not, 0.0 and -0.0 differ, NaNs do not; each value its own object, as read from files."""
+    from dilbench.report.aggregate import canonical, differing_config_keys
+    from dilbench.report.runs_index import RunRecord
+
+    values = [first, second, json.loads(json.dumps(first)) if not isinstance(first, float) else float(repr(first))]
+    runs = [RunRecord.of(Path(f"r{i}"), config={"k": value}) for i, value in enumerate(values)]
+    expected = ["k"] if len({canonical(value) for value in values}) > 1 else []
+    assert differing_config_keys(runs) == expected
+    assert differing_config_keys(runs[::2]) == []  # a value and its copy
 
 
 def test_a_columns_one_format_is_what_number_gives_each_of_its_values():

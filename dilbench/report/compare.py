@@ -25,7 +25,16 @@ from dilbench.report.aggregate import (
     summarize,
 )
 from dilbench.report.columns import DEFAULT_COLUMNS, MEASURE, PARTS, Catalog, Column, is_number, parse_names
-from dilbench.report.runs_index import RunReader, RunRecord, Runs, load_runs, no_gc, problems_column, provenance_column
+from dilbench.report.runs_index import (
+    RunReader,
+    RunRecord,
+    Runs,
+    load_runs,
+    no_gc,
+    problems_column,
+    provenance_column,
+    status_column,
+)
 from dilbench.report.select import parse_condition, parse_sort, sort_items
 
 BUDGET_NOTE = ("{column}: test accuracy at {budget} training FLOPs (cumulative, from the schedule's cost model), "
@@ -105,9 +114,9 @@ def _compare(runs: Runs, columns: str | None, where: tuple[str, ...], sort: str 
         runs.reader.plan(selected, part)
     items = group_runs(selected, keys) if group_by else [[run] for run in selected]
     order = [(_sort_value(column, bool(group_by), selected), descending) for column, descending in sorts]
-    order += [(_sort_value(key, True, selected), False) for key in keys]  # groups: by key values after --sort
+    order += [(_key_value(key), False) for key in keys]  # groups: by key values after --sort
     items = sort_items(items, order)[:top]
-    table = _group_table(items, keys, shown) if group_by else _run_table(items, shown, catalog, diff)
+    table = _group_table(items, keys, shown, selected) if group_by else _run_table(items, shown, catalog, diff)
     if at_flops is not None:
         table.notes.append(BUDGET_NOTE.format(column=budget_column(at_flops), budget=f"{at_flops:g}"))
     if not selected:
@@ -144,6 +153,11 @@ def _sort_value(column: Column | None, grouped: bool, runs: list[RunRecord]) -> 
     return lambda members: by_run[id(members[0])]
 
 
+def _key_value(key: Column) -> Callable[[list[RunRecord]], Any]:
+    """A group's value of one of its --group-by keys: its first run's, as all its runs share it."""
+    return lambda members: key.value(members[0])
+
+
 def _run_table(items: list[list[RunRecord]], shown: list[Column], catalog: Catalog, diff: bool) -> Table:
     chosen = [run for (run,) in items]
     notes = []
@@ -158,18 +172,19 @@ def _run_table(items: list[list[RunRecord]], shown: list[Column], catalog: Catal
     return Table([c.name for c in shown], measures, rows, items, notes=notes)
 
 
-def _group_table(groups: list[list[RunRecord]], keys: list[Column], shown: list[Column]) -> Table:
+def _group_table(groups: list[list[RunRecord]], keys: list[Column], shown: list[Column], runs: list[RunRecord]) -> Table:
     key_names = [key.name for key in keys]
     measures = [c for c in shown if c.kind == MEASURE and c.name not in key_names]
     extra = ["n"] + (["status"] if "status" not in key_names else []) + ["varies"]
     rows, labels = [], []
-    cut = GroupCut(groups)  # each column read once for all groups
+    cut = GroupCut(groups, runs)  # each column read once for all groups
     values = {m.name: cut.split(m.values(cut.everyone)) for m in measures}
+    statuses = cut.split(status_column(cut.everyone))
     for i, (runs, varies) in enumerate(zip(groups, differing_in_groups(cut))):
         row: dict[str, Any] = {key.name: key.value(runs[0]) for key in keys}
         row["n"] = len(runs)
         if "status" not in key_names:
-            row["status"] = status_counts(runs)
+            row["status"] = status_counts(statuses[i])
         row["varies"] = ", ".join(varies) or None
         row.update({name: summarize(per_group[i]) for name, per_group in values.items()})
         rows.append(row)

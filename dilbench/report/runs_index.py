@@ -17,6 +17,7 @@ import contextlib
 import functools
 import gc
 import glob
+import itertools
 import operator
 import os
 import stat
@@ -458,6 +459,7 @@ def part_column(runs: list[RunRecord], part: str, column: str, from_part: Callab
 
 
 _PARTS_OF = operator.attrgetter("_parts")
+_SHARD_OF, _ROW_OF = operator.itemgetter(0), operator.itemgetter(1)
 
 
 class Plan:
@@ -476,6 +478,9 @@ class Plan:
             self.other_of = None if len(distinct) == 1 else list(map(slot.__getitem__, ids))
             self.inverse: list[int] | None = None
             self.count = len(views)
+            return
+        if ids.count(id(index_store.IN_INDEX)) == len(ids):  # every run's part in the index: no loop over the runs
+            self._from_entries([run.entry for run in runs])  # type: ignore[misc]  # IN_INDEX only where there is an entry
             return
         by_shard: dict[int, tuple[index_store.Shard, list[int], list[int]]] = {}
         others: list[int] = []
@@ -502,6 +507,19 @@ class Plan:
         for at, position in enumerate(order):
             inverse[position] = at
         self.inverse = None if order == sorted(order) else inverse
+
+    def _from_entries(self, entries: list[index_store.Entry]) -> None:
+        """The plan of runs all held by the index at these entries: runs sorted by shard (stable, so in the runs'
+        order within one), and the inverse of that order an argsort of it; C loops, not Python ones."""
+        shard_ids = list(map(id, map(_SHARD_OF, entries)))
+        rows = list(map(_ROW_OF, entries))
+        order = sorted(range(len(entries)), key=shard_ids.__getitem__)
+        self.shards = []
+        for _, positions in itertools.groupby(order, shard_ids.__getitem__):
+            taken = list(positions)
+            self.shards.append((entries[taken[0]][0], [rows[taken[0]]] if len(taken) == 1 else list(operator.itemgetter(*taken)(rows))))
+        self.others, self.other_of, self.count = [], [], len(entries)
+        self.inverse = None if all(map(operator.lt, order, order[1:])) else sorted(range(len(order)), key=order.__getitem__)
 
     def gather(self, gathered: list[Any], from_others: list[Any]) -> list[Any]:
         """The values gathered from the shards, then each of `others`' value, in the runs' order."""
