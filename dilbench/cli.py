@@ -766,6 +766,9 @@ def augment_preview(config: Path, overrides: tuple[str, ...], out: str, images: 
 @click.option("--rerun-changed", is_flag=True, help="Start new runs where the existing ones have another config.")
 @click.option("--report-only", is_flag=True, help="Rewrite the results page from the existing runs; run nothing.")
 @click.option("--status", "show_status", is_flag=True, help="Show each run's state (run directory and Slurm job); run nothing.")
+@click.option("--dashboard", is_flag=True,
+              help="Open optuna-dashboard on the profile's search studies (live, until Ctrl-C); run nothing. "
+                   "Needs pip install 'dilbench[dashboard]'.")
 @click.option("--launcher", type=click.Choice(["local", "slurm"]), default="local", show_default=True,
               help="Run here, or submit the runs as a Slurm job array (one task per run; see docs/guides/sweeps.md).")
 @click.option("--no-wait", is_flag=True, help="Slurm: submit and return; the last run to complete writes the results page.")
@@ -777,7 +780,7 @@ def augment_preview(config: Path, overrides: tuple[str, ...], out: str, images: 
 @click.option("--sbatch-option", "sbatch_options", multiple=True, metavar="OPTION",
               help="Slurm: another sbatch option, e.g. --sbatch-option=--account=lab (repeatable).")
 def sweep(experiment: str, profile: str | None, jobs: int | None, dry_run: bool, rerun_changed: bool, report_only: bool,
-          show_status: bool, launcher: str, no_wait: bool, partition: str | None, time_limit: str | None,
+          show_status: bool, dashboard: bool, launcher: str, no_wait: bool, partition: str | None, time_limit: str | None,
           cpus_per_run: int | None, gpus_per_run: int | None, mem: str | None, sbatch_options: tuple[str, ...]) -> None:
     """Run an experiment: every case x grid combination under a profile, then write its results page.
 
@@ -789,6 +792,7 @@ def sweep(experiment: str, profile: str | None, jobs: int | None, dry_run: bool,
     See docs/guides/sweeps.md.
     """
     from dilbench.sweep.command import SweepOptions, status
+    from dilbench.sweep.command import dashboard as open_dashboard
     from dilbench.sweep.command import sweep as run_sweep
     from dilbench.sweep.slurm_submit import SlurmLaunch
 
@@ -800,10 +804,15 @@ def sweep(experiment: str, profile: str | None, jobs: int | None, dry_run: bool,
             raise UsageError(f"{', '.join(given + (['--no-wait'] if no_wait else []))}: only for --launcher slurm")
     if show_status and (dry_run or report_only):
         raise UsageError("--status only shows the runs; leave out --dry-run and --report-only")
+    if dashboard and (dry_run or report_only or show_status or launcher != "local"):
+        raise UsageError("--dashboard only shows the search's studies; leave out --dry-run, --report-only, --status and --launcher")
     command = shlex.join(command_line())
     path, output_directory = resolve_experiment(experiment)
     if show_status:
         status(path, profile, click.echo, output_directory)
+        return
+    if dashboard:
+        open_dashboard(path, profile, click.echo, output_directory)
         return
     slurm = SlurmLaunch(overrides, wait=not no_wait) if launcher == "slurm" else None
     options = SweepOptions(profile=profile, jobs=jobs, dry_run=dry_run, rerun_changed=rerun_changed, report_only=report_only,

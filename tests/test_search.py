@@ -404,3 +404,76 @@ def test_a_profile_may_hold_the_whole_search_or_turn_it_off(experiment):
     assert tuned.search is not None and [t.group for t in tuned.tuned] == ["a"] and tuned.search.trials == 4
     experiment.write_text(EXPERIMENT.replace("  quick: {train", "  quick: {search: false, train"))
     assert make_plan(load_experiment(experiment), "quick").search is None
+
+
+# ---- --dashboard ------------------------------------------------------------------------------------------
+def test_dashboard_serves_each_started_study_live_until_ctrl_c(experiment):
+    """optuna-dashboard on the studies the search has started (case c has none yet: not served), reading the
+    journal as a sweep appends to it: a trial told while it runs shows on the next request; Ctrl-C stops it, exit 0."""
+    import signal
+    import time
+    import urllib.request
+
+    from dilbench.sweep.study import Study
+
+    plan = make_plan(load_experiment(experiment), "quick")
+    study = Study.open(plan, plan.tuned[0], create=True)
+    assert study is not None
+    for value in (0.5, 0.6):
+        number, _ = study.ask()
+        study.tell(number, "COMPLETE", value)
+    board = subprocess.Popen([sys.executable, "-m", "dilbench", "sweep", str(experiment), "--profile", "quick", "--dashboard"],
+                             env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = board.stdout.readline()  # type: ignore[union-attr]
+        found = re.fullmatch(r"a: (http://127\.0\.0\.1:\d+)/dashboard/  \(study tune/quick/a\)\n", first)
+        assert found, first + board.stderr.read()  # type: ignore[union-attr]
+        assert board.stdout.readline().startswith("optuna-dashboard is running")  # type: ignore[union-attr]
+
+        def get(path: str) -> dict:
+            with urllib.request.urlopen(found[1] + path, timeout=30) as response:
+                return json.load(response)
+
+        (summary,) = get("/api/studies")["study_summaries"]
+        assert summary["study_name"] == "tune/quick/a"
+        values = lambda: sorted(trial["values"][0] for trial in get(f"/api/studies/{summary['study_id']}")["trials"])
+        assert values() == [0.5, 0.6]
+        number, _ = study.ask()
+        study.tell(number, "COMPLETE", 0.7)
+        deadline = time.monotonic() + 30  # optuna-dashboard re-reads a study's trials 2 s after it last did
+        while (seen := values()) != [0.5, 0.6, 0.7] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert seen == [0.5, 0.6, 0.7]
+    finally:
+        board.send_signal(signal.SIGINT)
+        out, err = board.communicate(timeout=60)
+    assert board.returncode == 0 and out.endswith("optuna-dashboard stopped\n"), err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--profile", "quick"], "no study of profile quick yet"),
+    (["--profile", "quick", "--status"], "--dashboard only shows the search's studies"),
+])
+def test_dashboard_refuses_what_it_cannot_show(experiment, args, message):
+    result = invoke("sweep", experiment, *args, "--dashboard")
+    assert result.exit_code == 2 and message in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+
+
+def test_dashboard_of_a_profile_without_search_says_so(tmp_path):
+    path = tmp_path / "exp" / "experiment.yaml"
+    path.parent.mkdir()
+    path.write_text(EXPERIMENT.split("search:")[0])
+    result = invoke("sweep", path, "--profile", "quick", "--dashboard")
+    assert result.exit_code == 2 and result.stderr == (
+        "Error: profile quick has no search (a `search:` section); --dashboard shows a search's studies\n")
+
+
+def test_dashboard_without_optuna_dashboard_says_how_to_install_it(experiment, monkeypatch):
+    from dilbench.sweep.study import Study
+
+    plan = make_plan(load_experiment(experiment), "quick")
+    Study.open(plan, plan.tuned[0], create=True)
+    monkeypatch.setitem(sys.modules, "optuna_dashboard", None)  # import fails as when not installed
+    result = invoke("sweep", experiment, "--profile", "quick", "--dashboard")
+    assert result.exit_code == 2 and result.stderr == (
+        "Error: --dashboard needs optuna-dashboard: pip install 'dilbench[dashboard]' (or: pip install optuna-dashboard)\n")

@@ -155,6 +155,23 @@ def status(path: str | Path, profile: str | None, echo: Callable[[str], None], o
     return 0
 
 
+def dashboard(path: str | Path, profile: str | None, echo: Callable[[str], None], output_directory: Path | None = None) -> int:
+    """`--dashboard`: optuna-dashboard on the profile's search studies until Ctrl-C (exit 0); changes nothing."""
+    import threading
+
+    from dilbench.sweep.dashboard import dashboards
+
+    with dashboards(make_plan(load_experiment(path, output_directory), profile)) as boards:
+        for board in boards:
+            echo(f"{board.group}: {board.url}  (study {board.study})")
+        echo("optuna-dashboard is running; a reload shows the sweep's new trials; Ctrl-C to stop")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            echo("optuna-dashboard stopped")
+    return 0
+
+
 def status_command(plan: Plan, output_directory: Path | None) -> str:
     """The command that shows this sweep's status (a bundled experiment by its name)."""
     experiment = plan.experiment.path.parent.name if output_directory else str(plan.experiment.path)
