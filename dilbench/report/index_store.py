@@ -630,20 +630,23 @@ class DirIndex:
                         columns[column][row] = MISSING
                 if value is None:
                     continue
-                for column, cell in _part_columns(name, *value):
-                    if column.endswith("~"):  # epochs: into the series file, with the signature they were read for
-                        epochs.setdefault(dirname, {})[name] = (value[0], cell)
-                        continue
-                    if column.endswith("#"):  # a tuple of keys: stored once per shard, rows hold its number
-                        known = numbers.setdefault(column[:-1], {})
-                        if cell not in known:
-                            known[cell] = len(known)
-                            schemas.setdefault(column[:-1], []).append(cell)
-                        cell = known[cell]
-                    if column not in columns:
-                        columns[column] = [MISSING] * len(rows)
+                sig, part = value
+                cells = _part_cells(name, sig, part)
+                for schema, keys in ((name, tuple(part.values)), (f"{name}~", part.series_keys() if part.packed is not None else None)):
+                    if keys is not None:  # a tuple of keys: stored once per shard, rows hold its number
+                        known = numbers.setdefault(schema, {})
+                        if keys not in known:
+                            known[keys] = len(known)
+                            schemas.setdefault(schema, []).append(keys)
+                        cells[f"{schema}#"] = known[keys]
+                if part.packed is not None:  # epochs: into the series file, with the signature they were read for
+                    epochs.setdefault(dirname, {})[name] = (sig, part.packed)
+                for column, cell in cells.items():
+                    found = columns.get(column)
+                    if found is None:
+                        found = columns[column] = [MISSING] * len(rows)
                         by_part.setdefault(name, []).append(column)
-                    columns[column][row] = cell
+                    found[row] = cell
         if epochs or gone:  # first the epochs, then the summaries they belong to (either order is safe: series_chunk)
             self._save_series(number, epochs, gone)
         _write_shard(path, rows, schemas, columns, self.files)
@@ -711,21 +714,19 @@ def _part_of(column: str) -> str:
     return column[: match.start()] if match else column
 
 
-def _part_columns(name: str, sig: tuple[int, int, int, int], part: Part) -> Iterable[tuple[str, Any]]:
-    """The columns a part is stored in: its file's signature, its keys (as a tuple), values, problems,
-    extras and epochs."""
-    yield f"{name}@", tuple(sig)
-    yield f"{name}#", tuple(part.values)
-    for key, value in part.values.items():
-        yield f"{name}:{key}", value
+def _part_cells(name: str, sig: tuple[int, int, int, int], part: Part) -> dict[str, Any]:
+    """The columns a part is stored in, by name, but for its tuples of keys and its epochs: its file's
+    signature, values, problems, extras and number of epochs."""
+    prefix = f"{name}:"
+    cells = {prefix + key: value for key, value in part.values.items()}
+    cells[f"{name}@"] = tuple(sig)
     if part.problems:
-        yield f"{name}!", list(part.problems)
+        cells[f"{name}!"] = list(part.problems)
     for key, value in part.extras.items():
-        yield f"{name}={key}", value
+        cells[f"{name}={key}"] = value
     if part.packed is not None:
-        yield f"{name}%", part.records
-        yield f"{name}~#", part.series_keys()
-        yield f"{name}~", part.packed
+        cells[f"{name}%"] = part.records
+    return cells
 
 
 def _identity(path: Path) -> tuple[int, int, int] | None:

@@ -239,6 +239,7 @@ class SeriesChunk:
 
 
 _PLAIN = frozenset((str, int, float, bool, type(None)))
+_CONTAINED = _PLAIN | {list, dict}  # what a storable list may hold
 
 
 def storable(value: Any) -> bool:
@@ -247,7 +248,10 @@ def storable(value: Any) -> bool:
     if kind in _PLAIN:
         return True
     if kind is list:
-        return set(map(type, value)) <= _PLAIN or all(map(storable, value))
+        kinds = set(map(type, value))
+        if kinds <= _PLAIN:
+            return True
+        return kinds <= _CONTAINED and all(map(storable, [item for item in value if type(item) is list or type(item) is dict]))
     if kind is dict:
         return all(type(key) is str for key in value) and all(map(storable, value.values()))
     return False
