@@ -24,7 +24,7 @@ from typing import Any
 from dilbench.config import ConfigError, load_config
 from dilbench.config.loader import MOVED
 from dilbench.report.aggregate import canonical
-from dilbench.report.runs_index import MISSING, RunRecord, flatten, runs_in
+from dilbench.report.runs_index import MISSING, RunReader, RunRecord, flatten, runs_in
 from dilbench.runs.lock import is_locked
 from dilbench.runs.rundir import RunDir
 from dilbench.sweep.plan import Plan, PlannedRun
@@ -56,14 +56,22 @@ def lock_path(runs_dir: Path, name: str) -> Path:
     return runs_dir / ".sweep" / "locks" / f"{name}.lock"
 
 
-def scan(runs_dir: Path) -> dict[str, list[RunRecord]]:
+class Found(dict[str, list[RunRecord]]):
+    """What scan found: run records by config name, and the reader that read them (its index to save)."""
+
+    def __init__(self, reader: RunReader):
+        super().__init__()
+        self.reader = reader
+
+
+def scan(runs_dir: Path) -> Found:
     """Run directories directly under runs_dir by their config name, oldest first (read through compare's index)."""
-    found: dict[str, list[RunRecord]] = {}
+    found = Found(RunReader())
     try:
         names = sorted(entry.name for entry in os.scandir(runs_dir) if entry.is_dir() and RUN_DIR.match(entry.name))
     except OSError:
         return found
-    records = runs_in(runs_dir, names)
+    records = runs_in(runs_dir, names, found.reader)
     records.reader.prefetch(records, ("config",))
     for record in records:
         name = record.config_get("name", MISSING)
@@ -130,7 +138,7 @@ def _short(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def latest_same(runs_dir: Path, run: PlannedRun, found: dict[str, list[RunRecord]] | None = None) -> Existing | None:
+def latest_same(runs_dir: Path, run: PlannedRun, found: Found | None = None) -> Existing | None:
     """The newest run directory holding exactly this run's config (after a job, to find what it made);
     `found`: what scan(runs_dir) gave, when several runs are looked up."""
     found = scan(runs_dir) if found is None else found
@@ -146,11 +154,9 @@ def decide(plan: Plan) -> list[Step]:
     return steps
 
 
-def save(found: dict[str, list[RunRecord]]) -> None:
+def save(found: Found) -> None:
     """Keep in the index what scan and examine read from files."""
-    for records in found.values():
-        records[0].reader.save()  # one reader for all
-        return
+    found.reader.save()
 
 
 def _decide(run: PlannedRun, existing: list[Existing], runs_dir: Path) -> Step:

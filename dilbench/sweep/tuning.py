@@ -34,7 +34,7 @@ from dilbench.errors import UsageError
 from dilbench.report.runs_index import RunRecord
 from dilbench.runs.lock import RunLock, is_locked
 from dilbench.sweep.execute import WAIT, Item, Outcome
-from dilbench.sweep.existing import Step, _decide, examine, lock_path, save, scan
+from dilbench.sweep.existing import Found, Step, _decide, examine, lock_path, save, scan
 from dilbench.sweep.plan import Plan, PlannedRun, TunedGroup
 from dilbench.sweep.study import FINISHED, Study, file_lock, journal_path
 from dilbench.tables import text_table
@@ -110,7 +110,7 @@ def group_states(plan: Plan, create: bool = False, reconcile: bool = False, reru
     return states
 
 
-def read_group(plan: Plan, tuned: TunedGroup, study: Study | None, found: dict[str, list[RunRecord]],
+def read_group(plan: Plan, tuned: TunedGroup, study: Study | None, found: Found,
                reconcile: bool) -> GroupState:
     """A tuned group's state from its study and `found`, what existing.scan read of the run directories."""
     assert plan.search is not None
