@@ -41,15 +41,50 @@ def _imported_modules() -> set[str]:
     return modules - set(sys.stdlib_module_names) - {"dilbench"}
 
 
+def _optional_requirements() -> set[str]:
+    """What the user-facing extras add (`pip install 'dilbench[dashboard]'`); not dev's test and lint tools."""
+    extras = SETUP["options.extras_require"]
+    return set().union(*(_requirement_names(extras[name]) for name in extras if name != "dev"))
+
+
+def _distributions_of(module: str) -> set[str]:
+    return {name.lower().replace("_", "-") for name in packages_distributions().get(module, [module])}
+
+
+def _unguarded_imports(module: str) -> list[str]:
+    """Places that import `module` outside a `try` whose handler catches ImportError."""
+    places = []
+    for path in (REPO / "dilbench").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        guarded = {id(inner) for node in ast.walk(tree) if isinstance(node, ast.Try)
+                   and any("ImportError" in ast.unparse(handler.type or ast.Name("BaseException")) for handler in node.handlers)
+                   for statement in node.body for inner in ast.walk(statement)}
+        for node in ast.walk(tree):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            if any(name.split(".")[0] == module for name in names) and id(node) not in guarded:
+                places.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    return places
+
+
 def test_every_run_time_import_is_an_install_requirement():
+    """Each import is required, or comes with a user-facing extra and is guarded, so that without the extra
+    the one command that needs it says how to install it (e.g. sweep --dashboard)."""
     required = _requirement_names(SETUP["options"]["install_requires"])
-    distributions = packages_distributions()
-    missing = {}
+    optional = _optional_requirements()
+    missing, unguarded = {}, {}
     for module in sorted(_imported_modules()):
-        names = {name.lower().replace("_", "-") for name in distributions.get(module, [module])}
-        if not names & required:
-            missing[module] = sorted(names)
+        names = _distributions_of(module)
+        if names & required:
+            continue
+        if names & optional:
+            if _unguarded_imports(module):
+                unguarded[module] = _unguarded_imports(module)
+            continue
+        missing[module] = sorted(names)
     assert not missing, f"imported at run time but not in install_requires: {missing}"
+    assert not unguarded, f"an extra's module imported without an ImportError guard: {unguarded}"
+    assert "optuna-dashboard" in optional and "optuna-dashboard" not in required
     # tf.summary writes events only with tensorboard installed, and TensorFlow 2.21 no longer requires it
     assert {"tensorboard", "keras", "tensorflow"} <= required
 
