@@ -335,6 +335,13 @@ def test_group_sort_by_mean_and_by_size(runs):
     assert column(groups, "schedule") == ["unfair_back", "standard"]
 
 
+def test_groups_by_a_measure_sort_by_its_value_and_a_value_that_is_no_number_last(runs):
+    write_run(runs, "nan-s7", config("nan", "standard", 7, 1e-3), {"status": "failed"},
+              epoch_records([float("nan")], [0.5], [1.0], [1, 1]))
+    groups = as_json(runs, "--group-by", "final_eval_acc", "--columns", "epochs")
+    assert [(g["final_eval_acc"], g["n"]) for g in groups] == [(0.6, 1), (0.7, 2), (0.72, 1), (0.75, 1), (None, 1)]
+
+
 def test_group_by_two_keys_keeps_missing_as_a_value(runs):
     old = config("old", "standard", 5, 1e-3)
     del old["augmentation"]

@@ -154,7 +154,9 @@ def _sort_value(column: Column | None, grouped: bool, runs: list[RunRecord]) -> 
 
 
 def _key_value(key: Column) -> Callable[[list[RunRecord]], Any]:
-    """A group's value of one of its --group-by keys: its first run's, as all its runs share it."""
+    """group_value of one of the --group-by keys, from the group's first run: all its runs share the value."""
+    if key.kind == MEASURE:  # as a Summary, so that a value that is no finite number sorts last
+        return lambda members: summarize([key.value(members[0])])
     return lambda members: key.value(members[0])
 
 
