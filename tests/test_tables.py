@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import string
 
@@ -71,3 +72,22 @@ def test_json_records_are_what_json_dumps_writes():
         records = [{"".join(rng.choice('ab.:é"') for _ in range(rng.randint(0, 5))): plain_value(rng)
                     for _ in range(rng.randint(0, 5))} for _ in range(rng.randint(0, 4))]
         assert dumps_records(records) == json.dumps(records, indent=2)
+
+
+def test_a_json_table_of_runs_is_what_json_dumps_writes():
+    """formats._json_by_column (a table of runs, encoded column by column into one %-format per row) writes
+    what json.dumps writes for its records, whatever its column names and texts hold: % signs included."""
+    from dilbench.report.compare import Table
+    from dilbench.report.formats import render
+
+    rng = random.Random(1)
+    for _ in range(500):
+        names = list(dict.fromkeys("".join(rng.choice('ab%s"é.:') for _ in range(rng.randint(1, 5))) for _ in range(rng.randint(1, 5))))
+        kind = [rng.choice(["text", "int", "float", "any"]) for _ in names]
+        value = {"text": lambda: "".join(rng.choice('a%s"\\\né') for _ in range(rng.randint(0, 4))),
+                 "int": lambda: rng.randint(-10**6, 10**6), "float": lambda: rng.choice([rng.random(), -0.0, 1e300]),
+                 "any": lambda: plain_value(rng)}
+        rows = [{name: value[k]() for name, k in zip(names, kind)} for _ in range(rng.randint(1, 4))]
+        finite = [{key: None if isinstance(v, float) and not math.isfinite(v) else v for key, v in row.items()} for row in rows]
+        table = Table(names, set(), rows, [[] for _ in rows])
+        assert render(table, "json") == json.dumps(finite, indent=2) + "\n"

@@ -103,9 +103,9 @@ def _json_by_column(table: Table) -> str:
             encoded.append(list(map(float.__repr__, values)))
         else:
             encoded.append([_encode(_finite(value)) for value in values])
-    prefixes = [f"    {_encode_text(name)}: " for name in table.columns]
-    join = ",\n".join
-    return "[\n" + ",\n".join(["  {\n" + join(map(str.__add__, prefixes, cells)) + "\n  }" for cells in zip(*encoded)]) + "\n]"
+    fields = ",\n".join(f"    {_encode_text(name).replace('%', '%%')}: %s" for name in table.columns)
+    record = "  {\n" + fields + "\n  }"  # one %-format per row: no string per cell and field name
+    return "[\n" + ",\n".join([record % cells for cells in zip(*encoded)]) + "\n]"
 
 
 def dumps_records(records: list[dict[str, Any]]) -> str:
