@@ -21,7 +21,7 @@ from typing import Any
 
 from dilbench.report.columns import MEASURE, Column, is_number
 from dilbench.report.packing import MISSING
-from dilbench.report.runs_index import RunRecord, config_column, keys_column
+from dilbench.report.runs_index import RunRecord, config_column, keys_column, take
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ class GroupCut:
     def split(self, values: list[Any]) -> list[list[Any]]:
         """Values of `everyone`, in its order, as one list per group."""
         if self._rows is not None:
-            return [list(operator.itemgetter(*rows)(values)) if len(rows) > 1 else [values[rows[0]]] for rows in self._rows]
+            return [take(values, rows) for rows in self._rows]
         return [values[start:end] for start, end in zip(self._ends, self._ends[1:])]
 
 

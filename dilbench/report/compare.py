@@ -174,12 +174,12 @@ def _run_table(items: list[list[RunRecord]], shown: list[Column], catalog: Catal
     return Table([c.name for c in shown], measures, rows, items, notes=notes)
 
 
-def _group_table(groups: list[list[RunRecord]], keys: list[Column], shown: list[Column], runs: list[RunRecord]) -> Table:
+def _group_table(groups: list[list[RunRecord]], keys: list[Column], shown: list[Column], selected: list[RunRecord]) -> Table:
     key_names = [key.name for key in keys]
     measures = [c for c in shown if c.kind == MEASURE and c.name not in key_names]
     extra = ["n"] + (["status"] if "status" not in key_names else []) + ["varies"]
     rows, labels = [], []
-    cut = GroupCut(groups, runs)  # each column read once for all groups
+    cut = GroupCut(groups, selected)  # each column read once for all groups
     values = {m.name: cut.split(m.values(cut.everyone)) for m in measures}
     statuses = cut.split(status_column(cut.everyone))
     for i, (runs, varies) in enumerate(zip(groups, differing_in_groups(cut))):

@@ -632,15 +632,16 @@ class DirIndex:
                     continue
                 sig, part = value
                 cells = _part_cells(name, sig, part)
-                for schema, keys in ((name, tuple(part.values)), (f"{name}~", part.series_keys() if part.packed is not None else None)):
-                    if keys is not None:  # a tuple of keys: stored once per shard, rows hold its number
-                        known = numbers.setdefault(schema, {})
-                        if keys not in known:
-                            known[keys] = len(known)
-                            schemas.setdefault(schema, []).append(keys)
-                        cells[f"{schema}#"] = known[keys]
+                key_tuples = [(name, tuple(part.values))]
                 if part.packed is not None:  # epochs: into the series file, with the signature they were read for
                     epochs.setdefault(dirname, {})[name] = (sig, part.packed)
+                    key_tuples.append((f"{name}~", part.series_keys()))
+                for schema, keys in key_tuples:  # a tuple of keys: stored once per shard, rows hold its number
+                    known = numbers.setdefault(schema, {})
+                    if keys not in known:
+                        known[keys] = len(known)
+                        schemas.setdefault(schema, []).append(keys)
+                    cells[f"{schema}#"] = known[keys]
                 for column, cell in cells.items():
                     found = columns.get(column)
                     if found is None:

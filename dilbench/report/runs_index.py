@@ -454,8 +454,15 @@ def part_column(runs: list[RunRecord], part: str, column: str, from_part: Callab
             values = shard.column(column)
         except index_store.DamagedShard:
             return [from_part(run.part(part)) for run in runs]  # each run's part falls back to its file
-        gathered.extend(operator.itemgetter(*rows)(values) if len(rows) > 1 else [values[rows[0]]])
+        gathered.extend(take(values, rows))
     return plan.gather(gathered, [from_part(view) for view in plan.others])
+
+
+def take(values: list[Any], positions: list[int]) -> list[Any]:
+    """`values` at these positions, in their order (operator.itemgetter: a C loop, but a bare value for one)."""
+    if len(positions) > 1:
+        return list(operator.itemgetter(*positions)(values))
+    return [values[positions[0]]] if positions else []
 
 
 _PARTS_OF = operator.attrgetter("_parts")
@@ -517,7 +524,7 @@ class Plan:
         self.shards = []
         for _, positions in itertools.groupby(order, shard_ids.__getitem__):
             taken = list(positions)
-            self.shards.append((entries[taken[0]][0], [rows[taken[0]]] if len(taken) == 1 else list(operator.itemgetter(*taken)(rows))))
+            self.shards.append((entries[taken[0]][0], take(rows, taken)))
         self.others, self.other_of, self.count = [], [], len(entries)
         self.inverse = None if all(map(operator.lt, order, order[1:])) else sorted(range(len(order)), key=order.__getitem__)
 
@@ -529,7 +536,7 @@ class Plan:
             gathered.extend(map(from_others.__getitem__, self.other_of))
         if self.inverse is None:
             return gathered
-        return list(operator.itemgetter(*self.inverse)(gathered)) if len(gathered) > 1 else gathered
+        return take(gathered, self.inverse)
 
 
 def keys_column(runs: list[RunRecord], part: str, series: bool = False) -> list[tuple[str, ...]]:

@@ -44,8 +44,7 @@ def journals(plan: Plan) -> list[tuple[str, Path]]:
     where = f"profile {plan.profile}" if plan.profile else "the base setup"
     if plan.search is None or not plan.tuned:
         raise UsageError(f"{where} has no search (a `search:` section); --dashboard shows a search's studies")
-    found = [(tuned.group, journal_path(plan.runs_dir, tuned.group)) for tuned in plan.tuned]
-    found = [(group, path) for group, path in found if path.is_file()]
+    found = [(tuned.group, path) for tuned in plan.tuned if (path := journal_path(plan.runs_dir, tuned.group)).is_file()]
     if not found:
         raise UsageError(f"no study of {where} yet (in {plan.runs_dir / '.sweep'}); start the sweep, then open the "
                          f"dashboard beside it")
